@@ -1,0 +1,53 @@
+"""The `asr` command. Each subcommand lives in the module that does the work; this file only routes.
+
+A subcommand module defines `configure(parser)` (its arguments) and `run(args) -> int`. Modules are
+imported only when their subcommand runs, so `asr demo` on a Raspberry Pi never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help); the order is the data flow.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("asr.data.cli", "generate the offline corpora (synth) and summarise corpus trees (info)"),
+    "model": ("asr.model.cli", "model reports: `asr model info CONFIG` prints unique vs effective parameters"),
+    "train": ("asr.train.cli", "train a model from a config (resumes from its checkpoint; torchrun for DDP)"),
+    "plot": ("asr.train.plot", "plot a run's training curves"),
+    "eval": ("asr.evaluate", "evaluate a checkpoint on a corpus split (accuracy / WER, JSON report)"),
+    "export": ("asr.export.cli", "PyTorch -> ONNX -> TFLite float32 and int8, parity checks, MCU bundle"),
+    "demo": ("asr.runtime.demo", "streaming keyword demo on microphone, file or stdin audio"),
+    "eval-stream": ("asr.runtime.stream_eval", "wake-word metrics on a long labelled recording"),
+}
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad file, missing corpus, bad config): printed without a traceback."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="asr", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    wanted = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    modules = {}
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:  # import only the module that will run
+            modules[name] = importlib.import_module(module_name)
+            modules[name].configure(p)
+    args = parser.parse_args(argv)
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except (UserError, FileNotFoundError, ValueError) as e:
+        print(f"asr {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"asr {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

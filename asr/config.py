@@ -1,0 +1,180 @@
+"""Typed experiment configs, read from TOML files (stdlib `tomllib`: a safe loader, no code execution).
+
+A config names its task (`kws`: keyword classifier on 1-second windows; `ctc`: sentence recognition), the
+corpus, the model (with its sharing plan), training and export settings. Unknown keys and impossible
+settings are errors raised here, before any work starts. Built-in configs live in `asr/configs/` and can
+be named without a path (`asr train kws-tiny`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asr.runtime.frontend import FeatureSpec
+
+BUILTIN_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+@dataclass
+class DataConfig:
+    corpus: str = "commands"  # "commands" (Speech Commands layout) or "sentences" (LibriSpeech layout)
+    root: str = "data/generated/commands"
+    keywords: list[str] = field(
+        default_factory=lambda: ["marvin", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+    )
+    train_split: str = "train-clean-100"  # LibriSpeech-layout split names (sentences corpus only)
+    dev_split: str = "dev-clean"
+    test_split: str = "test-clean"
+    silence_fraction: float = 0.1  # share of `_silence_` examples, drawn from background noise
+    unknown_fraction: float = 0.25  # share of `_unknown_` examples in a training epoch (rest are dropped)
+    tokenizer_vocab: int = 128  # sentencepiece vocabulary size (ctc task)
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "conformer"  # "conformer" or "dscnn" (the microcontroller CNN baseline)
+    d_model: int = 64
+    n_heads: int = 4
+    ffn_dim: int = 128
+    kernel_size: int = 15
+    depth: int = 4  # N: layers computed
+    unique_blocks: int = 1  # M: layers stored
+    sharing: str = "all"  # "none", "all", "cycle" (ABAB..), "sequence" (AABB..)
+    per_depth_norm: bool = False  # relaxation: each depth keeps its own normalisation
+    lora_rank: int = 0  # relaxation: per-depth low-rank adapters on the shared projections (0 = off)
+    dropout: float = 0.1
+    subsampling: int = 4  # time reduction of the convolutional front (2 or 4)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 2e-3
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.05
+    spec_time_mask: int = 10  # max frames per SpecAugment time mask
+    spec_freq_mask: int = 6  # max bins per SpecAugment frequency mask
+    noise_prob: float = 0.8  # probability of mixing background noise into a training example
+    snr_db: tuple[float, float] = (5.0, 25.0)
+    speed_perturb: tuple[float, float] = (0.85, 1.15)
+    eval_every: int = 500
+    checkpoint_every: int = 200
+    num_workers: int = 1
+    seed: int = 0
+
+
+@dataclass
+class ExportConfig:
+    calibration_samples: int = 200  # training-split windows used to calibrate int8
+    parity_samples: int = 50
+    arena_margin: float = 0.1  # safety margin added to the measured TFLite Micro arena
+
+
+@dataclass
+class Config:
+    name: str = "custom"
+    task: str = "kws"  # "kws" or "ctc"
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        m = self.model
+        _check(self.task in ("kws", "ctc"), f"task must be 'kws' or 'ctc', not {self.task!r}")
+        _check(self.data.corpus in ("commands", "sentences"), f"data.corpus {self.data.corpus!r} is unknown")
+        _check(m.arch in ("conformer", "dscnn"), f"model.arch {m.arch!r} is unknown")
+        _check(m.sharing in ("none", "all", "cycle", "sequence"), f"model.sharing {m.sharing!r} is unknown")
+        _check(m.depth >= 1, "model.depth must be >= 1")
+        if m.sharing == "none":
+            _check(m.unique_blocks in (m.depth, 1), "model.sharing 'none' stores one block per depth")
+        elif m.sharing == "all":
+            _check(m.unique_blocks == 1, "model.sharing 'all' needs model.unique_blocks = 1")
+        else:
+            _check(
+                1 <= m.unique_blocks <= m.depth and m.depth % m.unique_blocks == 0,
+                f"model.sharing {m.sharing!r}: unique_blocks M={m.unique_blocks} must divide depth N={m.depth}",
+            )
+        _check(m.d_model % m.n_heads == 0, f"model.d_model {m.d_model} must be divisible by n_heads {m.n_heads}")
+        _check(m.kernel_size % 2 == 1, "model.kernel_size must be odd")
+        _check(m.subsampling in (2, 4), "model.subsampling must be 2 or 4")
+        _check(m.lora_rank >= 0, "model.lora_rank must be >= 0")
+        _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
+        _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _build(cls, values: dict, where: str):
+    """Instantiate dataclass `cls` from `values`, recursing into nested dataclasses; unknown keys are errors."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name) if name in fields else None
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}.{name} must be a table")
+            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+        elif isinstance(default, tuple):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def resolve_path(name_or_path: str | Path) -> Path:
+    """A config file path, or the name of a built-in config (`kws-tiny`)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    builtin = BUILTIN_DIR / f"{name_or_path}.toml"
+    if builtin.is_file():
+        return builtin
+    names = sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+    raise ConfigError(f"{name_or_path}: no such config file or built-in config (built-in: {names})")
+
+
+def from_dict(values: dict, where: str = "config") -> Config:
+    config = _build(Config, values, where)
+    try:
+        config.validate()
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return config
+
+
+def load_config(name_or_path: str | Path, overrides: dict | None = None) -> Config:
+    """Read and validate a config; `overrides` maps dotted keys (`model.depth`) to values."""
+    path = resolve_path(name_or_path)
+    try:
+        values = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    values.setdefault("name", path.stem)
+    for dotted, value in (overrides or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = values
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return from_dict(values, str(path))
