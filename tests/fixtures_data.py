@@ -1,0 +1,1 @@
+"""Session fixtures of the data stage (see conftest.py)."""
