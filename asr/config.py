@@ -51,6 +51,7 @@ class ModelConfig:
     lora_rank: int = 0  # relaxation: per-depth low-rank adapters on the shared projections (0 = off)
     dropout: float = 0.1
     subsampling: int = 4  # time reduction of the convolutional front (2 or 4)
+    subsampling_channels: int = 16  # channels of the two subsampling convolutions (small: they are stored once)
 
 
 @dataclass

@@ -1,0 +1,47 @@
+# The README's two commands: `make demo` (the whole chain on the embedded default) and `make test`.
+# Every step writes its output atomically and is skipped when that output is already there.
+SHELL := /bin/bash
+VENV := .venv
+ASR := $(VENV)/bin/asr
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+GEN := data/generated
+RUN := runs/kws-tiny
+OUT := artifacts/kws-tiny
+STREAM := artifacts/stream
+
+.PHONY: demo test setup lint corpus train export stream summary clean
+
+demo: setup corpus train export stream summary
+
+setup:
+	@bash tools/setup.sh
+
+corpus: setup
+	$(ASR) data synth --corpus all --out $(GEN)
+	$(ASR) data info $(GEN)/commands
+
+train: corpus
+	$(ASR) train kws-tiny --run-dir $(RUN)
+	$(ASR) eval $(RUN)/best.pt $(GEN)/commands --split testing --out $(RUN)/eval_testing.json
+
+export: train
+	@[ -f $(OUT)/manifest.json ] || $(ASR) export $(RUN)/best.pt $(OUT) --mcu
+
+stream: export
+	@[ -f $(STREAM)/events.csv ] || $(PY) tools/make_stream.py $(GEN)/commands --sentences $(GEN)/sentences --out $(STREAM)
+	$(ASR) eval-stream $(OUT) $(STREAM)/stream.wav $(STREAM)/events.csv --plot $(STREAM)/det.png --out $(STREAM)/report.json
+
+summary:
+	$(PY) tools/summary.py --run $(RUN) --export $(OUT) --stream $(STREAM)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf runs artifacts

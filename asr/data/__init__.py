@@ -1,0 +1,1 @@
+"""Corpora: offline synthesis (synth), loaders for the Speech Commands and LibriSpeech layouts, summaries."""

@@ -1,0 +1,66 @@
+"""Background noise for `_background_noise_/`, generated offline: coloured noise, mains hum, babble.
+
+The real corpus ships six recordings (white and pink noise, a running tap, an exercise bike, ...); these
+cover the same ground (broadband, low-frequency, tonal, speech-like) without any recording.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+RMS = 0.08  # about -22 dBFS: leaves room for the random gain applied when mixing
+
+
+def coloured(rng: np.random.Generator, seconds: float, exponent: float) -> np.ndarray:
+    """Noise with power spectrum ~ 1 / f**exponent (0 white, 1 pink, 2 brown), shaped in the frequency domain."""
+    n = int(seconds * SAMPLE_RATE)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+    f[0] = f[1]
+    spectrum /= f ** (exponent / 2.0)
+    spectrum[f < 20.0] = 0.0  # no DC or subsonic drift (brown noise would wander off)
+    return _level(np.fft.irfft(spectrum, n))
+
+
+def hum(rng: np.random.Generator, seconds: float, mains_hz: float) -> np.ndarray:
+    """Mains hum: the fundamental and odd-heavy harmonics with slow drift, over a faint hiss."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    drift = 1.0 + 0.002 * np.sin(2 * np.pi * 0.1 * t + rng.uniform(0, 2 * np.pi))
+    out = np.zeros_like(t)
+    for k in range(1, 12):
+        amp = rng.uniform(0.3, 1.0) / k ** (0.7 if k % 2 else 1.2)
+        out += amp * np.sin(2 * np.pi * mains_hz * k * drift * t + rng.uniform(0, 2 * np.pi))
+    return _level(out + 0.02 * rng.standard_normal(len(t)))
+
+
+def babble(rng: np.random.Generator, seconds: float, speech: list[np.ndarray], talkers: int = 6) -> np.ndarray:
+    """Several talkers at once, each a random sequence of the given utterances, at uneven levels."""
+    n = int(seconds * SAMPLE_RATE)
+    out = np.zeros(n)
+    for _ in range(talkers):
+        track = np.zeros(n)
+        pos = int(rng.integers(0, SAMPLE_RATE))
+        while pos < n:
+            clip = speech[int(rng.integers(len(speech)))]
+            clip = clip[: n - pos] / (np.sqrt(np.mean(clip**2)) + 1e-9)
+            track[pos : pos + len(clip)] += clip
+            pos += len(clip) + int(rng.integers(0, SAMPLE_RATE // 4))
+        out += track * rng.uniform(0.4, 1.0)
+    return _level(out)
+
+
+def _level(x: np.ndarray) -> np.ndarray:
+    return (x * RMS / (np.sqrt(np.mean(x**2)) + 1e-12)).astype(np.float32)
+
+
+def background_noises(rng: np.random.Generator, seconds: float, speech: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """File stem -> audio, for every kind of noise."""
+    return {
+        "white_noise": coloured(rng, seconds, 0.0),
+        "pink_noise": coloured(rng, seconds, 1.0),
+        "brown_noise": coloured(rng, seconds, 2.0),
+        "hum_50hz": hum(rng, seconds, 50.0),
+        "hum_60hz": hum(rng, seconds, 60.0),
+        "babble": babble(rng, seconds, speech),
+    }

@@ -1,0 +1,151 @@
+"""The synthesis recipe (data/recipe.toml, data/words/*.txt, data/grammar.toml) and the speakers it defines.
+
+A *voice* is one engine voice (`flite:awb`, `espeak-ng:en-gb`); a *speaker* is one fixed setting of a voice
+(an espeak-ng variant, a recorded voice's pitch preset) and owns the clips it says, like a person in the real
+corpora. A *donor* is the human (or espeak-ng accent) behind a voice; splits never share a donor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+SPLITS = ("train", "validation", "testing")
+# Bumped whenever the synthesis code changes its output, so cached corpora are rebuilt.
+SYNTH_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Speaker:
+    key: str  # "espeak-ng:en-gb+f2" or "flite:awb#3": unique, stable
+    engine: str  # "espeak-ng", "flite", "festival"
+    voice: str  # engine voice name ("en-gb", "awb", "kal_diphone")
+    variant: str  # espeak-ng variant ("f2"), "" for recorded voices
+    f0: float  # mean pitch in Hz for recorded voices (0: the engine's own)
+    donor: str
+    split: str
+
+    @property
+    def hash(self) -> str:
+        """8 hex digits, like the speaker ids in Speech Commands file names."""
+        return hashlib.sha1(self.key.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    keywords: list[str]
+    unknown_words: list[str]
+    heldout_words: list[str]
+    speakers: list[Speaker]
+    keyword_clips: dict[str, int]
+    unknown_clips: dict[str, int]
+    heldout_clips: int
+    noise_seconds: float
+    sentences: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    raw: dict
+    words: dict[str, list[str]]  # keywords, near_miss, common, dictionary, heldout
+    grammar: dict
+    digest: str  # hash of every recipe file: changes invalidate cached corpora
+
+    @property
+    def variation(self) -> dict:
+        return self.raw["variation"]
+
+    def apt_package(self, engine: str) -> str:
+        return self.raw["engines"][engine]
+
+    def scale(self, name: str) -> Scale:
+        scales = self.raw["scale"]
+        if name not in scales:
+            raise ValueError(f"{DATA_DIR / 'recipe.toml'}: no scale {name!r} (known: {sorted(scales)})")
+        s = scales[name]
+        unknown = self.words["near_miss"] + self.words["common"] + self.words["dictionary"]
+        return Scale(
+            name=name,
+            keywords=self.words["keywords"] if s["keywords"] == "all" else list(s["keywords"]),
+            unknown_words=_take(unknown, s["unknown_words"]),
+            heldout_words=_take(self.words["heldout"], s["heldout_words"]),
+            speakers=self._speakers(s),
+            keyword_clips=dict(s["keyword_clips"]),
+            unknown_clips=dict(s["unknown_clips"]),
+            heldout_clips=int(s["heldout_clips"]),
+            noise_seconds=float(s["noise_seconds"]),
+            sentences=dict(s["sentences"]),
+        )
+
+    def _speakers(self, s: dict) -> list[Speaker]:
+        voices = s.get("voices", self.raw["splits"])
+        variants = self.variation["espeak_variants"]
+        presets = self.variation["f0_presets"]
+        speakers = []
+        for split in SPLITS:
+            for i, voice in enumerate(voices[split]):
+                engine, name = voice.split(":", 1)
+                if engine == "espeak-ng":
+                    n = s["espeak_speakers_per_accent"]
+                    # rotate the start so that the accents together use every variant
+                    picks = [variants[(i * n + k) % len(variants)] for k in range(n)]
+                    speakers += [
+                        Speaker(f"{voice}+{v}", engine, name, v, 0.0, f"espeak-ng:{name}", split) for v in picks
+                    ]
+                else:
+                    f0 = float(self.raw["f0"].get(voice, 0.0))
+                    donor = self.raw["donors"][voice]
+                    speakers += [
+                        Speaker(f"{voice}#{k}", engine, name, "", f0 * presets[k % len(presets)], donor, split)
+                        for k in range(s["speakers_per_voice"])
+                    ]
+        return speakers
+
+
+def _take(words: list[str], count) -> list[str]:
+    """All words, or `count` of them spread evenly over the list (so a small scale still has near-misses)."""
+    if count == "all" or count >= len(words):
+        return list(words)
+    step = len(words) / count
+    return [words[int(i * step)] for i in range(count)]
+
+
+def read_words(path: Path) -> list[str]:
+    return [w.strip() for w in path.read_text().splitlines() if w.strip() and not w.lstrip().startswith("#")]
+
+
+def load_recipe(data_dir: Path = DATA_DIR) -> Recipe:
+    """Read and check the recipe: word lists must not overlap, voices of one donor must share a split."""
+    files = [data_dir / "recipe.toml", data_dir / "grammar.toml", *sorted((data_dir / "words").glob("*.txt"))]
+    for f in files[:2]:
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: recipe file is missing")
+    digest = hashlib.sha256(f"synth-v{SYNTH_VERSION}".encode())
+    for f in files:
+        digest.update(f.name.encode() + f.read_bytes())
+    raw = tomllib.loads(files[0].read_text())
+    words = {f.stem: read_words(f) for f in files[2:]}
+    recipe = Recipe(raw, words, tomllib.loads(files[1].read_text()), digest.hexdigest()[:16])
+    _check(recipe, data_dir)
+    return recipe
+
+
+def _check(recipe: Recipe, data_dir: Path) -> None:
+    seen: dict[str, str] = {}
+    for name in ("keywords", "near_miss", "common", "dictionary", "heldout"):
+        for w in recipe.words.get(name, []):
+            if w in seen:
+                raise ValueError(f"{data_dir / 'words' / name}.txt: {w!r} is also in {seen[w]}.txt")
+            seen[w] = name
+    split_of: dict[str, str] = {}
+    for split in SPLITS:
+        for voice in recipe.raw["splits"][split]:
+            donor = recipe.raw["donors"].get(voice, voice.split("+")[0])
+            if split_of.setdefault(donor, split) != split:
+                raise ValueError(
+                    f"{data_dir / 'recipe.toml'}: donor {donor!r} is in both {split_of[donor]} and {split}"
+                )

@@ -1,0 +1,268 @@
+"""Plan and synthesize the two offline corpora, in the layouts of the real ones.
+
+commands: Google Speech Commands v2 (`WORD/<speaker>_nohash_<n>.wav`, validation_list.txt, testing_list.txt,
+_background_noise_/). sentences: LibriSpeech (`SPLIT/SPEAKER/CHAPTER/*.flac` + `.trans.txt`, SPEAKERS.TXT).
+
+Every clip's text and settings are planned up front from the seed, and each clip's audio depends only on its
+own plan, so the corpus is the same whatever the number of processes or the order they finish in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from asr.audio import write_audio
+from asr.data import grammar, noise, render
+from asr.data.engines import Utterance, check_engine, synthesize
+from asr.data.recipe import SPLITS, Recipe, Scale, Speaker, load_recipe
+
+CORPORA = ("commands", "sentences")
+STAMP = "SYNTH.json"  # written last: a corpus directory without it is not complete
+LIBRISPEECH_SPLITS = {"train": "train-clean-100", "validation": "dev-clean", "testing": "test-clean"}
+HELDOUT_TEMPLATE_SHARE = 0.4  # share of test-clean sentences from templates never trained on
+BATCH = 40  # clips per task: one festival process, one progress step
+
+
+@dataclass(frozen=True)
+class Job:
+    """One audio file to write."""
+
+    path: str  # relative to the corpus root
+    speaker: Speaker
+    utterance: Utterance
+    seed: int  # drives placement and level
+    kind: str  # "word" (1 s clip) or "sentence"
+
+
+def rng_for(seed: int, *parts: object) -> np.random.Generator:
+    """A generator that depends only on the seed and the parts (a clip's identity), never on run order."""
+    digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def utterance(recipe: Recipe, speaker: Speaker, text: str, rng: np.random.Generator) -> Utterance:
+    """Random prosody for one clip: espeak-ng pitch, speed and pitch range; recorded voices' f0 and tempo."""
+    v = recipe.variation
+    if speaker.engine == "espeak-ng":
+        return Utterance(
+            text,
+            pitch=int(rng.integers(v["espeak_pitch"][0], v["espeak_pitch"][1] + 1)),
+            speed=int(rng.integers(v["espeak_speed"][0], v["espeak_speed"][1] + 1)),
+            range=str(rng.choice(v["espeak_range"])),
+        )
+    f0 = speaker.f0 * (1 + rng.uniform(-v["f0_jitter"], v["f0_jitter"])) if speaker.f0 else 0.0
+    return Utterance(text, f0=round(f0, 1), stretch=round(float(rng.uniform(*v["stretch"])), 3))
+
+
+def plan_commands(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
+    """Keywords: every speaker says each keyword a few times. Unknown words: a few clips each, by random
+    speakers of each split. Held-out unknown words: testing only."""
+    jobs: list[Job] = []
+    count: dict[tuple[str, str], int] = defaultdict(int)  # (speaker, word) -> clips so far
+
+    def add(word: str, speaker: Speaker) -> None:
+        n = count[speaker.key, word]
+        count[speaker.key, word] += 1
+        rng = rng_for(seed, "commands", word, speaker.key, n)
+        path = f"{word}/{speaker.hash}_nohash_{n}.wav"
+        jobs.append(Job(path, speaker, utterance(recipe, speaker, word, rng), int(rng.integers(2**31)), "word"))
+
+    for split in SPLITS:
+        speakers = [s for s in scale.speakers if s.split == split]
+        if not speakers:
+            raise ValueError(f"recipe scale {scale.name!r} has no {split} voices")
+        for speaker in speakers:
+            for word in scale.keywords:
+                for _ in range(scale.keyword_clips[split]):
+                    add(word, speaker)
+        words = [(w, scale.unknown_clips[split]) for w in scale.unknown_words]
+        if split == "testing":
+            words += [(w, scale.heldout_clips) for w in scale.heldout_words]
+        for word, clips in words:
+            rng = rng_for(seed, "who", split, word)
+            for i in rng.choice(len(speakers), size=clips, replace=clips > len(speakers)):
+                add(word, speakers[int(i)])
+    return jobs
+
+
+def librispeech_ids(scale: Scale) -> dict[str, tuple[int, int]]:
+    """Speaker key -> (LibriSpeech speaker id, chapter id)."""
+    return {s.key: (1000 + i, 100 + i) for i, s in enumerate(scale.speakers)}
+
+
+def plan_sentences(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
+    """Each speaker reads one chapter of grammar sentences; test-clean also gets the held-out templates."""
+    jobs = []
+    ids = librispeech_ids(scale)
+    for speaker in scale.speakers:
+        spk, chapter = ids[speaker.key]
+        share = HELDOUT_TEMPLATE_SHARE if speaker.split == "testing" else 0.0
+        for i in range(scale.sentences[speaker.split]):
+            rng = rng_for(seed, "sentences", speaker.key, i)
+            text = grammar.sentence(recipe.grammar, rng, share)
+            path = f"{LIBRISPEECH_SPLITS[speaker.split]}/{spk}/{chapter}/{spk}-{chapter}-{i:04d}.flac"
+            jobs.append(Job(path, speaker, utterance(recipe, speaker, text, rng), int(rng.integers(2**31)), "sentence"))
+    return jobs
+
+
+def run_batch(root: str, jobs: list[Job], variation: dict, apt_package: str) -> int:
+    """Worker: synthesize one speaker's batch and write each file atomically."""
+    audios = synthesize(jobs[0].speaker, [j.utterance for j in jobs], apt_package)
+    for job, audio in zip(jobs, audios, strict=True):
+        rng = np.random.default_rng(job.seed)
+        clip = (
+            render.word_clip(audio, rng, variation)
+            if job.kind == "word"
+            else render.sentence_clip(audio, rng, variation)
+        )
+        write_audio(Path(root) / job.path, clip, render.SAMPLE_RATE)
+    return len(jobs)
+
+
+def _batches(jobs: list[Job]) -> list[list[Job]]:
+    by_speaker: dict[str, list[Job]] = defaultdict(list)
+    for job in jobs:
+        by_speaker[job.speaker.key].append(job)
+    return [group[i : i + BATCH] for group in by_speaker.values() for i in range(0, len(group), BATCH)]
+
+
+def _run(recipe: Recipe, root: Path, jobs: list[Job], workers: int, desc: str) -> None:
+    todo = [j for j in jobs if not (root / j.path).is_file()]  # files are atomic: existing ones are complete
+    batches = _batches(todo)
+    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, unit="clip") as bar:
+        if workers <= 1:
+            for b in batches:
+                bar.update(run_batch(str(root), b, recipe.variation, recipe.apt_package(b[0].speaker.engine)))
+            return
+        with ProcessPoolExecutor(workers) as pool:
+            futures = [
+                pool.submit(run_batch, str(root), b, recipe.variation, recipe.apt_package(b[0].speaker.engine))
+                for b in batches
+            ]
+            for f in futures:
+                bar.update(f.result())
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Atomic text write (temp file + rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _speaker_table(scale: Scale, ids: dict[str, str | int]) -> str:
+    rows = [
+        {"speaker": ids[s.key], "key": s.key, "engine": s.engine, "voice": s.voice, "donor": s.donor, "split": s.split}
+        for s in scale.speakers
+    ]
+    return json.dumps(rows, indent=1) + "\n"
+
+
+def _finish_commands(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job], seed: int) -> None:
+    split_of = {s.key: s.split for s in scale.speakers}
+    for split in ("validation", "testing"):
+        paths = sorted(j.path for j in jobs if split_of[j.speaker.key] == split)
+        _write_text(root / f"{split}_list.txt", "\n".join(paths) + "\n")
+    # Babble is made from training voices only, so no held-out donor is heard in training noise.
+    talkers = [s for s in scale.speakers if s.split == "train"][:6]
+    rng = rng_for(seed, "babble")
+    speech = []
+    for speaker in talkers:
+        utts = [utterance(recipe, speaker, grammar.sentence(recipe.grammar, rng), rng) for _ in range(3)]
+        speech += [render.trim(a) for a in synthesize(speaker, utts, recipe.apt_package(speaker.engine))]
+    noises = noise.background_noises(rng_for(seed, "noise"), scale.noise_seconds, speech)
+    for name, audio in noises.items():
+        write_audio(root / "_background_noise_" / f"{name}.wav", audio, noise.SAMPLE_RATE)
+    _write_text(root / "voices.json", _speaker_table(scale, {s.key: s.hash for s in scale.speakers}))
+
+
+def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job]) -> None:
+    ids = librispeech_ids(scale)
+    chapters: dict[Path, list[str]] = defaultdict(list)
+    samples: dict[str, int] = defaultdict(int)
+    for job in jobs:
+        path = root / job.path
+        chapters[path.parent].append(f"{path.stem} {job.utterance.text.upper()}")
+        samples[job.speaker.key] += sf.info(str(path)).frames
+    for folder, lines in chapters.items():
+        spk, chapter = folder.parts[-2:]
+        _write_text(folder / f"{spk}-{chapter}.trans.txt", "\n".join(lines) + "\n")
+    header = [
+        "; Generated speakers (asr data synth), in the format of LibriSpeech's SPEAKERS.TXT.",
+        ";ID  |SEX| SUBSET           |MINUTES| NAME",
+    ]
+    rows = []
+    for s in scale.speakers:
+        female = s.variant.startswith("f") or s.donor == "slt" or s.variant in ("Annie", "steph")
+        minutes = samples[s.key] / render.SAMPLE_RATE / 60
+        subset = LIBRISPEECH_SPLITS[s.split]
+        rows.append(f"{ids[s.key][0]:<5}| {'F' if female else 'M'} | {subset:<17}| {minutes:5.2f} | {s.key}")
+    _write_text(root / "SPEAKERS.TXT", "\n".join(header + rows) + "\n")
+    _write_text(root / "voices.json", _speaker_table(scale, {k: v[0] for k, v in ids.items()}))
+
+
+def build_corpus(
+    corpus: str, out: str | Path = "data/generated", scale: str = "default", seed: int = 0, jobs: int = 2
+) -> Path:
+    """Synthesize `out/corpus` unless an identical one (same recipe, scale and seed) is already there.
+
+    Work happens in `out/.corpus.partial` (resumed if a run was killed) and is renamed into place only when
+    complete, so `out/corpus` is always either absent, the previous complete corpus, or the new one."""
+    if corpus not in CORPORA:
+        raise ValueError(f"unknown corpus {corpus!r} (known: {', '.join(CORPORA)})")
+    recipe = load_recipe()
+    sc = recipe.scale(scale)
+    key = {"corpus": corpus, "scale": scale, "seed": seed, "recipe": recipe.digest}
+    out = Path(out)
+    final, partial = out / corpus, out / f".{corpus}.partial"
+    if _stamp(final).get("key") == key:
+        print(f"{final}: up to date (recipe {recipe.digest}, scale {scale}, seed {seed})")
+        return final
+    if final.exists() and not (final / STAMP).is_file():
+        raise FileExistsError(f"{final}: exists but was not made by `asr data synth`; move it away first")
+    plan = plan_commands(recipe, sc, seed) if corpus == "commands" else plan_sentences(recipe, sc, seed)
+    for engine in sorted({j.speaker.engine for j in plan}):
+        check_engine(engine, recipe.apt_package(engine))
+    if _stamp(partial, "PARTIAL.json").get("key") != key:
+        shutil.rmtree(partial, ignore_errors=True)  # another recipe's leftovers
+    partial.mkdir(parents=True, exist_ok=True)
+    _write_text(partial / "PARTIAL.json", json.dumps({"key": key}))
+    start = time.time()
+    _run(recipe, partial, plan, jobs, f"{corpus} ({scale})")
+    if corpus == "commands":
+        _finish_commands(recipe, sc, partial, plan, seed)
+    else:
+        _finish_sentences(recipe, sc, partial, plan)
+    (partial / "PARTIAL.json").unlink()
+    stamp = {"key": key, "clips": len(plan), "seconds_to_build": round(time.time() - start, 1)}
+    _write_text(partial / STAMP, json.dumps(stamp, indent=1) + "\n")
+    if final.exists():
+        old = out / f".{corpus}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(partial, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(partial, final)
+    return final
+
+
+def _stamp(folder: Path, name: str = STAMP) -> dict:
+    try:
+        return json.loads((folder / name).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}

@@ -1,0 +1,164 @@
+"""The generated corpora: real layouts, donor-disjoint splits, held-out words, caching, resuming, determinism."""
+
+import json
+import re
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.data import synth
+from asr.data.engines import EngineMissing, check_engine
+from asr.data.grammar import spoken_number, templates
+from asr.data.recipe import load_recipe
+
+NAME = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")
+
+
+def _voices(root):
+    return {row["speaker"]: row for row in json.loads((root / "voices.json").read_text())}
+
+
+def test_commands_layout(commands_corpus, commands_keywords):
+    for word in commands_keywords:
+        clips = sorted((commands_corpus / word).glob("*.wav"))
+        assert clips and all(NAME.match(p.name) for p in clips)
+    info = sf.info(str(next((commands_corpus / "marvin").glob("*.wav"))))
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (16000, 1, 16000, "PCM_16")
+    for split in ("validation", "testing"):
+        listed = (commands_corpus / f"{split}_list.txt").read_text().split()
+        assert listed and all((commands_corpus / rel).is_file() for rel in listed)
+    noise = sorted((commands_corpus / "_background_noise_").glob("*.wav"))
+    assert {p.stem for p in noise} >= {"white_noise", "pink_noise", "babble", "hum_50hz"}
+    assert all(sf.info(str(p)).duration >= 5 for p in noise)
+
+
+def test_clips_are_speech_not_silence(commands_corpus):
+    audio, _ = sf.read(str(next((commands_corpus / "yes").glob("*.wav"))), dtype="float32")
+    frames = audio[: 16000 // 160 * 160].reshape(-1, 160)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    assert 0.05 < np.abs(audio).max() <= 1.0
+    assert rms.max() > 30 * np.median(rms)  # a word over a faint floor
+    assert (audio != 0).mean() > 0.9  # a noise floor: never digital silence
+
+
+def test_splits_are_disjoint_by_donor(commands_corpus, sentences_corpus):
+    for root in (commands_corpus, sentences_corpus):
+        donors = {}
+        for row in _voices(root).values():
+            donors.setdefault(row["donor"], set()).add(row["split"])
+        assert all(len(splits) == 1 for splits in donors.values()), donors
+        assert {row["split"] for row in _voices(root).values()} == {"train", "validation", "testing"}
+    split_of = {row["speaker"]: row["split"] for row in _voices(commands_corpus).values()}
+    for split in ("validation", "testing"):
+        for rel in (commands_corpus / f"{split}_list.txt").read_text().split():
+            assert split_of[rel.split("/")[1].split("_nohash_")[0]] == split
+
+
+def test_default_recipe_holds_out_engines_and_donors():
+    recipe = load_recipe()
+    speakers = recipe.scale("default").speakers
+    by_split = {s: {sp for sp in speakers if sp.split == s} for s in ("train", "validation", "testing")}
+    train_donors = {s.donor for s in by_split["train"]}
+    assert not train_donors & {s.donor for s in by_split["validation"] | by_split["testing"]}
+    assert "festival" not in {s.engine for s in by_split["train"]}  # a whole engine never trained on
+    assert {s.engine for s in by_split["testing"]} == {"flite", "festival"}
+    scale = recipe.scale("default")
+    assert len(scale.unknown_words) >= 600 and len(scale.heldout_words) >= 30
+    assert not set(scale.heldout_words) & set(scale.unknown_words + scale.keywords)
+
+
+def test_heldout_words_only_in_testing(commands_corpus):
+    scale = load_recipe().scale("tiny")
+    testing = (commands_corpus / "testing_list.txt").read_text().split()
+    everything = {f"{p.parent.name}/{p.name}" for p in commands_corpus.glob("*/*.wav") if p.parent.name[0] != "_"}
+    for word in scale.heldout_words:
+        clips = {rel for rel in everything if rel.startswith(word + "/")}
+        assert clips and clips <= set(testing)
+
+
+def test_sentences_layout(sentences_corpus):
+    for split in ("train-clean-100", "dev-clean", "test-clean"):
+        flacs = sorted((sentences_corpus / split).glob("*/*/*.flac"))
+        assert flacs
+        for flac in flacs:
+            spk, chapter = flac.parts[-3:-1]
+            assert re.match(rf"^{spk}-{chapter}-\d{{4}}$", flac.stem)
+        trans = next((sentences_corpus / split).glob("*/*/*.trans.txt")).read_text().splitlines()
+        assert all(re.match(r"^\d+-\d+-\d{4} [A-Z' ]+$", line) for line in trans)
+    rows = [line for line in (sentences_corpus / "SPEAKERS.TXT").read_text().splitlines() if not line.startswith(";")]
+    fields = [[f.strip() for f in row.split("|")] for row in rows]
+    assert all(len(f) == 5 and f[1] in "MF" and float(f[3]) > 0 for f in fields)
+    assert sf.info(str(flacs[0])).samplerate == 16000
+
+
+def test_heldout_templates_only_in_test(sentences_corpus):
+    grammar = load_recipe().grammar
+    starts = [t.split("{")[0].strip().upper() for t in templates(grammar, heldout=True)]
+    for split in ("train-clean-100", "dev-clean"):
+        for trans in (sentences_corpus / split).glob("*/*/*.trans.txt"):
+            for line in trans.read_text().splitlines():
+                text = line.split(" ", 1)[1]
+                assert not any(text.startswith(s) for s in starts if len(s) > 8), text
+
+
+def test_spoken_numbers():
+    assert [spoken_number(n) for n in (0, 7, 19, 20, 42, 100, 315)] == [
+        "zero", "seven", "nineteen", "twenty", "forty two", "one hundred", "three hundred and fifteen"
+    ]  # fmt: skip
+
+
+def test_second_run_is_cached(commands_corpus, generated_dir):
+    before = (commands_corpus / "SYNTH.json").stat().st_mtime_ns
+    start = time.time()
+    assert synth.build_corpus("commands", generated_dir, scale="tiny", seed=0) == commands_corpus
+    assert time.time() - start < 5
+    assert (commands_corpus / "SYNTH.json").stat().st_mtime_ns == before
+
+
+def test_plan_is_deterministic_per_seed():
+    recipe = load_recipe()
+    scale = recipe.scale("tiny")
+    a, b = synth.plan_commands(recipe, scale, 0), synth.plan_commands(recipe, scale, 0)
+    assert a == b
+    assert a != synth.plan_commands(recipe, scale, 1)
+
+
+def test_killed_run_resumes_to_the_same_corpus(tmp_path, sentences_corpus, monkeypatch):
+    """A run killed mid-way leaves no corpus that looks complete; the next run finishes it, byte for byte equal
+    to an uninterrupted run (each clip depends only on its plan)."""
+    real = synth.run_batch
+    calls = []
+
+    def dies_after_one(*args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(synth, "run_batch", dies_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        synth.build_corpus("sentences", tmp_path, scale="tiny", seed=0, jobs=1)
+    assert not (tmp_path / "sentences").exists()
+    assert list((tmp_path / ".sentences.partial").rglob("*.flac"))
+    monkeypatch.setattr(synth, "run_batch", real)
+    root = synth.build_corpus("sentences", tmp_path, scale="tiny", seed=0, jobs=1)
+    assert not (tmp_path / ".sentences.partial").exists()
+    ours = sorted(p.relative_to(root) for p in root.rglob("*.flac"))
+    assert ours == sorted(p.relative_to(sentences_corpus) for p in sentences_corpus.rglob("*.flac"))
+    for rel in ours:
+        assert (root / rel).read_bytes() == (sentences_corpus / rel).read_bytes(), rel
+    assert (root / "SPEAKERS.TXT").read_text() == (sentences_corpus / "SPEAKERS.TXT").read_text()
+
+
+def test_refuses_to_replace_a_foreign_directory(tmp_path):
+    (tmp_path / "commands").mkdir()
+    with pytest.raises(FileExistsError, match="not made by"):
+        synth.build_corpus("commands", tmp_path, scale="tiny")
+
+
+def test_missing_synthesizer_names_the_package(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(EngineMissing, match="apt-get install festival"):
+        check_engine("festival", load_recipe().apt_package("festival"))
