@@ -1,0 +1,43 @@
+"""Run a shell command when a keyword fires, from a TOML file mapping labels to commands.
+
+    yes = "mpc play"
+    stop = "mpc stop"
+    marvin = "aplay /usr/share/sounds/alsa/Front_Center.wav"
+
+Commands run in the background (the detector must keep listening) with ASR_LABEL, ASR_SCORE and ASR_TIME
+in their environment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+
+from asr.runtime.detector import Detection
+
+
+def load_actions(path: str | Path, labels: list[str]) -> dict[str, str]:
+    """label -> shell command; every key must be one of the model's labels."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: actions file not found")
+    try:
+        table = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML: {e}") from None
+    unknown = sorted(set(table) - set(labels))
+    if unknown:
+        raise ValueError(f"{path}: unknown label(s) {unknown}; the model's labels: {labels}")
+    bad = sorted(label for label, command in table.items() if not isinstance(command, str))
+    if bad:
+        raise ValueError(f"{path}: the command for {bad} must be a string")
+    return table
+
+
+def run_action(command: str, detection: Detection) -> subprocess.Popen:
+    env = dict(
+        os.environ, ASR_LABEL=detection.label, ASR_SCORE=f"{detection.score:.4f}", ASR_TIME=f"{detection.time_s:.3f}"
+    )
+    return subprocess.Popen(command, shell=True, env=env)  # the user's own command line, by design

@@ -1,0 +1,186 @@
+"""Streaming keyword detection: audio chunks in, `Detection(time_s, label, score)` out.
+
+Each 10 ms feature frame is computed once as its samples arrive (a 1 s window recomputed every hop would
+cost ~10x more front end on a Pi). The model runs on the latest 1 s window every hop; its posteriors are
+averaged over a few hops (one noisy window should not fire) and compared with per-label thresholds; after
+a detection, a label re-arms only once its posterior has fallen below threshold, and a short refractory
+period keeps a word from also firing as a similar-sounding keyword. Labels starting with "_"
+(`_silence_`, `_unknown_`) are filler classes and never fire.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asr.runtime.bundle import load_exported, output_kind
+from asr.runtime.frontend import FeatureSpec, frames_to_features
+
+DEFAULT_THRESHOLD = 0.7
+
+
+@dataclass(frozen=True)
+class Detection:
+    time_s: float  # stream time at the end of the window that fired
+    label: str
+    score: float  # smoothed posterior
+
+    def to_dict(self) -> dict:
+        return {"time_s": round(self.time_s, 3), "label": self.label, "score": round(self.score, 4)}
+
+
+def is_keyword(label: str) -> bool:
+    return not label.startswith("_")
+
+
+class StreamingFrontend:
+    """Log-mel frames of a stream, each computed once; equal to `log_mel` of the whole stream.
+
+    Only the samples of the next, still incomplete frames are kept (under n_fft samples, since frames overlap).
+    """
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        self.samples_seen = 0
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """The new feature frames [n, n_mels] that `samples` (float mono) completes."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self.samples_seen += len(samples)
+        audio = np.concatenate([self._pending, samples])
+        n = self.spec.num_frames(len(audio))
+        if n == 0:
+            self._pending = audio
+            return np.zeros((0, self.spec.n_mels), dtype=np.float32)
+        idx = np.arange(self.spec.n_fft)[None, :] + self.spec.hop_length * np.arange(n)[:, None]
+        self._pending = audio[n * self.spec.hop_length :]
+        return frames_to_features(audio[idx], self.spec)
+
+
+def to_posteriors(scores: np.ndarray, kind: str) -> np.ndarray:
+    """Class probabilities from model outputs of manifest `output.kind` ("logits" or "probabilities")."""
+    if kind == "probabilities":
+        return scores
+    e = np.exp(scores - scores.max())
+    return e / e.sum()
+
+
+class Decider:
+    """Thresholds and refractory period over a sequence of smoothed posteriors.
+
+    A label fires when its posterior reaches its threshold, at most once per refractory period (any label),
+    and again only after its posterior fell below the threshold: a word seen by ten overlapping windows
+    fires once. Separate from scoring so that `eval-stream` can score a recording once and sweep thresholds.
+    """
+
+    def __init__(self, labels: list[str], thresholds: Mapping[str, float], refractory_s: float) -> None:
+        self.refractory_s = refractory_s
+        self._watch = [(i, label, float(thresholds[label])) for i, label in enumerate(labels) if is_keyword(label)]
+        self._armed = {label: True for _, label, _ in self._watch}
+        self._last_fired = -np.inf
+
+    def update(self, time_s: float, posteriors: np.ndarray) -> Detection | None:
+        above = []
+        for i, label, thr in self._watch:
+            if posteriors[i] < thr:
+                self._armed[label] = True
+            elif self._armed[label]:
+                above.append((float(posteriors[i]), label))
+        if not above or time_s - self._last_fired < self.refractory_s:
+            return None
+        score, label = max(above)
+        self._armed[label] = False
+        self._last_fired = time_s
+        return Detection(time_s, label, score)
+
+
+def label_thresholds(labels: list[str], default: float, overrides: Mapping[str, float] | None = None) -> dict:
+    """A threshold for every keyword label; `overrides` must name known keywords."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(keywords(labels)))
+    if unknown:
+        raise ValueError(f"threshold for unknown keyword(s) {unknown}; the model's keywords: {keywords(labels)}")
+    return {label: overrides.get(label, default) for label in keywords(labels)}
+
+
+def keywords(labels: list[str]) -> list[str]:
+    return [label for label in labels if is_keyword(label)]
+
+
+class Detector:
+    """Feed audio with `push(chunk)`; get the detections completed by that chunk.
+
+    `model(features [T, F]) -> scores [C]` is any callable, normally `asr.runtime.interpreter.TFLiteModel`.
+    """
+
+    def __init__(
+        self,
+        model: Callable[[np.ndarray], np.ndarray],
+        labels: list[str],
+        spec: FeatureSpec,
+        *,
+        output_kind: str = "logits",
+        hop_s: float = 0.1,
+        smooth_s: float = 0.3,
+        threshold: float = DEFAULT_THRESHOLD,
+        thresholds: Mapping[str, float] | None = None,
+        refractory_s: float = 0.75,
+    ) -> None:
+        if not keywords(labels):
+            raise ValueError(f"no keyword labels to detect in {labels}")
+        self.model, self.labels, self.spec, self.output_kind = model, list(labels), spec, output_kind
+        frame_s = spec.hop_length / spec.sample_rate
+        self.hop_frames = max(1, round(hop_s / frame_s))
+        self.window_frames = spec.num_frames(spec.clip_samples)
+        if self.hop_frames > self.window_frames:
+            raise ValueError(f"hop {hop_s} s is longer than the model's {spec.clip_seconds} s window")
+        self.frontend = StreamingFrontend(spec)
+        self.decider = Decider(self.labels, label_thresholds(self.labels, threshold, thresholds), refractory_s)
+        self._recent = deque(maxlen=max(1, round(smooth_s / (self.hop_frames * frame_s))))
+        self._features = np.zeros((0, spec.n_mels), dtype=np.float32)  # rows from frame `_first` on
+        self._first = 0
+        self._next_end = self.window_frames  # frame index (exclusive) where the next window ends
+
+    @classmethod
+    def from_export(
+        cls, export_dir: str | Path, *, backend: str | None = None, precision: str = "int8", **options
+    ) -> Detector:
+        model, labels, spec, manifest = load_exported(export_dir, precision=precision, backend=backend)
+        return cls(model, labels, spec, output_kind=output_kind(manifest), **options)
+
+    @property
+    def audio_seconds(self) -> float:
+        return self.frontend.samples_seen / self.spec.sample_rate
+
+    def window_end_time(self, end_frame: int) -> float:
+        """Stream time (s) of the last sample seen by a window ending (exclusive) at `end_frame`."""
+        return ((end_frame - 1) * self.spec.hop_length + self.spec.n_fft) / self.spec.sample_rate
+
+    def score(self, samples: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """(time_s, smoothed posteriors) for every window that `samples` completes."""
+        self._features = np.concatenate([self._features, self.frontend.push(samples)])
+        results = []
+        while self._next_end <= self._first + len(self._features):
+            start = self._next_end - self.window_frames - self._first
+            scores = self.model(self._features[start : start + self.window_frames])
+            self._recent.append(to_posteriors(scores, self.output_kind))
+            results.append((self.window_end_time(self._next_end), np.mean(self._recent, axis=0)))
+            self._next_end += self.hop_frames
+        drop = self._next_end - self.window_frames - self._first
+        if drop > 0:
+            self._features, self._first = self._features[drop:], self._first + drop
+        return results
+
+    def push(self, samples: np.ndarray) -> list[Detection]:
+        detections = (self.decider.update(t, p) for t, p in self.score(samples))
+        return [d for d in detections if d is not None]
+
+    def run(self, chunks: Iterable[np.ndarray]) -> Iterator[Detection]:
+        """Detections of a whole stream of chunks, yielded as they happen."""
+        for chunk in chunks:
+            yield from self.push(chunk)

@@ -1,0 +1,101 @@
+"""One TFLite model behind one call: float features in, float class scores out.
+
+A device has either ai-edge-litert (the maintained interpreter) or tflite-runtime (the classic Pi wheel,
+no Python 3.12+ builds); both expose the same `Interpreter` class, so the wrapper picks whichever is
+installed. Quantization to and from int8 happens here, with the scale and zero point stored in the model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+# backend name -> module holding `Interpreter`, in order of preference.
+BACKENDS: dict[str, str] = {
+    "ai-edge-litert": "ai_edge_litert.interpreter",
+    "tflite-runtime": "tflite_runtime.interpreter",
+}
+TFLITE_IDENTIFIER = b"TFL3"  # the flatbuffer file identifier, bytes 4..8 of every .tflite file
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing or is not a TFLite flatbuffer."""
+
+
+def available_backends() -> list[str]:
+    """Installed interpreter backends, preferred first."""
+    return [name for name, module in BACKENDS.items() if importlib.util.find_spec(module.split(".")[0])]
+
+
+def _interpreter_class(backend: str | None):
+    names = [backend] if backend else list(BACKENDS)
+    for name in names:
+        if name not in BACKENDS:
+            raise ValueError(f"unknown interpreter backend {name!r}; known: {sorted(BACKENDS)}")
+        try:
+            return name, importlib.import_module(BACKENDS[name]).Interpreter
+        except ImportError:
+            continue
+    wanted = backend or " or ".join(BACKENDS)
+    raise ModelFileError(f"no TFLite interpreter installed: pip install {wanted}")
+
+
+def check_tflite_file(path: Path) -> None:
+    """Raise ModelFileError naming `path` unless it exists and carries the TFLite identifier."""
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    with path.open("rb") as f:
+        head = f.read(8)
+    if head[4:8] != TFLITE_IDENTIFIER:
+        raise ModelFileError(f"{path}: not a TFLite model (no 'TFL3' identifier at bytes 4..8)")
+
+
+class TFLiteModel:
+    """A single-input, single-output TFLite model: `model(features [T, F]) -> scores [C]` (float32).
+
+    int8 (or uint8) inputs are quantized with the input tensor's scale / zero point and outputs dequantized,
+    so callers never see integers. `num_threads=1` keeps timing comparable across devices.
+    """
+
+    def __init__(self, path: str | Path, *, backend: str | None = None, num_threads: int = 1) -> None:
+        self.path = Path(path)
+        check_tflite_file(self.path)
+        self.backend, interpreter_class = _interpreter_class(backend)
+        try:
+            self._interpreter = interpreter_class(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelFileError(f"{self.path}: the {self.backend} interpreter cannot load it: {e}") from None
+        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelFileError(
+                f"{self.path}: expected one input and one output, got {len(inputs)} and {len(outputs)}"
+            )
+        self._input, self._output = inputs[0], outputs[0]
+        self.input_shape = tuple(int(d) for d in self._input["shape"])
+        self.output_shape = tuple(int(d) for d in self._output["shape"])
+        self.input_dtype = np.dtype(self._input["dtype"])
+        self.input_scale, self.input_zero_point = self._input["quantization"]
+        self.output_scale, self.output_zero_point = self._output["quantization"]
+
+    def quantize(self, features: np.ndarray) -> np.ndarray:
+        """Features [T, F] as the model's input tensor [1, T, F] in its dtype."""
+        features = np.asarray(features, dtype=np.float32)
+        if features.shape != self.input_shape[1:]:
+            raise ValueError(f"{self.path}: input must be {list(self.input_shape[1:])}, got {list(features.shape)}")
+        if self.input_dtype.kind not in "iu":  # a float model takes features as they are
+            return features[None].astype(self.input_dtype)
+        info = np.iinfo(self.input_dtype)
+        q = np.round(features / self.input_scale) + self.input_zero_point
+        return np.clip(q, info.min, info.max).astype(self.input_dtype)[None]
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        self._interpreter.set_tensor(self._input["index"], self.quantize(features))
+        self._interpreter.invoke()
+        out = self._interpreter.get_tensor(self._output["index"]).reshape(-1)
+        if np.dtype(self._output["dtype"]).kind in "iu":
+            return ((out.astype(np.float32) - self.output_zero_point) * self.output_scale).astype(np.float32)
+        return out.astype(np.float32)

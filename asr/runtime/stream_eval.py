@@ -1,0 +1,276 @@
+"""`asr eval-stream MODEL_DIR AUDIO EVENTS.csv`: wake-word metrics on a long labelled recording.
+
+Accuracy on 1 s clips says little about a device that listens all day. This runs the streaming detector
+over a recording whose keyword onsets are known and reports, per keyword and overall, recall, false
+accepts per hour and detection latency. The model runs once; the threshold is then swept over the stored
+posteriors (the decisions are cheap), which gives a DET curve (false reject rate vs false accepts per hour)
+and a chosen threshold: the fewest false accepts per hour with recall >= --target-recall, or the best
+recall with at most --target-fa-per-hour.
+
+Matching: a detection hits an event of its own label when it comes between the event's onset and its end
+(offset_s, else onset_s + the model window) plus --max-delay-s; each event is hit at most once. Every other
+detection is a false accept, including a second one on the same word and any keyword fired on an event
+whose label is not a keyword (`_unknown_`, background speech). Latency is measured from the event's onset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from asr.runtime.bundle import load_exported, output_kind
+from asr.runtime.detector import Decider, Detection, Detector, keywords
+from asr.runtime.interpreter import BACKENDS
+
+THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.01), 2)
+
+
+@dataclass(frozen=True)
+class Event:
+    onset_s: float
+    label: str
+    offset_s: float | None = None
+
+
+def read_events(path: str | Path) -> list[Event]:
+    """Events of a CSV with rows `onset_s,label[,offset_s]`; a header row is allowed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: events file not found")
+    events = []
+    with path.open(newline="") as f:
+        for line_no, row in enumerate(csv.reader(f), 1):
+            if not row or (line_no == 1 and row[0].strip().lower() == "onset_s"):
+                continue
+            try:
+                if len(row) not in (2, 3):
+                    raise ValueError(f"{len(row)} fields")
+                offset = float(row[2]) if len(row) == 3 and row[2].strip() else None
+                events.append(Event(float(row[0]), row[1].strip(), offset))
+            except ValueError as e:
+                raise ValueError(f"{path}:{line_no}: expected onset_s,label[,offset_s], got {row} ({e})") from None
+    return sorted(events, key=lambda e: e.onset_s)
+
+
+def score_recording(detector: Detector, audio: np.ndarray, chunk_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(window end times [n], smoothed posteriors [n, C]) of the whole recording."""
+    step = max(1, round(chunk_s * detector.spec.sample_rate))
+    times, posteriors = [], []
+    for start in tqdm(range(0, len(audio), step), desc="scoring", unit="s", unit_scale=chunk_s, leave=False):
+        for t, p in detector.score(audio[start : start + step]):
+            times.append(t)
+            posteriors.append(p)
+    return np.array(times), np.array(posteriors).reshape(len(times), len(detector.labels))
+
+
+def decide(
+    times: np.ndarray, posteriors: np.ndarray, labels: list[str], threshold: float, refractory_s: float
+) -> list[Detection]:
+    decider = Decider(labels, {label: threshold for label in keywords(labels)}, refractory_s)
+    return [d for d in (decider.update(t, p) for t, p in zip(times, posteriors, strict=True)) if d is not None]
+
+
+def match(
+    detections: list[Detection],
+    events: list[Event],
+    labels: list[str],
+    duration_s: float,
+    window_s: float,
+    max_delay_s: float,
+) -> dict:
+    """Per-keyword and overall recall, false accepts (and per hour) and latency of `detections`."""
+    words = keywords(labels)
+    onsets = np.array([e.onset_s for e in events])
+    ends = np.array([e.offset_s if e.offset_s is not None else e.onset_s + window_s for e in events]) + max_delay_s
+    event_labels = np.array([e.label for e in events], dtype=object)
+    hit_at: dict[int, float] = {}  # event index -> detection time
+    false_accepts = dict.fromkeys(words, 0)
+    for d in detections:  # vectorised over events: the threshold sweep calls this ~100 times
+        candidates = np.flatnonzero((onsets <= d.time_s) & (ends >= d.time_s) & (event_labels == d.label))
+        free = [int(i) for i in candidates if int(i) not in hit_at]
+        if free:
+            hit_at[free[0]] = d.time_s
+        else:
+            false_accepts[d.label] += 1
+    hours = duration_s / 3600
+
+    def summary(names: list[str]) -> dict:
+        indices = [i for i, e in enumerate(events) if e.label in names]
+        latencies = [hit_at[i] - events[i].onset_s for i in indices if i in hit_at]
+        fa = sum(false_accepts[n] for n in names)
+        return {
+            "events": len(indices),
+            "hits": len(latencies),
+            "recall": len(latencies) / len(indices) if indices else None,
+            "false_accepts": fa,
+            "false_accepts_per_hour": fa / hours,
+            "latency_mean_s": float(np.mean(latencies)) if latencies else None,
+            "latency_p90_s": float(np.percentile(latencies, 90)) if latencies else None,
+        }
+
+    return {"overall": summary(words), "per_label": {w: summary([w]) for w in words}}
+
+
+def choose(sweep: list[dict], target_recall: float, target_fa_per_hour: float | None) -> tuple[dict, str]:
+    """The sweep point to use, and why. A recording without keyword events (recall None) measures false
+    accepts only: then the lowest threshold within the FA/h target, or with the fewest FA/h."""
+    if target_fa_per_hour is not None:
+        ok = [s for s in sweep if s["false_accepts_per_hour"] <= target_fa_per_hour]
+        if ok:
+            best = max(ok, key=lambda s: (s["recall"] or 0, -s["threshold"]))
+            return best, f"best recall at <= {target_fa_per_hour} FA/h"
+    else:
+        ok = [s for s in sweep if s["recall"] is not None and s["recall"] >= target_recall]
+        if ok:
+            best = min(ok, key=lambda s: (s["false_accepts_per_hour"], -s["recall"], -s["threshold"]))
+            return best, f"fewest FA/h with recall >= {target_recall:.0%}"
+    best = max(sweep, key=lambda s: (s["recall"] or 0, -s["false_accepts_per_hour"], -s["threshold"]))
+    return best, "no keyword events: fewest FA/h" if best["recall"] is None else "target not reached: best recall"
+
+
+def evaluate_stream(
+    detector: Detector,
+    audio: np.ndarray,
+    events: list[Event],
+    *,
+    max_delay_s: float = 1.0,
+    target_recall: float = 0.9,
+    target_fa_per_hour: float | None = None,
+) -> dict:
+    """The full report: the threshold sweep and the chosen threshold's per-label metrics."""
+    labels, spec = detector.labels, detector.spec
+    duration_s = len(audio) / spec.sample_rate
+    times, posteriors = score_recording(detector, audio)
+    refractory = detector.decider.refractory_s
+
+    def at(threshold: float) -> dict:
+        found = decide(times, posteriors, labels, threshold, refractory)
+        return match(found, events, labels, duration_s, spec.clip_seconds, max_delay_s)
+
+    sweep = []
+    for threshold in THRESHOLDS:
+        overall = at(float(threshold))["overall"]
+        sweep.append(
+            {
+                "threshold": float(threshold),
+                "recall": overall["recall"],
+                "false_reject_rate": None if overall["recall"] is None else 1 - overall["recall"],
+                "false_accepts_per_hour": overall["false_accepts_per_hour"],
+            }
+        )
+    chosen, reason = choose(sweep, target_recall, target_fa_per_hour)
+    return {
+        "duration_s": duration_s,
+        "events": len(events),
+        "keyword_events": sum(e.label in keywords(labels) for e in events),
+        "windows": len(times),
+        "settings": {"max_delay_s": max_delay_s, "refractory_s": refractory, "hop_frames": detector.hop_frames},
+        "chosen": {"threshold": chosen["threshold"], "reason": reason, **at(chosen["threshold"])},
+        "sweep": sweep,
+    }
+
+
+def plot_det(report: dict, path: Path) -> None:
+    """DET curve (false reject rate against false accepts per hour) with the chosen point marked; for a
+    recording without keyword events, false accepts per hour against the threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def fa(s: dict) -> float:
+        return max(s["false_accepts_per_hour"], 1e-2)  # log axis: 0 FA/h drawn at 0.01
+
+    sweep, chosen = report["sweep"], report["chosen"]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    if report["keyword_events"]:
+        ax.plot([fa(s) for s in sweep], [100 * s["false_reject_rate"] for s in sweep], ".-", label="threshold sweep")
+        ax.plot(fa(chosen["overall"]), 100 * (1 - chosen["overall"]["recall"]), "r*", markersize=14)
+        ax.set(xscale="log", xlabel="false accepts per hour (0 drawn at 0.01)", ylabel="false reject rate (%)")
+    else:
+        ax.plot([s["threshold"] for s in sweep], [fa(s) for s in sweep], ".-", label="threshold sweep")
+        ax.plot(chosen["threshold"], fa(chosen["overall"]), "r*", markersize=14)
+        ax.set(yscale="log", xlabel="threshold", ylabel="false accepts per hour (0 drawn at 0.01)")
+    ax.lines[-1].set_label(f"chosen: threshold {chosen['threshold']:.2f}")
+    ax.set_title(f"{report['keyword_events']} keyword events, {report['duration_s'] / 60:.1f} min")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    tmp = path.with_name(f".{path.name}.part")
+    fig.savefig(tmp, format=path.suffix[1:] or "png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def format_table(report: dict) -> str:
+    chosen = report["chosen"]
+    lines = [
+        f"{report['duration_s'] / 60:.1f} min, {report['keyword_events']} keyword events; "
+        f"threshold {chosen['threshold']:.2f} ({chosen['reason']})",
+        f"{'label':<12} {'events':>6} {'hits':>5} {'recall':>7} {'FA':>4} {'FA/h':>7} {'latency':>8}",
+    ]
+    for name, s in [*chosen["per_label"].items(), ("overall", chosen["overall"])]:
+        recall = f"{s['recall']:.3f}" if s["recall"] is not None else "-"
+        latency = f"{s['latency_mean_s']:.2f}s" if s["latency_mean_s"] is not None else "-"
+        lines.append(
+            f"{name:<12} {s['events']:>6} {s['hits']:>5} {recall:>7} {s['false_accepts']:>4} "
+            f"{s['false_accepts_per_hour']:>7.1f} {latency:>8}"
+        )
+    return "\n".join(lines)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help="export directory (manifest.json)")
+    parser.add_argument("audio", metavar="AUDIO", help="the long recording (mono, the model's sample rate)")
+    parser.add_argument("events", metavar="EVENTS.csv", help="rows onset_s,label[,offset_s]")
+    parser.add_argument("--plot", metavar="det.png", help="write the DET curve here")
+    parser.add_argument("--out", metavar="report.json", help="write the full report (with the sweep) here")
+    parser.add_argument("--target-recall", type=float, default=0.9, help="choose the fewest FA/h at this recall")
+    parser.add_argument("--target-fa-per-hour", type=float, help="instead: choose the best recall at this FA/h")
+    parser.add_argument("--max-delay-s", type=float, default=1.0, help="latest a hit may come after a word's end")
+    parser.add_argument("--hop-ms", type=float, default=100.0)
+    parser.add_argument("--smooth-ms", type=float, default=300.0)
+    parser.add_argument("--refractory-s", type=float, default=0.75)
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default=None)
+    parser.add_argument("--precision", default="int8")
+
+
+def run(args: argparse.Namespace) -> int:
+    from asr.audio import read_audio
+
+    model, labels, spec, manifest = load_exported(args.model_dir, precision=args.precision, backend=args.backend)
+    events = read_events(args.events)
+    audio = read_audio(args.audio, sample_rate=spec.sample_rate)
+    detector = Detector(
+        model,
+        labels,
+        spec,
+        output_kind=output_kind(manifest),
+        hop_s=args.hop_ms / 1000,
+        smooth_s=args.smooth_ms / 1000,
+        refractory_s=args.refractory_s,
+    )
+    report = evaluate_stream(
+        detector,
+        audio,
+        events,
+        max_delay_s=args.max_delay_s,
+        target_recall=args.target_recall,
+        target_fa_per_hour=args.target_fa_per_hour,
+    )
+    report.update(model_dir=str(args.model_dir), audio=str(args.audio), events_file=str(args.events))
+    print(format_table(report))
+    if args.out:
+        out = Path(args.out)
+        tmp = out.with_name(f".{out.name}.part")
+        tmp.write_text(json.dumps(report, indent=2))
+        os.replace(tmp, out)
+    if args.plot:
+        plot_det(report, Path(args.plot))
+    return 0

@@ -1,0 +1,111 @@
+"""tools/make_stream.py and `asr eval-stream`: a generated labelled stream, and metrics that add up."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asr.audio import read_audio
+from asr.cli import main
+from asr.runtime.bundle import load_exported
+from asr.runtime.detector import Detector, keywords
+from asr.runtime.stream_eval import THRESHOLDS, Event, decide, match, read_events, score_recording
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def stream_files(commands_corpus, kws_export, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stream")
+    words = keywords(load_exported(kws_export)[1])
+    cmd = [sys.executable, str(ROOT / "tools/make_stream.py"), "--commands", str(commands_corpus), "--minutes", "1"]
+    subprocess.run([*cmd, "--keywords", *words, "--seed", "3", "--out-dir", str(out)], check=True, capture_output=True)
+    return out / "stream.wav", out / "events.csv"
+
+
+def test_make_stream_is_deterministic_and_well_formed(commands_corpus, kws_export, stream_files, tmp_path):
+    wav, events_csv = stream_files
+    words = keywords(load_exported(kws_export)[1])
+    cmd = [sys.executable, str(ROOT / "tools/make_stream.py"), "--commands", str(commands_corpus), "--minutes", "1"]
+    subprocess.run([*cmd, "--keywords", *words, "--seed", "3", "--out-dir", str(tmp_path)], check=True)
+    assert (tmp_path / "stream.wav").read_bytes() == wav.read_bytes()
+    assert (tmp_path / "events.csv").read_text() == events_csv.read_text()
+
+    audio, events = read_audio(wav), read_events(events_csv)
+    assert len(audio) == 60 * 16000 and np.abs(audio).max() < 1.0
+    assert all(0 <= a.onset_s < a.offset_s <= b.onset_s for a, b in zip(events, events[1:], strict=False))
+    spoken = [e.label for e in events if e.label in words]
+    assert len(spoken) >= 5 and set(spoken) <= set(words)
+    assert any(e.label == "_unknown_" for e in events)
+
+
+def test_eval_stream_report_adds_up(kws_export, stream_files, tmp_path, capsys):
+    wav, events_csv = stream_files
+    report_path, plot_path = tmp_path / "report.json", tmp_path / "det.png"
+    argv = ["eval-stream", str(kws_export), str(wav), str(events_csv), "--out", str(report_path)]
+    assert main([*argv, "--plot", str(plot_path)]) == 0
+    assert "overall" in capsys.readouterr().out
+    assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads(report_path.read_text())
+
+    chosen, hours = report["chosen"], report["duration_s"] / 3600
+    assert report["duration_s"] == pytest.approx(60.0)
+    assert [s["threshold"] for s in report["sweep"]] == THRESHOLDS.tolist()
+    assert chosen["threshold"] in THRESHOLDS.tolist()
+    per_label = chosen["per_label"].values()
+    for key in ("events", "hits", "false_accepts"):
+        assert chosen["overall"][key] == sum(s[key] for s in per_label)
+    for s in [*per_label, chosen["overall"]]:
+        assert 0 <= s["hits"] <= s["events"]
+        if s["events"]:
+            assert s["recall"] == pytest.approx(s["hits"] / s["events"])
+        assert s["false_accepts_per_hour"] == pytest.approx(s["false_accepts"] / hours)
+    assert chosen["overall"]["events"] == report["keyword_events"]
+    point = next(s for s in report["sweep"] if s["threshold"] == chosen["threshold"])
+    assert point["recall"] == pytest.approx(chosen["overall"]["recall"])
+    assert point["false_reject_rate"] == pytest.approx(1 - point["recall"])
+
+
+def test_events_where_the_detector_fired_score_full_recall_and_no_false_accepts(kws_export, stream_files):
+    wav, _ = stream_files
+    detector = Detector.from_export(kws_export)
+    times, posteriors = score_recording(detector, read_audio(wav))
+    threshold = 0.5
+    found = decide(times, posteriors, detector.labels, threshold, detector.decider.refractory_s)
+    assert found, "no detection in the generated stream"
+    events = [Event(d.time_s - 0.5, d.label, d.time_s - 0.2) for d in found]
+    result = match(found, events, detector.labels, duration_s=60.0, window_s=1.0, max_delay_s=1.0)
+    assert result["overall"]["recall"] == 1.0 and result["overall"]["false_accepts"] == 0
+    assert all(0.49 < latency < 0.51 for latency in [result["overall"]["latency_mean_s"]])
+    half = match(found, events[::2], detector.labels, duration_s=60.0, window_s=1.0, max_delay_s=1.0)
+    assert half["overall"]["hits"] == len(events[::2])
+    assert half["overall"]["false_accepts"] == len(events) - len(events[::2])
+    assert half["overall"]["false_accepts_per_hour"] == pytest.approx(half["overall"]["false_accepts"] * 60)
+
+
+def test_a_recording_without_keywords_measures_false_accepts_only(kws_export, stream_files, tmp_path, capsys):
+    header_only = tmp_path / "none.csv"
+    header_only.write_text("onset_s,label,offset_s\n")
+    report_path = tmp_path / "report.json"
+    argv = ["eval-stream", str(kws_export), str(stream_files[0]), str(header_only), "--out", str(report_path)]
+    assert main([*argv, "--plot", str(tmp_path / "fa.png")]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["keyword_events"] == 0 and report["chosen"]["overall"]["recall"] is None
+    assert all(s["recall"] is None and s["false_reject_rate"] is None for s in report["sweep"])
+    fewest = min(s["false_accepts_per_hour"] for s in report["sweep"])
+    assert report["chosen"]["overall"]["false_accepts_per_hour"] == fewest
+    assert (tmp_path / "fa.png").stat().st_size > 0
+
+
+def test_bad_events_file_names_the_line(tmp_path, kws_export, stream_files, capsys):
+    bad = tmp_path / "events.csv"
+    with bad.open("w", newline="") as f:
+        csv.writer(f).writerows([["onset_s", "label", "offset_s"], ["1.0", "yes", "1.5"], ["soon", "no"]])
+    with pytest.raises(ValueError, match=r"events\.csv:3: expected onset_s,label"):
+        read_events(bad)
+    assert main(["eval-stream", str(kws_export), str(stream_files[0]), str(bad)]) == 2
+    assert "events.csv:3" in capsys.readouterr().err
