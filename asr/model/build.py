@@ -1,0 +1,29 @@
+"""`build_model(config, num_outputs)`: the one place that turns a config into a network."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from asr.config import Config
+from asr.model.conformer import CTCConformer, KeywordConformer
+from asr.model.dscnn import DSCNN
+
+
+def build_model(config: Config, num_outputs: int) -> nn.Module:
+    """Keyword task: logits over `num_outputs` classes. CTC task: log-probabilities over `num_outputs`
+    (tokenizer vocabulary + 1, blank last)."""
+    m, n_mels = config.model, config.features.n_mels
+    if m.arch == "dscnn":
+        if config.task != "kws":
+            raise ValueError("model.arch 'dscnn' is a keyword classifier: it needs task = 'kws'")
+        return DSCNN(num_outputs, dropout=m.dropout)
+    if config.task == "ctc":
+        return CTCConformer(m, n_mels, num_outputs)
+    return KeywordConformer(m, n_mels, num_outputs)
+
+
+def num_outputs(config: Config) -> int:
+    """Output size implied by the config: keyword classes (+ silence, unknown) or tokenizer vocab + blank."""
+    if config.task == "ctc":
+        return config.data.tokenizer_vocab + 1
+    return len(config.data.keywords) + 2

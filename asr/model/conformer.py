@@ -1,0 +1,78 @@
+"""The tied-depth Conformer: subsampling, N layers computed by M stored blocks, and a task head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from asr.config import ModelConfig
+from asr.model.adapters import BlockAdapters
+from asr.model.block import BlockNorms, ConformerBlock
+from asr.model.sharing import sharing_plan
+from asr.model.subsampling import ConvSubsampling
+
+
+class TiedConformerEncoder(nn.Module):
+    """Depth i runs `blocks[plan[i]]`: the same module instance, so shared tensors are stored once.
+
+    With `per_depth_norm` every depth owns its normalisation (LayerNorms and BatchNorm statistics); with
+    `lora_rank` > 0 every depth owns low-rank adapters on the shared projections.
+    """
+
+    def __init__(self, m: ModelConfig):
+        super().__init__()
+        self.plan = sharing_plan(m.sharing, m.depth, m.unique_blocks)
+        n_blocks = max(self.plan) + 1
+        self.blocks = nn.ModuleList(
+            ConformerBlock(m.d_model, m.n_heads, m.ffn_dim, m.kernel_size, m.dropout, own_norms=not m.per_depth_norm)
+            for _ in range(n_blocks)
+        )
+        self.depth_norms = nn.ModuleList(BlockNorms(m.d_model) for _ in self.plan) if m.per_depth_norm else None
+        self.adapters = (
+            nn.ModuleList(BlockAdapters(m.d_model, m.ffn_dim, m.lora_rank) for _ in self.plan) if m.lora_rank else None
+        )
+
+    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        for depth, index in enumerate(self.plan):
+            norms = self.depth_norms[depth] if self.depth_norms is not None else None
+            adapters = self.adapters[depth] if self.adapters is not None else None
+            x = self.blocks[index](x, norms, adapters, pad_mask)
+        return x
+
+
+class KeywordConformer(nn.Module):
+    """features [B, T, n_mels] -> class logits [B, C]: encoder, mean over time, linear."""
+
+    def __init__(self, m: ModelConfig, n_mels: int, num_classes: int):
+        super().__init__()
+        self.subsampling = ConvSubsampling(n_mels, m.d_model, m.subsampling, m.subsampling_channels)
+        self.encoder = TiedConformerEncoder(m)
+        self.dropout = nn.Dropout(m.dropout)
+        self.classifier = nn.Linear(m.d_model, num_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(self.dropout(self.subsampling(features)))
+        return self.classifier(h.mean(dim=1))
+
+
+class CTCConformer(nn.Module):
+    """features [B, T, n_mels] (+ lengths) -> log-probabilities [B, T', vocab + 1]; blank is the last index."""
+
+    def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int):
+        super().__init__()
+        self.subsampling = ConvSubsampling(n_mels, m.d_model, m.subsampling, m.subsampling_channels)
+        self.encoder = TiedConformerEncoder(m)
+        self.dropout = nn.Dropout(m.dropout)
+        self.classifier = nn.Linear(m.d_model, num_outputs)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return self.subsampling.output_lengths(lengths)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.dropout(self.subsampling(features))
+        pad_mask = None
+        if lengths is not None:
+            out_lengths = self.output_lengths(lengths)
+            pad_mask = torch.arange(h.shape[1], device=h.device)[None, :] >= out_lengths[:, None]
+        h = self.encoder(h, pad_mask)
+        return torch.log_softmax(self.classifier(h), dim=-1)

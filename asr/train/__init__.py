@@ -1,0 +1,1 @@
+"""Training: step-indexed batches, the loop, checkpoints that resume exactly, DDP under torchrun."""

@@ -1,0 +1,128 @@
+"""Training batches indexed by step: the batch of step k is a pure function of (seed, k).
+
+Examples are drawn epoch by epoch from a seeded permutation; each example's augmentation is seeded by
+(seed, step, position in the global batch). So a resumed run sees exactly the batches an uninterrupted run
+would, whatever the number of loader workers, and under DDP rank r simply builds its shard of the same
+global batch (positions r, r + world, ...).
+"""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from asr.config import TrainConfig
+from asr.features import LogMel
+from asr.runtime.frontend import FeatureSpec
+from asr.train.augment import SpecAugment, fit_length, mix_noise, speed_perturb
+
+
+@contextmanager
+def seeded_python_random(seed: int):
+    """Run a block with Python's `random` seeded, restoring its state afterwards."""
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+class StepBatches(Dataset):
+    """`batches[k]` -> this rank's shard of the global batch of step k. Subclasses build and collate examples."""
+
+    def __init__(self, source, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        if batch_size % world:
+            raise ValueError(f"train.batch_size {batch_size} must be divisible by the {world} DDP processes")
+        if len(source) == 0:
+            raise ValueError("the training split is empty")
+        self.source, self.batch_size, self.seed, self.rank, self.world = source, batch_size, seed, rank, world
+
+    def global_indices(self, step: int) -> np.ndarray:
+        """Source indices of the whole global batch of `step` (walking through seeded epoch permutations)."""
+        n = len(self.source)
+        positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
+        out = np.empty(len(positions), dtype=np.int64)
+        for epoch in np.unique(positions // n):
+            sel = positions // n == epoch
+            out[sel] = np.random.default_rng([self.seed, int(epoch)]).permutation(n)[positions[sel] % n]
+        return out
+
+    def __getitem__(self, step: int):
+        indices = self.global_indices(step)
+        examples = [
+            self.example(int(indices[j]), np.random.default_rng([self.seed, step, j]))
+            for j in range(self.rank, self.batch_size, self.world)
+        ]
+        return self.collate(examples)
+
+    def example(self, index: int, rng: np.random.Generator):
+        raise NotImplementedError
+
+    def collate(self, examples: list):
+        raise NotImplementedError
+
+
+class KeywordBatches(StepBatches):
+    """(features [b, frames, n_mels], labels [b]) with speed perturbation, noise and SpecAugment."""
+
+    def __init__(self, source, spec: FeatureSpec, train: TrainConfig, seed: int, rank: int = 0, world: int = 1):
+        super().__init__(source, train.batch_size, seed, rank, world)
+        self.spec, self.train = spec, train
+        self.logmel = LogMel(spec)
+        self.spec_augment = SpecAugment(train.spec_freq_mask, train.spec_time_mask)
+        self.noises = [n for n in source.background_noise() if len(n)]
+
+    def example(self, index: int, rng: np.random.Generator):
+        with seeded_python_random(int(rng.integers(2**62))):  # the loader crops `_silence_` with `random`
+            wave, label = self.source[index]
+        low, high = self.train.speed_perturb
+        if high > low:
+            wave = speed_perturb(wave, rng.uniform(low, high), self.spec.sample_rate)
+        wave = fit_length(wave, self.spec.clip_samples, rng)
+        if self.noises and rng.random() < self.train.noise_prob:
+            wave = mix_noise(wave, self.noises, self.train.snr_db, rng)
+        return wave.astype(np.float32), label, int(rng.integers(2**62))
+
+    def collate(self, examples: list):
+        with torch.no_grad():  # one batched STFT; then each example's own SpecAugment masks
+            feats = self.logmel(torch.from_numpy(np.stack([w for w, _, _ in examples])))
+        feats = torch.stack([self.spec_augment(f, s) for f, (_, _, s) in zip(feats, examples, strict=True)])
+        return feats, torch.tensor([y for _, y, _ in examples])
+
+
+class SentenceBatches(StepBatches):
+    """(features [b, T, n_mels] zero-padded, lengths [b], targets [sum of target lengths], target lengths [b])."""
+
+    def __init__(
+        self, source, tokenizer, spec: FeatureSpec, train: TrainConfig, seed: int, rank: int = 0, world: int = 1
+    ):
+        super().__init__(source, train.batch_size, seed, rank, world)
+        self.tokenizer, self.spec, self.train = tokenizer, spec, train
+        self.logmel = LogMel(spec)
+        self.spec_augment = SpecAugment(train.spec_freq_mask, train.spec_time_mask)
+
+    def example(self, index: int, rng: np.random.Generator):
+        wave, text, _ = self.source[index]
+        low, high = self.train.speed_perturb
+        if high > low:
+            wave = speed_perturb(wave, rng.uniform(low, high), self.spec.sample_rate)
+        with torch.no_grad():
+            feats = self.logmel(torch.from_numpy(wave.astype(np.float32))[None])[0]
+        feats = self.spec_augment(feats, int(rng.integers(2**62)))
+        return feats, self.tokenizer.encode(text)
+
+    def collate(self, examples: list):
+        return collate_sentences(examples)
+
+
+def collate_sentences(examples: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """[(features [T, F], token ids)] -> padded features, lengths, concatenated targets, target lengths."""
+    lengths = torch.tensor([len(f) for f, _ in examples])
+    feats = torch.nn.utils.rnn.pad_sequence([f for f, _ in examples], batch_first=True)
+    targets = torch.tensor([t for _, ids in examples for t in ids], dtype=torch.long)
+    return feats, lengths, targets, torch.tensor([len(ids) for _, ids in examples])

@@ -1,0 +1,102 @@
+"""What differs between the keyword and the CTC task: data, labels, loss and the dev score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from asr.config import Config
+from asr.evaluate import keyword_predictions, keyword_report, transcribe, wer_report
+from asr.train.batches import KeywordBatches, SentenceBatches
+
+
+def open_split(config: Config, root: str | Path, split: str):
+    """The corpus split as a dataset of the agreed data interface."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such corpus directory (data.root in config {config.name!r})")
+    if config.task == "kws":
+        from asr.data.speech_commands import SpeechCommands
+
+        return SpeechCommands(
+            root,
+            split,
+            config.data.keywords,
+            silence_fraction=config.data.silence_fraction,
+            unknown_fraction=config.data.unknown_fraction,
+            seed=config.train.seed,
+        )
+    from asr.data.librispeech import LibriSpeech
+
+    return LibriSpeech(root, split)
+
+
+class KeywordTask:
+    """Classify 1 s windows into silence, unknown and the keywords; the dev score is accuracy."""
+
+    def __init__(self, config: Config, run_dir: Path):
+        self.config = config
+        self.train_set = open_split(config, config.data.root, "train")
+        self.dev_set = open_split(config, config.data.root, "validation")
+        self.labels = list(self.train_set.labels)
+        self.tokenizer_file = None
+        self.num_outputs = len(self.labels)
+
+    def batches(self, rank: int, world: int) -> KeywordBatches:
+        return KeywordBatches(
+            self.train_set, self.config.features, self.config.train, self.config.train.seed, rank, world
+        )
+
+    def loss(self, model, batch, device) -> torch.Tensor:
+        features, labels = (t.to(device) for t in batch)
+        return F.cross_entropy(model(features), labels, label_smoothing=self.config.train.label_smoothing)
+
+    def evaluate(self, model) -> dict:
+        """Dev metrics; "score" is what best.pt maximises."""
+        report = keyword_report(*keyword_predictions(model, self.dev_set, self.config.features), self.labels)
+        return {"dev_accuracy": report["accuracy"], "score": report["accuracy"]}
+
+
+class CTCTask:
+    """Transcribe sentences into sentencepiece tokens with CTC; the dev score is 1 - WER."""
+
+    def __init__(self, config: Config, run_dir: Path, is_main: bool = True):
+        from asr.text import Tokenizer
+
+        self.config = config
+        self.train_set = open_split(config, config.data.root, config.data.train_split)
+        self.dev_set = open_split(config, config.data.root, config.data.dev_split)
+        self.labels = []
+        self.tokenizer_file = "tokenizer.model"
+        path = run_dir / self.tokenizer_file
+        if not path.is_file() and is_main:  # trained once per run, from the training transcripts
+            Tokenizer.train(self.train_set.transcripts(), run_dir / "tokenizer", config.data.tokenizer_vocab)
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()
+        self.tokenizer = Tokenizer(path)
+        self.num_outputs = self.tokenizer.vocab_size + 1  # blank last
+
+    def batches(self, rank: int, world: int) -> SentenceBatches:
+        c = self.config
+        return SentenceBatches(self.train_set, self.tokenizer, c.features, c.train, c.train.seed, rank, world)
+
+    def loss(self, model, batch, device) -> torch.Tensor:
+        features, lengths, targets, target_lengths = batch
+        log_probs = model(features.to(device), lengths.to(device))
+        out_lengths = (
+            model.module.output_lengths(lengths) if hasattr(model, "module") else model.output_lengths(lengths)
+        )
+        return F.ctc_loss(
+            log_probs.transpose(0, 1), targets.to(device), out_lengths.to(device), target_lengths.to(device),
+            blank=self.num_outputs - 1, zero_infinity=True,
+        )  # fmt: skip
+
+    def evaluate(self, model) -> dict:
+        report = wer_report(*transcribe(model, self.dev_set, self.tokenizer, self.config.features))
+        return {"dev_wer": report["wer"], "dev_cer": report["cer"], "score": 1.0 - report["wer"]}
+
+
+def make_task(config: Config, run_dir: Path, is_main: bool = True):
+    return KeywordTask(config, run_dir) if config.task == "kws" else CTCTask(config, run_dir, is_main)
