@@ -33,7 +33,7 @@ class DataConfig:
     dev_split: str = "dev-clean"
     test_split: str = "test-clean"
     silence_fraction: float = 0.1  # share of `_silence_` examples, drawn from background noise
-    unknown_fraction: float = 0.25  # share of `_unknown_` examples in a training epoch (rest are dropped)
+    unknown_fraction: float = 1.0  # share of each unknown word's training clips kept (1.0: all; eval keeps all)
     tokenizer_vocab: int = 128  # sentencepiece vocabulary size (ctc task)
 
 

@@ -25,7 +25,8 @@ def open_split(config: Config, root: str | Path, split: str):
             split,
             config.data.keywords,
             silence_fraction=config.data.silence_fraction,
-            unknown_fraction=config.data.unknown_fraction,
+            # Subsampling unknown words is a training choice; evaluation always sees every clip of its split.
+            unknown_fraction=config.data.unknown_fraction if split == "train" else 1.0,
             seed=config.train.seed,
         )
     from asr.data.librispeech import LibriSpeech
