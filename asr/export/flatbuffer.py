@@ -1,0 +1,111 @@
+"""Read a .tflite flatbuffer: its ops, constant bytes, and whether any constant is stored twice.
+
+Uses the schema module bundled with ai-edge-litert (no TensorFlow import; the `tflite` package is not installed).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ai_edge_litert import schema_py_generated as schema
+
+OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+# A duplicate below this size is a shape vector or a small bias that the converter may legitimately repeat.
+DUPLICATE_MIN_BYTES = 256
+
+
+class DuplicateWeightsError(ValueError):
+    """A constant tensor is stored more than once: the tied weights were not kept tied."""
+
+
+@dataclass
+class OpInfo:
+    name: str  # builtin op name (FULLY_CONNECTED) or custom code (FlexErf)
+    outputs: list[str]  # output tensor names: the TensorFlow layer that produced the op
+
+
+@dataclass
+class TFLiteInfo:
+    path: Path
+    file_bytes: int
+    constant_bytes: int
+    num_buffers: int
+    ops: list[OpInfo]
+    duplicates: list[dict] = field(default_factory=list)  # constants stored more than once
+
+    @property
+    def op_counts(self) -> dict[str, int]:
+        return dict(sorted(collections.Counter(op.name for op in self.ops).items()))
+
+    def summary(self) -> dict:
+        return {
+            "file_bytes": self.file_bytes,
+            "constant_bytes": self.constant_bytes,
+            "constant_buffers": self.num_buffers,
+            "ops": len(self.ops),
+            "op_counts": self.op_counts,
+            "duplicated_constants": self.duplicates,
+        }
+
+
+def load_model(path: Path) -> schema.ModelT:
+    data = Path(path).read_bytes()
+    if data[4:8] != b"TFL3":
+        raise ValueError(f"{path}: not a TFLite flatbuffer")
+    return schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+
+
+def op_name(model: schema.ModelT, opcode_index: int) -> str:
+    code = model.operatorCodes[opcode_index]
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)  # small codes live in the deprecated field
+    if builtin == schema.BuiltinOperator.CUSTOM:
+        return code.customCode.decode() if code.customCode else "CUSTOM"
+    return OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+
+
+def inspect_tflite(path: Path) -> TFLiteInfo:
+    """Ops of every subgraph, total constant bytes, and constants whose bytes are stored more than once."""
+    model = load_model(path)
+    ops = [
+        OpInfo(op_name(model, op.opcodeIndex), [g.tensors[i].name.decode() for i in op.outputs if i >= 0])
+        for g in model.subgraphs
+        for op in (g.operators or [])
+    ]
+    by_digest: dict[str, list[int]] = collections.defaultdict(list)
+    sizes: dict[int, int] = {}
+    for index, buffer in enumerate(model.buffers):
+        if buffer.data is not None and len(buffer.data):
+            data = bytes(buffer.data)
+            sizes[index] = len(data)
+            by_digest[hashlib.sha1(data).hexdigest()].append(index)
+        elif buffer.size:  # stored after the flatbuffer (models over 2 GB)
+            sizes[index] = int(buffer.size)
+    names = collections.defaultdict(list)
+    for g in model.subgraphs:
+        for t in g.tensors:
+            names[t.buffer].append(t.name.decode())
+    duplicates = [
+        {
+            "bytes": sizes[idx[0]],
+            "copies": len(idx),
+            "tensors": [names[i][0] if names[i] else f"buffer {i}" for i in idx],
+        }
+        for idx in by_digest.values()
+        if len(idx) > 1 and sizes[idx[0]] >= DUPLICATE_MIN_BYTES
+    ]
+    return TFLiteInfo(Path(path), Path(path).stat().st_size, sum(sizes.values()), len(sizes), ops, duplicates)
+
+
+def check_stored_once(info: TFLiteInfo) -> None:
+    """Raise DuplicateWeightsError if any constant of DUPLICATE_MIN_BYTES or more is stored twice."""
+    if info.duplicates:
+        worst = max(info.duplicates, key=lambda d: d["bytes"] * (d["copies"] - 1))
+        wasted = sum(d["bytes"] * (d["copies"] - 1) for d in info.duplicates)
+        raise DuplicateWeightsError(
+            f"{info.path}: {len(info.duplicates)} constant(s) stored more than once ({wasted} bytes wasted); "
+            f"e.g. {worst['bytes']} bytes x{worst['copies']} in tensors {worst['tensors']}. "
+            "A tied weight must be stored once."
+        )

@@ -1,0 +1,51 @@
+"""manifest.json: the contract between the export and every device (see asr.runtime.bundle)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+from pathlib import Path
+
+PACKAGES = (
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "onnx2tf",
+    "tensorflow-cpu",
+    "ai-edge-litert",
+    "tflite-runtime",
+    "tflite-micro",
+)
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def tensor_info(details: dict, kind: str | None = None) -> dict:
+    """Shape, dtype and quantization of an interpreter tensor, as JSON."""
+    scale, zero_point = details["quantization"]
+    info = {
+        "shape": [int(d) for d in details["shape"]],
+        "dtype": details["dtype"].__name__,
+        "scale": float(scale),
+        "zero_point": int(zero_point),
+    }
+    if kind:
+        info["kind"] = kind
+    return info
+
+
+def write_manifest(directory: Path, manifest: dict) -> Path:
+    path = directory / "manifest.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,120 @@
+"""Parity of the exported models with PyTorch, and float vs int8 accuracy on the held-out split.
+
+float32 (ONNX Runtime, TFLite on ai-edge-litert) must match PyTorch to a tight tolerance or the export fails.
+int8 runtimes (ai-edge-litert, tflite-runtime, TFLite Micro) are compared in output quantization steps (LSB):
+their kernels round differently by a few LSB, so equality would be the wrong test. ai-edge-litert is compared
+with its reference kernels; its default XNNPACK delegate, which differs more, is reported separately.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.export.onnx import run_onnx
+from asr.export.runtimes import run_litert, run_micro, run_tflite_runtime
+
+FLOAT_ATOL = 2e-3  # on logits, plus FLOAT_RTOL times the largest logit
+FLOAT_RTOL = 1e-3
+INT8_LSB_TOLERANCE = 6  # reference int8 runtimes differed by 3-5 LSB on a trained kws-tiny (STACK.md saw 3)
+
+
+class ParityError(ValueError):
+    """An exported model does not compute what the PyTorch model computes (a ValueError: the CLI prints it)."""
+
+
+def quantize(features: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return np.clip(np.round(features / scale) + zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def torch_scores(model: torch.nn.Module, features: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        return np.concatenate(
+            [model(torch.from_numpy(features[i : i + batch_size])).numpy() for i in range(0, len(features), batch_size)]
+        )
+
+
+def float_parity(reference: np.ndarray, onnx_path: Path, float_tflite: Path, windows: np.ndarray) -> dict:
+    """Max |difference| of ONNX Runtime and TFLite float32 against PyTorch `reference`; raises ParityError."""
+    tolerance = FLOAT_ATOL + FLOAT_RTOL * float(np.abs(reference).max())
+    result = {"windows": len(windows), "tolerance": tolerance}
+    for name, scores in (
+        ("onnxruntime", run_onnx(onnx_path, windows)),
+        ("tflite_float32", run_litert(float_tflite, windows)[0]),
+    ):
+        diff = float(np.abs(scores - reference).max())
+        result[f"{name}_max_abs_diff"] = diff
+        if not diff <= tolerance:
+            raise ParityError(
+                f"{onnx_path if name == 'onnxruntime' else float_tflite}: {name} differs from PyTorch by {diff:.3g} "
+                f"(tolerance {tolerance:.3g}) on {len(windows)} windows: the conversion changed the model"
+            )
+    return result
+
+
+def int8_parity(
+    int8_tflite: Path, windows: np.ndarray, reference: np.ndarray, io: dict, arena_bytes: int
+) -> tuple[dict, dict]:
+    """(parity, latency) of the int8 model on three runtimes.
+
+    Recorded, not fatal: the runtimes' rounding differences are not errors of the export; `within_tolerance`
+    flags a disagreement beyond INT8_LSB_TOLERANCE and the CLI warns.
+    """
+    inputs = quantize(windows, io["input"]["scale"], io["input"]["zero_point"])
+    runs = {
+        "ai_edge_litert": run_litert(int8_tflite, inputs, reference_kernels=True),
+        "tflite_runtime": run_tflite_runtime(int8_tflite, inputs),
+        "tflite_micro": run_micro(int8_tflite, inputs, arena_bytes),
+    }
+    xnnpack = run_litert(int8_tflite, inputs)  # the default delegate rounds differently: reported on its own
+    outputs = {name: out.astype(np.int32) for name, (out, _) in runs.items()}
+    names = list(outputs)
+    lsb = {
+        f"{a}_vs_{b}": int(np.abs(outputs[a] - outputs[b]).max()) for i, a in enumerate(names) for b in names[i + 1 :]
+    }
+    scale, zero_point = io["output"]["scale"], io["output"]["zero_point"]
+    micro = dequantize(runs["tflite_micro"][0], scale, zero_point)
+    result = {
+        "windows": len(windows),
+        "lsb_tolerance": INT8_LSB_TOLERANCE,
+        "max_lsb_diff": lsb,
+        "micro_vs_torch_label_agreement": float(np.mean(micro.argmax(1) == reference.argmax(1))),
+        "micro_vs_torch_max_abs_diff": float(np.abs(micro - reference).max()),
+        "output_scale": scale,
+    }
+    result["within_tolerance"] = max(lsb.values()) <= INT8_LSB_TOLERANCE
+    result["xnnpack_vs_reference_max_lsb_diff"] = int(
+        np.abs(xnnpack[0].astype(np.int32) - outputs["ai_edge_litert"]).max()
+    )
+    latency = {name: ms for name, (_, ms) in runs.items()}
+    latency["ai_edge_litert_reference_kernels"] = latency.pop("ai_edge_litert")
+    latency["ai_edge_litert"] = xnnpack[1]
+    return result, latency
+
+
+def accuracy(
+    reference: np.ndarray, float_tflite: Path, int8_tflite: Path, windows: np.ndarray, labels: np.ndarray, io: dict
+) -> dict:
+    """Accuracy (percent) of PyTorch, TFLite float32 and int8 on the held-out windows, and the int8 drop."""
+    float_scores, _ = run_litert(float_tflite, windows)
+    int8_out, _ = run_litert(int8_tflite, quantize(windows, io["input"]["scale"], io["input"]["zero_point"]))
+    result = {
+        "windows": len(windows),
+        "torch": _percent(reference, labels),
+        "tflite_float32": _percent(float_scores, labels),
+        "tflite_int8": _percent(int8_out, labels),
+        "int8_vs_float_label_agreement": float(np.mean(int8_out.argmax(1) == float_scores.argmax(1))),
+    }
+    result["int8_drop_points"] = round(result["tflite_float32"] - result["tflite_int8"], 3)
+    return result
+
+
+def _percent(scores: np.ndarray, labels: np.ndarray) -> float:
+    return round(float(np.mean(scores.argmax(1) == labels)) * 100.0, 3)

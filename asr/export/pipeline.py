@@ -1,0 +1,215 @@
+"""The export pipeline: checkpoint -> ONNX -> TFLite float32/int8 -> checks -> manifest (+ MCU bundle).
+
+Everything is written into a hidden staging directory next to OUTDIR and renamed into place at the end,
+so an interrupted or failed export never leaves an OUTDIR that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.config import Config
+from asr.export import flatbuffer, micro, parity
+from asr.export.manifest import tensor_info, tool_versions, write_manifest
+from asr.export.mcu import write_bundle
+from asr.export.onnx import export_onnx
+from asr.export.runtimes import io_details
+from asr.export.tflite import convert
+
+# Float32 constants beyond this many times 4 bytes per unique parameter mean a weight was stored more than once
+# in a transformed form (a duplicate with identical bytes is caught exactly by flatbuffer.check_stored_once).
+MAX_FLOAT_BYTES_PER_PARAMETER = 1.5 * 4
+
+
+@contextlib.contextmanager
+def staging(out_dir: Path) -> Iterator[Path]:
+    """A fresh directory that replaces `out_dir` only if the block completes."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (
+        not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "manifest.json").exists())
+    ):
+        raise FileExistsError(f"{out_dir}: exists and is not an export directory; refusing to overwrite it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    tmp.chmod(0o755)  # mkdtemp makes it private; an export directory is meant to be shared
+    if out_dir.exists():  # a previous export: swap, then delete it
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+        os.replace(out_dir, old / "export")
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out_dir)
+
+
+def check_weights(float_info: flatbuffer.TFLiteInfo, int8_info: flatbuffer.TFLiteInfo, unique_parameters: int) -> dict:
+    """Weights stored once in both files (raises DuplicateWeightsError); constant bytes against parameters."""
+    flatbuffer.check_stored_once(float_info)
+    flatbuffer.check_stored_once(int8_info)
+    limit = MAX_FLOAT_BYTES_PER_PARAMETER * unique_parameters
+    if float_info.constant_bytes > limit:
+        raise flatbuffer.DuplicateWeightsError(
+            f"{float_info.path}: {float_info.constant_bytes} constant bytes for {unique_parameters} unique parameters "
+            f"(over {MAX_FLOAT_BYTES_PER_PARAMETER:g} bytes each): shared weights were copied per depth"
+        )
+    return {
+        "unique_parameters": unique_parameters,
+        "float32_constant_bytes": float_info.constant_bytes,
+        "int8_constant_bytes": int8_info.constant_bytes,
+        "int8_bytes_per_parameter": round(int8_info.constant_bytes / unique_parameters, 3),
+        "duplicated_constants": 0,
+    }
+
+
+def export_model(
+    model: torch.nn.Module,
+    config: Config,
+    labels: list[str],
+    out_dir: Path,
+    calibration: np.ndarray,
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    mcu: bool = False,
+    source: dict | None = None,
+    report: dict | None = None,
+) -> dict:
+    """Export a keyword model; returns the manifest. `test` is (windows, labels) of the held-out split.
+
+    `report` is the model's parameter report (asr.model.report.parameter_report) when it has one.
+    """
+    spec = config.features
+    shape = (1, spec.num_frames(spec.clip_samples), spec.n_mels)
+    if len(calibration) == 0:
+        raise ValueError(f"{out_dir}: the calibration set is empty: int8 scales need real training windows")
+    model.eval()
+    with torch.no_grad():
+        try:
+            outputs = model(torch.zeros(shape)).shape
+        except RuntimeError as e:
+            raise ValueError(f"model does not accept the config's feature window {list(shape)}: {e}") from None
+    if tuple(outputs) != (1, len(labels)):
+        raise ValueError(f"model outputs {list(outputs)} but there are {len(labels)} labels {labels}")
+    report = report or {"unique_parameters": sum(p.numel() for p in model.parameters())}
+    started = time.perf_counter()
+    with staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="asr-export-") as work:
+        onnx_path = export_onnx(model, stage / "model.onnx", shape)
+        float_tmp, int8_tmp, convert_seconds = convert(onnx_path, calibration, Path(work))
+        float_path, int8_path = stage / "model_float32.tflite", stage / "model_int8.tflite"
+        shutil.copyfile(float_tmp, float_path)
+        shutil.copyfile(int8_tmp, int8_path)
+
+        float_info, int8_info = flatbuffer.inspect_tflite(float_path), flatbuffer.inspect_tflite(int8_path)
+        weights = check_weights(float_info, int8_info, int(report["unique_parameters"]))
+        micro.check_supported(int8_info, onnx_path)
+        measured = micro.measure_arena(int8_path)
+        margin = config.export.arena_margin
+        arena = int(math.ceil(measured * (1 + margin) / micro.ARENA_ALIGN) * micro.ARENA_ALIGN)
+
+        input_details, output_details = io_details(int8_path)
+        io = {"input": tensor_info(input_details), "output": tensor_info(output_details, "logits")}
+        test_x, test_y = test
+        windows = (test_x if len(test_x) else calibration)[: config.export.parity_samples]
+        reference = parity.torch_scores(model, windows)
+        float_parity = parity.float_parity(reference, onnx_path, float_path, windows)
+        int8_parity, latency = parity.int8_parity(int8_path, windows, reference, io, arena)
+        accuracy = (
+            parity.accuracy(parity.torch_scores(model, test_x), float_path, int8_path, test_x, test_y, io)
+            if len(test_x)
+            else None
+        )
+        m = config.model
+        manifest = {
+            "labels": list(labels),
+            "features": spec.to_dict(),
+            **io,
+            "models": {"int8": int8_path.name, "float32": float_path.name, "onnx": onnx_path.name},
+            "sharing": {
+                "scheme": m.sharing,
+                "depth": m.depth,
+                "unique_blocks": m.unique_blocks,
+                "plan": report.get("plan"),
+                "per_depth_norm": m.per_depth_norm,
+                "lora_rank": m.lora_rank,
+            },
+            "unique_parameters": int(report["unique_parameters"]),
+            "effective_parameters": report.get("effective_parameters"),
+            "weights": weights,
+            "files": {p.name: p.stat().st_size for p in (onnx_path, float_path, int8_path)},
+            "tflite": {"float32": float_info.summary(), "int8": int8_info.summary()},
+            "arena_bytes": arena,
+            "arena_measured_bytes": measured,
+            "arena_margin": margin,
+            "parity": {"float32": float_parity, "int8": int8_parity},
+            "accuracy": accuracy,
+            "latency_ms": latency,
+            "conversion_seconds": round(convert_seconds, 2),
+            "calibration_windows": len(calibration),
+            "source": source or {"checkpoint": None, "config": config.name},
+            "versions": tool_versions(),
+        }
+        if mcu:
+            manifest["mcu"] = write_bundle(stage / "mcu", int8_path, manifest, sorted(int8_info.op_counts))
+        manifest["export_seconds"] = round(time.perf_counter() - started, 2)
+        write_manifest(stage, manifest)
+    return manifest
+
+
+def export_checkpoint(
+    checkpoint: Path,
+    out_dir: Path,
+    *,
+    mcu: bool = False,
+    calibration: int | None = None,
+    data_root: Path | None = None,
+) -> dict:
+    """Export a keyword checkpoint, calibrating on its corpus's training split and scoring on its test split."""
+    from asr.export.windows import corpus_windows
+    from asr.model.report import parameter_report
+    from asr.train.checkpoint import load_checkpoint
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
+    loaded = load_checkpoint(checkpoint)
+    config = loaded.config
+    if config.task != "kws":
+        raise ValueError(f"{checkpoint}: task {config.task!r}; only keyword (kws) models export to int8 TFLite Micro")
+    root = Path(data_root or config.data.root)
+    count = calibration if calibration is not None else config.export.calibration_samples
+    if count <= 0:
+        raise ValueError(f"--calibration {count}: the calibration set would be empty")
+    calib_x, _, corpus_labels = corpus_windows(config, root, "train", count)
+    if list(corpus_labels) != list(loaded.labels):
+        raise ValueError(
+            f"{checkpoint}: labels {loaded.labels} do not match the corpus at {root} ({corpus_labels}); "
+            "pass the corpus the model was trained on with --data"
+        )
+    if len(calib_x) == 0:
+        raise ValueError(f"{root}: the training split has no clips to calibrate with")
+    test = corpus_windows(config, root, "testing")[:2]
+    source = {"checkpoint": str(checkpoint), "config": config.name, "data": str(root)}
+    return export_model(
+        loaded.model,
+        config,
+        loaded.labels,
+        out_dir,
+        calib_x,
+        test,
+        mcu=mcu,
+        source=source,
+        report=parameter_report(loaded.model),
+    )

@@ -1,0 +1,80 @@
+"""The export of a tiny trained tied keyword model: manifest, parity, accuracy, weights stored once, arena."""
+
+import json
+
+import numpy as np
+import pytest
+
+from asr.export import flatbuffer
+from asr.export.micro import probe
+from asr.export.parity import INT8_LSB_TOLERANCE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def manifest(kws_export):
+    return json.loads((kws_export / "manifest.json").read_text())
+
+
+def test_export_directory_is_complete(kws_export, manifest):
+    for key in ("labels", "features", "input", "output", "models", "sharing", "unique_parameters", "arena_bytes"):
+        assert key in manifest, key
+    for name in manifest["models"].values():
+        assert (kws_export / name).stat().st_size > 1000
+    assert manifest["input"]["shape"] == [1, 97, 40] and manifest["input"]["dtype"] == "int8"
+    assert manifest["output"]["shape"] == [1, len(manifest["labels"])] and manifest["output"]["kind"] == "logits"
+    assert manifest["sharing"]["plan"] is not None and len(manifest["sharing"]["plan"]) == manifest["sharing"]["depth"]
+    assert not list(kws_export.parent.glob(".kws.*")), "staging directories left behind"
+
+
+def test_parity_within_tolerance(manifest):
+    f = manifest["parity"]["float32"]
+    assert f["onnxruntime_max_abs_diff"] <= f["tolerance"] and f["tflite_float32_max_abs_diff"] <= f["tolerance"]
+    q = manifest["parity"]["int8"]
+    assert set(q["max_lsb_diff"]) == {
+        "ai_edge_litert_vs_tflite_runtime",
+        "ai_edge_litert_vs_tflite_micro",
+        "tflite_runtime_vs_tflite_micro",
+    }
+    # recorded rather than enforced: a model trained for a minute has a tiny output scale, so rounding shows more
+    assert q["within_tolerance"] == (max(q["max_lsb_diff"].values()) <= INT8_LSB_TOLERANCE)
+    assert q["micro_vs_torch_label_agreement"] >= 0.9
+
+
+def test_int8_accuracy_recorded(manifest):
+    acc = manifest["accuracy"]
+    assert acc["windows"] > 0
+    assert acc["int8_vs_float_label_agreement"] >= 0.9
+    assert abs(acc["tflite_float32"] - acc["torch"]) <= 100.0 / acc["windows"]  # float32 TFLite = PyTorch
+
+
+def test_tflite_micro_labels_match_pytorch(kws_export, manifest, kws_checkpoint, commands_corpus):
+    """The int8 model in TFLite Micro picks the same labels as PyTorch on generated held-out clips."""
+    from asr.export.parity import quantize, torch_scores
+    from asr.export.runtimes import run_micro
+    from asr.export.windows import corpus_windows
+    from asr.train.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(kws_checkpoint)
+    windows, _, _ = corpus_windows(loaded.config, commands_corpus, "testing", limit=60)
+    inputs = quantize(windows, manifest["input"]["scale"], manifest["input"]["zero_point"])
+    micro, _ = run_micro(kws_export / manifest["models"]["int8"], inputs, manifest["arena_bytes"])
+    agreement = np.mean(micro.argmax(1) == torch_scores(loaded.model, windows).argmax(1))
+    assert agreement >= 0.9, agreement
+
+
+def test_weights_stored_once(kws_export, manifest):
+    int8 = flatbuffer.inspect_tflite(kws_export / "model_int8.tflite")
+    assert int8.duplicates == []
+    assert manifest["weights"]["int8_constant_bytes"] == int8.constant_bytes
+    # a tied model stores about one byte per unique parameter (plus int32 biases), not one per effective one
+    assert int8.constant_bytes < 2 * manifest["unique_parameters"] < 2 * manifest["effective_parameters"]
+
+
+def test_arena_is_the_measured_minimum(kws_export, manifest):
+    model = kws_export / "model_int8.tflite"
+    measured = manifest["arena_measured_bytes"]
+    assert manifest["arena_bytes"] >= measured
+    assert probe(model, measured)[0]
+    assert not probe(model, measured - 64)[0]

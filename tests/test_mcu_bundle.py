@@ -1,0 +1,48 @@
+"""The microcontroller bundle: generated C sources agree with the model, and the C front end with numpy."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from asr.audio import read_audio
+from asr.export import flatbuffer
+from asr.runtime.frontend import FeatureSpec, log_mel
+
+pytestmark = pytest.mark.slow
+
+
+def test_bundle_matches_the_model(kws_export):
+    mcu, manifest = kws_export / "mcu", json.loads((kws_export / "manifest.json").read_text())
+    settings = (mcu / "model_settings.h").read_text()
+    assert f"kTensorArenaSize = {manifest['arena_bytes']};" in settings
+    assert f"kInputZeroPoint = {manifest['input']['zero_point']};" in settings
+    assert all(f'"{label}"' in settings for label in manifest["labels"])
+    ops = flatbuffer.inspect_tflite(kws_export / "model_int8.tflite").op_counts
+    resolver = (mcu / "op_resolver.h").read_text()
+    assert f"MicroMutableOpResolver<{len(ops)}>" in resolver
+    assert len(re.findall(r"resolver\.Add\w+\(\)", resolver)) == len(ops)
+    data = (mcu / "model_data.cc").read_text()
+    assert f"g_model_data_len = {(kws_export / 'model_int8.tflite').stat().st_size};" in data
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_c_frontend_matches_numpy(kws_export, commands_corpus, tmp_path):
+    """Compile the bundle's C front end on the host and compare its features on generated speech."""
+    mcu = kws_export / "mcu"
+    exe = tmp_path / "host_features"
+    sources = [mcu / "frontend.c", mcu / "frontend_tables.c", mcu / "host_features.c"]
+    cmd = ["gcc", "-O2", "-std=c99", "-Wall", "-Werror", f"-I{mcu}", *map(str, sources), "-lm", "-o", str(exe)]
+    subprocess.run(cmd, check=True)
+    spec = FeatureSpec.from_dict(json.loads((kws_export / "manifest.json").read_text())["features"])
+    clips = sorted(p for p in commands_corpus.glob("*/*.wav") if not p.parent.name.startswith("_"))[:5]
+    assert clips
+    for clip in clips:
+        audio = read_audio(clip)
+        c = np.frombuffer(subprocess.run([str(exe)], input=audio.tobytes(), capture_output=True).stdout, np.float32)
+        reference = log_mel(audio, spec)
+        assert c.size == reference.size
+        np.testing.assert_allclose(c.reshape(reference.shape), reference, atol=1e-3)
