@@ -30,8 +30,10 @@ export: train
 	@[ -f $(OUT)/manifest.json ] || $(ASR) export $(RUN)/best.pt $(OUT) --mcu
 
 stream: export
-	@[ -f $(STREAM)/events.csv ] || $(PY) tools/make_stream.py $(GEN)/commands --sentences $(GEN)/sentences --out $(STREAM)
+	@[ -f $(STREAM)/events.csv ] || $(PY) tools/make_stream.py --commands $(GEN)/commands --sentences $(GEN)/sentences --out-dir $(STREAM)
 	$(ASR) eval-stream $(OUT) $(STREAM)/stream.wav $(STREAM)/events.csv --plot $(STREAM)/det.png --out $(STREAM)/report.json
+	$(ASR) demo $(OUT) --file $(STREAM)/stream.wav --threshold $$($(PY) -c "import json; print(json.load(open('$(STREAM)/report.json'))['chosen']['threshold'])") > $(STREAM)/detections.txt
+	@echo "demo on the stream: $$(wc -l < $(STREAM)/detections.txt) detections (first 5 below; all in $(STREAM)/detections.txt)"; head -5 $(STREAM)/detections.txt
 
 summary:
 	$(PY) tools/summary.py --run $(RUN) --export $(OUT) --stream $(STREAM)

@@ -1,0 +1,155 @@
+"""The keyword Conformer in TensorFlow with its tied blocks as `tf.while_loop`s, and its TFLite conversion.
+
+Why our own TensorFlow: the PyTorch -> ONNX -> onnx2tf route unrolls a tied block once per depth (~35 KB of flash
+and arena per layer). Written here, a tied block is the body of ONE loop, which TFLite keeps as a WHILE op over a
+single subgraph: file and arena stay flat with depth. Every op is chosen to lower to a TFLite Micro builtin:
+2-D matmuls (FULLY_CONNECTED), LayerNorm as MEAN/SUB/MUL/RSQRT, SiLU as LOGISTIC*MUL, GLU as two projections,
+the depthwise convolution as DEPTHWISE_CONV_2D. Per-depth normalisation is gathered from stacked tables by the
+loop counter (GATHER).
+
+Imports TensorFlow: run it in a child process (`python -m asr.export.loop_graph WORKDIR`), like onnx2tf in
+`asr.export.tflite`, so the calling process can still load tflite-runtime. Inputs (written by `asr.export.loop`):
+WORKDIR/weights.npz, WORKDIR/spec.json, WORKDIR/calibration.npy. Outputs: WORKDIR/float32.tflite, WORKDIR/int8.tflite.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+LN_EPS = 1e-5
+
+
+class Weights:
+    """Named float32 constants; `norm(block, name, depth)` returns shared or per-depth (gathered) parameters."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], per_depth_norm: bool):
+        self.c = {k: tf.constant(v, tf.float32) for k, v in arrays.items()}
+        self.per_depth_norm = per_depth_norm
+
+    def has(self, name: str) -> bool:
+        return name in self.c
+
+    def __getitem__(self, name: str) -> tf.Tensor:
+        return self.c[name]
+
+    def norm(self, prefix: str, name: str, index: tf.Tensor | None) -> tf.Tensor:
+        """`prefix` names the block (shared) or the loop position (per depth: a table gathered at `index`)."""
+        if index is None:
+            return self.c[f"{prefix}.{name}"]
+        return tf.gather(self.c[f"{prefix}.{name}"], index)
+
+
+def layer_norm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+    centred = x - mean
+    var = tf.reduce_mean(centred * centred, axis=-1, keepdims=True)
+    return centred * tf.math.rsqrt(var + LN_EPS) * g + b
+
+
+def silu(x: tf.Tensor) -> tf.Tensor:
+    return x * tf.sigmoid(x)
+
+
+def linear(x: tf.Tensor, w: Weights, name: str) -> tf.Tensor:
+    return tf.matmul(x, w[f"{name}.w"]) + w[f"{name}.b"]
+
+
+def conformer_block(x: tf.Tensor, w: Weights, block: str, norm: str, index: tf.Tensor | None, heads: int) -> tf.Tensor:
+    """asr.model.block.ConformerBlock (eval mode) on x [T, D]: projections from `block`, norms from `norm`."""
+    t, d = x.shape
+
+    def ln(name: str, y: tf.Tensor) -> tf.Tensor:
+        return layer_norm(y, w.norm(norm, f"{name}.g", index), w.norm(norm, f"{name}.b", index))
+
+    def ffn(prefix: str, y: tf.Tensor) -> tf.Tensor:  # the macaron 0.5 is folded into `*_down`
+        return linear(silu(linear(ln(prefix, y), w, f"{block}.{prefix}_up")), w, f"{block}.{prefix}_down")
+
+    def heads_first(y: tf.Tensor) -> tf.Tensor:  # [T, D] -> [H, T, D/H]
+        return tf.transpose(tf.reshape(y, [t, heads, d // heads]), [1, 0, 2])
+
+    x = x + ffn("ffn1", x)
+    h = ln("attn", x)
+    q, k, v = (heads_first(linear(h, w, f"{block}.attn_{p}")) for p in "qkv")  # 1/sqrt(dk) folded into q
+    o = tf.matmul(tf.nn.softmax(tf.matmul(q, k, transpose_b=True), axis=-1), v)
+    x = x + linear(tf.reshape(tf.transpose(o, [1, 0, 2]), [t, d]), w, f"{block}.attn_out")
+    h = ln("conv", x)
+    h = linear(h, w, f"{block}.conv_a") * tf.sigmoid(linear(h, w, f"{block}.conv_gate"))  # GLU
+    h = tf.nn.depthwise_conv2d(tf.reshape(h, [1, 1, t, d]), w[f"{block}.conv_dw.w"], [1, 1, 1, 1], "SAME")
+    h = tf.reshape(h, [t, d])
+    if w.has(f"{norm}.bn.scale"):  # the per-depth part of BatchNorm's scale (its shared part is in the weights)
+        h = h * w.norm(norm, "bn.scale", index)
+    h = h + w.norm(norm, "bn.shift", index)  # BatchNorm's shift with the convolution's bias
+    x = x + linear(silu(h), w, f"{block}.conv_out")
+    x = x + ffn("ffn2", x)
+    return ln("final", x)
+
+
+def front(features: tf.Tensor, w: Weights, time_strides: list[int]) -> tf.Tensor:
+    """asr.model.subsampling.ConvSubsampling on features [1, T, F] -> [T', D] (NHWC convolutions)."""
+    _, t, f = features.shape
+    h = tf.reshape(features, [1, t, f, 1])
+    for i, stride in enumerate(time_strides):
+        h = tf.nn.relu(tf.nn.conv2d(h, w[f"front.conv{i}.w"], [1, stride, 2, 1], "VALID") + w[f"front.conv{i}.b"])
+    _, t, f, c = h.shape
+    return linear(tf.reshape(h, [t, f * c]), w, "front.proj")
+
+
+def keyword_model(spec: dict, w: Weights) -> tf.types.experimental.ConcreteFunction:
+    """features [1, frames, n_mels] -> logits [1, classes]; each loop segment is one tf.while_loop."""
+
+    def body(x: tf.Tensor, segment: int, blocks: list[int], index: tf.Tensor | None) -> tf.Tensor:
+        for j, b in enumerate(blocks):
+            norm = f"seg{segment}.pos{j}" if w.per_depth_norm else f"block{b}"
+            x = conformer_block(x, w, f"block{b}", norm, index, spec["heads"])
+        return x
+
+    @tf.function(input_signature=[tf.TensorSpec([1, spec["frames"], spec["n_mels"]], tf.float32)])
+    def model(features: tf.Tensor) -> tf.Tensor:
+        x = front(features, w, spec["time_strides"])
+        for s, (blocks, iterations) in enumerate(spec["segments"]):
+            # Even one iteration is a loop: its own subgraph keeps its constants from being folded into new weights.
+            _, x = tf.while_loop(
+                lambda i, _x, n=iterations: i < n,
+                lambda i, y, s=s, blocks=blocks: (i + 1, body(y, s, blocks, i if w.per_depth_norm else None)),
+                (tf.constant(0), x),
+            )
+        return linear(tf.reduce_mean(x, axis=0, keepdims=True), w, "head")
+
+    return model.get_concrete_function()
+
+
+def convert(
+    concrete: tf.types.experimental.ConcreteFunction, calibration: np.ndarray | None, per_channel_dense: bool = True
+) -> bytes:
+    """float32 TFLite, or full-int8 (int8 input and output) when calibration windows [N, frames, n_mels] are given.
+
+    The default (MLIR) quantizer handles WHILE; the old one refuses it."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    if calibration is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([x[None].astype(np.float32)] for x in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        # Per-channel scales cost 12 bytes per output channel of every weight and bias tensor (~20 KB per block).
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel_dense
+    return converter.convert()
+
+
+def main(workdir: Path) -> None:
+    spec = json.loads((workdir / "spec.json").read_text())
+    with np.load(workdir / "weights.npz") as npz:
+        w = Weights(dict(npz), spec["per_depth_norm"])
+    concrete = keyword_model(spec, w)
+    (workdir / "float32.tflite").write_bytes(convert(concrete, None))
+    calibration = np.load(workdir / "calibration.npy")
+    (workdir / "int8.tflite").write_bytes(convert(concrete, calibration, spec["per_channel_dense"]))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

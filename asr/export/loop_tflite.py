@@ -1,0 +1,184 @@
+"""Flatbuffer surgery on a converted int8 loop model: keep the tensor carried by each WHILE loop in int8.
+
+Why: TFLiteConverter leaves WHILE's loop variables in float32 (DEQUANTIZE before the loop, QUANTIZE at the top of
+the body, DEQUANTIZE at its end, QUANTIZE after the loop). A float carry costs 4 bytes per element in each of
+several live buffers of the TFLite Micro arena. Re-typing the carry to int8 (over the body's entry and output
+ranges) turns every one of those conversions into an int8 -> int8 requantize (or removes it) and shrinks the
+arena; the arithmetic inside the body is unchanged, but the carry adds a rounding per iteration. No converter
+option does this, hence this module.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+_OP = schema.BuiltinOperator
+MAX_CARRY_STEP_RATIO = 1.25  # the int8 carry may be at most this much coarser than the body's entry quantization
+
+
+def _code(model: schema.ModelT, op: schema.OperatorT) -> int:
+    oc = model.operatorCodes[op.opcodeIndex]
+    return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+
+
+def _opcode_index(model: schema.ModelT, builtin: int) -> int:
+    """Index of an opcode the model already has (QUANTIZE: every re-typed loop has one at its body's entry)."""
+    return next(
+        i for i, oc in enumerate(model.operatorCodes) if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin
+    )
+
+
+def _consumers(graph: schema.SubGraphT, tensor: int) -> list[schema.OperatorT]:
+    return [op for op in graph.operators if tensor in list(op.inputs)]
+
+
+def _producer(graph: schema.SubGraphT, tensor: int) -> schema.OperatorT | None:
+    return next((op for op in graph.operators if tensor in list(op.outputs)), None)
+
+
+def _retype(tensor: schema.TensorT, quant: schema.QuantizationParametersT) -> None:
+    tensor.type = schema.TensorType.INT8
+    tensor.quantization = copy.deepcopy(quant)
+
+
+def _make_requantize(model: schema.ModelT, op: schema.OperatorT) -> None:
+    """A (DE)QUANTIZE op whose input and output are now both int8 becomes an int8 -> int8 QUANTIZE."""
+    op.opcodeIndex = _opcode_index(model, _OP.QUANTIZE)
+    op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.NONE, None
+
+
+def int8_loop_carry(tflite: bytes) -> tuple[bytes, int]:
+    """Return (rewritten model, number of loop variables re-typed from float32 to int8).
+
+    A float32 loop variable is re-typed when the converter's usual pattern surrounds it: QUANTIZE at the body's
+    entry, DEQUANTIZE at its exit, a DEQUANTIZE or another such loop before it, QUANTIZE ops or other such loops
+    after it. Anything else is left in float32 (still correct, only larger).
+    """
+    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
+    changed = 0
+    for graph in list(model.subgraphs):
+        loops = [op for op in graph.operators if _code(model, op) == _OP.WHILE]
+        carries = {
+            (id(loop), j)
+            for loop in loops
+            for j, outer in enumerate(loop.inputs)
+            if graph.tensors[outer].type == schema.TensorType.FLOAT32 and _local_pattern(model, graph, loop, j)
+        }
+        # A loop variable handed from one loop to the next is re-typed only if both sides are.
+        while True:
+            keep = {c for c in carries if _neighbours(model, graph, loops, c) <= carries}
+            if keep == carries:
+                break
+            carries = keep
+        for loop in loops:  # in graph order: a loop's predecessor is re-typed before it
+            for j in range(len(loop.inputs)):
+                if (id(loop), j) in carries:
+                    _retype_carry(model, graph, loop, j)
+                    changed += 1
+    builder = flatbuffers.Builder(len(tflite))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), changed
+
+
+def _subgraphs(model, loop) -> tuple[schema.SubGraphT, schema.SubGraphT]:
+    return model.subgraphs[loop.builtinOptions.condSubgraphIndex], model.subgraphs[
+        loop.builtinOptions.bodySubgraphIndex
+    ]
+
+
+def _local_pattern(model, graph, loop, j: int) -> bool:
+    cond, body = _subgraphs(model, loop)
+    entry = _consumers(body, body.inputs[j])
+    exit_op = _producer(body, body.outputs[j])
+    before = _producer(graph, loop.inputs[j])
+    return (
+        len(entry) == 1
+        and _code(model, entry[0]) == _OP.QUANTIZE
+        and exit_op is not None
+        and _code(model, exit_op) == _OP.DEQUANTIZE
+        and _carry_keeps_precision(
+            body.tensors[entry[0].outputs[0]].quantization, body.tensors[exit_op.inputs[0]].quantization
+        )
+        and before is not None
+        and _code(model, before) in (_OP.DEQUANTIZE, _OP.WHILE)
+        and all(_code(model, op) in (_OP.QUANTIZE, _OP.WHILE) for op in _consumers(graph, loop.outputs[j]))
+        and not _consumers(cond, cond.inputs[j])
+    )
+
+
+def _neighbours(model, graph, loops, carry) -> set:
+    """The (loop, position) pairs that hand this loop variable in or take it over."""
+    loop = next(op for op in loops if id(op) == carry[0])
+    j = carry[1]
+    out = set()
+    before = _producer(graph, loop.inputs[j])
+    if _code(model, before) == _OP.WHILE:
+        out.add((id(before), list(before.outputs).index(loop.inputs[j])))
+    for op in _consumers(graph, loop.outputs[j]):
+        if _code(model, op) == _OP.WHILE:
+            out.add((id(op), list(op.inputs).index(loop.outputs[j])))
+    return out
+
+
+def _union(a: schema.QuantizationParametersT, b: schema.QuantizationParametersT) -> schema.QuantizationParametersT:
+    """int8 per-tensor quantization covering the real ranges of both `a` and `b` (and zero)."""
+    lo = min((-128 - a.zeroPoint[0]) * a.scale[0], (-128 - b.zeroPoint[0]) * b.scale[0], 0.0)
+    hi = max((127 - a.zeroPoint[0]) * a.scale[0], (127 - b.zeroPoint[0]) * b.scale[0], 0.0)
+    out = copy.deepcopy(a)
+    out.scale = np.array([(hi - lo) / 255.0], dtype=np.float32)
+    out.zeroPoint = np.array([int(round(-128 - lo / out.scale[0]))], dtype=np.int64)
+    return out
+
+
+def _carry_keeps_precision(entry: schema.QuantizationParametersT, exit_: schema.QuantizationParametersT) -> bool:
+    """Whether an int8 carry over both ranges keeps (nearly) the body's own entry step.
+
+    A loop whose output is much wider than its input (a first iteration run on its own, fed by the narrow
+    subsampling output) would lose its input's precision to the carry: such a loop keeps the float32 carry.
+    """
+    return _union(entry, exit_).scale[0] <= MAX_CARRY_STEP_RATIO * entry.scale[0]
+
+
+def _same(a: schema.QuantizationParametersT, b: schema.QuantizationParametersT) -> bool:
+    return a.scale[0] == b.scale[0] and a.zeroPoint[0] == b.zeroPoint[0]
+
+
+def _retype_carry(model, graph, loop, j: int) -> None:
+    """Carry the variable in int8 over the union of the body's entry range and its output range.
+
+    The entry range alone is not enough: it covers the inputs of every iteration but not the last one's output
+    (and a one-iteration loop's output not at all).
+    """
+    cond, body = _subgraphs(model, loop)
+    body_in, body_out = body.inputs[j], body.outputs[j]
+    entry = _consumers(body, body_in)[0]
+    exit_op = _producer(body, body_out)
+    entry_q = body.tensors[entry.outputs[0]].quantization
+    quant = _union(entry_q, body.tensors[exit_op.inputs[0]].quantization)
+    if _same(quant, entry_q):  # the carry arrives at the entry scale: the entry QUANTIZE goes away
+        for op in body.operators:
+            op.inputs = np.where(op.inputs == entry.outputs[0], body_in, op.inputs).astype(np.int32)
+        body.operators.remove(entry)
+    _retype(body.tensors[body_in], quant)
+    _retype(body.tensors[body_out], quant)
+    _make_requantize(model, exit_op)  # the block's output scale -> the carry scale
+    _retype(cond.tensors[cond.inputs[j]], quant)
+    before = _producer(graph, loop.inputs[j])
+    if _code(model, before) == _OP.WHILE:  # the previous loop hands over int8 at its own scale: requantize
+        handed = copy.deepcopy(graph.tensors[loop.inputs[j]])
+        handed.name = (handed.name or b"") + b"/requantized"
+        graph.tensors.append(handed)
+        requantize = schema.OperatorT()
+        requantize.inputs = np.array([loop.inputs[j]], dtype=np.int32)
+        requantize.outputs = np.array([len(graph.tensors) - 1], dtype=np.int32)
+        _make_requantize(model, requantize)
+        graph.operators.insert(graph.operators.index(loop), requantize)
+        loop.inputs[j] = len(graph.tensors) - 1
+    else:
+        _make_requantize(model, before)
+    for outer in (loop.inputs[j], loop.outputs[j]):
+        _retype(graph.tensors[outer], quant)
