@@ -1,5 +1,6 @@
 """The loop export: tied blocks as one TFLite WHILE loop, flat in depth, computing what PyTorch computes."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,10 @@ import torch
 from asr.config import load_config
 from asr.export.flatbuffer import inspect_tflite
 from asr.export.loop import LoopExportError, export_loop_tflite, loop_segments
-from asr.export.micro import measure_arena
+from asr.export.micro import probe
 from asr.export.parity import dequantize, quantize, torch_scores
-from asr.export.runtimes import run_litert, run_micro
+from asr.export.routes import choose_route
+from asr.export.runtimes import run_micro
 from asr.export.windows import corpus_windows
 from asr.model import build_model, num_outputs
 from asr.train.checkpoint import load_checkpoint
@@ -23,12 +25,9 @@ def tiny_config(depth: int, **model):
 
 
 @pytest.fixture(scope="module")
-def windows(kws_checkpoint, commands_corpus):
-    """(calibration windows from the training split, test windows) of the real generated corpus."""
-    config = load_checkpoint(kws_checkpoint).config
-    calibration = corpus_windows(config, commands_corpus, "train", 48)[0]
-    test = corpus_windows(config, commands_corpus, "testing", 40)[0]
-    return calibration, test
+def calibration(kws_checkpoint, commands_corpus):
+    """Calibration windows from the training split of the real generated corpus."""
+    return corpus_windows(load_checkpoint(kws_checkpoint).config, commands_corpus, "train", 48)[0]
 
 
 def test_segments_follow_the_sharing_plan():
@@ -39,8 +38,7 @@ def test_segments_follow_the_sharing_plan():
     assert loop_segments([0, 0, 0, 0], peel_first=True) == [([0], 1), ([0], 3)]
 
 
-def test_file_does_not_grow_with_depth(tmp_path: Path, windows):
-    calibration, _ = windows
+def test_file_does_not_grow_with_depth(tmp_path: Path, calibration):
     sizes = {}
     for depth in (2, 4):
         torch.manual_seed(0)
@@ -54,28 +52,63 @@ def test_file_does_not_grow_with_depth(tmp_path: Path, windows):
     assert abs(sizes[4] - sizes[2]) <= 256, sizes
 
 
-def test_trained_model_matches_pytorch_in_tflite_micro(tmp_path: Path, kws_checkpoint, windows):
-    calibration, test = windows
+@pytest.fixture(scope="module")
+def loop_manifest(kws_export_loop):
+    return json.loads((kws_export_loop / "manifest.json").read_text())
+
+
+@pytest.mark.slow
+def test_asr_export_route_loop_writes_the_export_contract(kws_export_loop, loop_manifest):
+    m = loop_manifest
+    assert m["route"] == "loop" and "route_note" not in m
+    assert m["route_details"]["loops"] == [{"blocks": [0], "iterations": m["sharing"]["depth"]}]
+    assert m["models"] == {"int8": "model_int8.tflite", "float32": "model_float32.tflite"}  # no ONNX on this route
+    for name, size in m["files"].items():
+        assert (kws_export_loop / name).stat().st_size == size
+    assert m["input"]["shape"] == [1, 97, 40] and m["input"]["dtype"] == "int8" and m["input"]["scale"] > 0
+    assert m["output"]["shape"] == [1, len(m["labels"])] and m["output"]["kind"] == "logits"
+    assert m["features"]["n_mels"] == 40 and m["versions"]["tflite-micro"] != "not installed"
+    int8 = inspect_tflite(kws_export_loop / "model_int8.tflite")
+    assert int8.duplicates == [] and m["weights"]["int8_constant_bytes"] == int8.constant_bytes
+    assert m["tflite"]["int8"]["op_counts"]["WHILE"] == 1
+    # the float TensorFlow re-implementation is the PyTorch model
+    assert m["parity"]["float32"]["tflite_float32_max_abs_diff"] < 1e-3
+    q = m["parity"]["int8"]
+    assert q["criterion"] == "labels" and set(q["label_agreement"]) == set(q["max_lsb_diff"])
+    assert q["within_tolerance"] == (min(q["label_agreement"].values()) >= q["label_agreement_min"])
+    assert q["micro_vs_torch_label_agreement"] >= 0.9
+    acc = m["accuracy"]
+    assert acc["windows"] > 0 and acc["int8_vs_torch_label_agreement"] >= 0.9
+    assert acc["int8_drop_vs_torch_points"] == pytest.approx(acc["torch"] - acc["tflite_int8"], abs=1e-3)
+    assert set(m["latency_ms"]) >= {"ai_edge_litert", "tflite_runtime", "tflite_micro"}
+
+
+@pytest.mark.slow
+def test_loop_export_runs_in_tflite_micro_with_its_measured_arena(
+    kws_export_loop, loop_manifest, kws_checkpoint, commands_corpus
+):
+    """TFLite Micro runs the WHILE model in the manifest's arena and picks PyTorch's labels on held-out clips."""
     loaded = load_checkpoint(kws_checkpoint)
-    int8_path, float_path = tmp_path / "loop_int8.tflite", tmp_path / "loop_float32.tflite"
-    info = export_loop_tflite(loaded.model, loaded.config, calibration, int8_path, float_path=float_path)
-    reference = torch_scores(loaded.model, test)
-
-    # The float TensorFlow re-implementation is the PyTorch model.
-    float_scores, _ = run_litert(float_path, test)
-    assert np.abs(float_scores - reference).max() < 1e-4
-
-    # The int8 loop runs in TFLite Micro (which registers WHILE) and picks PyTorch's labels.
-    assert "WHILE" in inspect_tflite(int8_path).op_counts
-    inputs = quantize(test, info["input"]["scale"], info["input"]["zero_point"])
-    micro, _ = run_micro(int8_path, inputs, measure_arena(int8_path))
-    litert, _ = run_litert(int8_path, inputs)
-    # Kernels round differently by a few LSB per op, and the loop feeds each block's rounding into the next:
-    # compare labels, not raw outputs.
-    assert np.mean(micro.argmax(1) == litert.argmax(1)) >= 0.95
-    scores = dequantize(micro, info["output"]["scale"], info["output"]["zero_point"])
-    agreement = float(np.mean(scores.argmax(1) == reference.argmax(1)))
+    test = corpus_windows(loaded.config, commands_corpus, "testing", 40)[0]
+    path, m = kws_export_loop / "model_int8.tflite", loop_manifest
+    assert m["arena_bytes"] >= m["arena_measured_bytes"] and probe(path, m["arena_measured_bytes"])[0]
+    assert not probe(path, m["arena_measured_bytes"] - 64)[0]
+    micro, _ = run_micro(path, quantize(test, m["input"]["scale"], m["input"]["zero_point"]), m["arena_bytes"])
+    scores = dequantize(micro, m["output"]["scale"], m["output"]["zero_point"])
+    agreement = float(np.mean(scores.argmax(1) == torch_scores(loaded.model, test).argmax(1)))
     assert agreement >= 0.9, agreement
+
+
+def test_default_route_is_the_loop_and_lora_falls_back_by_name():
+    tied = tiny_config(2)
+    assert choose_route(None, build_model(tied, num_outputs(tied)).eval(), tied) == ("loop", None)
+    lora = tiny_config(2, lora_rank=2)
+    model = build_model(lora, num_outputs(lora)).eval()
+    route, note = choose_route(None, model, lora)
+    assert route == "unrolled" and "lora_rank" in note
+    assert choose_route("unrolled", model, lora) == ("unrolled", None)
+    with pytest.raises(LoopExportError, match="lora_rank"):
+        choose_route("loop", model, lora)
 
 
 def test_lora_is_refused_by_name(tmp_path: Path):

@@ -20,6 +20,7 @@ def manifest(kws_export):
 def test_export_directory_is_complete(kws_export, manifest):
     for key in ("labels", "features", "input", "output", "models", "sharing", "unique_parameters", "arena_bytes"):
         assert key in manifest, key
+    assert manifest["route"] == "unrolled" and manifest["models"]["onnx"] == "model.onnx"
     for name in manifest["models"].values():
         assert (kws_export / name).stat().st_size > 1000
     assert manifest["input"]["shape"] == [1, 97, 40] and manifest["input"]["dtype"] == "int8"

@@ -10,12 +10,16 @@ import pytest
 
 from asr.audio import read_audio
 from asr.export import flatbuffer
+from asr.export.micro import resolver_method
 from asr.runtime.frontend import FeatureSpec, log_mel
 
 pytestmark = pytest.mark.slow
 
 
-def test_bundle_matches_the_model(kws_export):
+@pytest.mark.parametrize("export", ["kws_export", "kws_export_loop"])
+def test_bundle_matches_the_model(export, request):
+    """Settings and the op resolver come from the model: for the loop route, ops of every subgraph (WHILE, LESS...)."""
+    kws_export = request.getfixturevalue(export)
     mcu, manifest = kws_export / "mcu", json.loads((kws_export / "manifest.json").read_text())
     settings = (mcu / "model_settings.h").read_text()
     assert f"kTensorArenaSize = {manifest['arena_bytes']};" in settings
@@ -24,7 +28,9 @@ def test_bundle_matches_the_model(kws_export):
     ops = flatbuffer.inspect_tflite(kws_export / "model_int8.tflite").op_counts
     resolver = (mcu / "op_resolver.h").read_text()
     assert f"MicroMutableOpResolver<{len(ops)}>" in resolver
-    assert len(re.findall(r"resolver\.Add\w+\(\)", resolver)) == len(ops)
+    assert re.findall(r"resolver\.(Add\w+)\(\)", resolver) == [resolver_method(op) for op in ops]
+    if manifest["route"] == "loop":  # LESS lives only in the condition subgraph, the convolution only in the body
+        assert {"AddWhile", "AddLess", "AddQuantize", "AddDepthwiseConv2D"} <= set(re.findall(r"Add\w+", resolver))
     data = (mcu / "model_data.cc").read_text()
     assert f"g_model_data_len = {(kws_export / 'model_int8.tflite').stat().st_size};" in data
 

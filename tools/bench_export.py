@@ -17,7 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.export.routes import ROUTES
+
 ROWS = [
+    ("route", lambda m: m["route"]),
     ("unique parameters", lambda m: f"{m['unique_parameters']:,}"),
     ("effective parameters", lambda m: f"{m['effective_parameters']:,}"),
     ("float32 .tflite bytes", lambda m: f"{m['files']['model_float32.tflite']:,}"),
@@ -39,7 +42,7 @@ ROWS = [
 ]
 
 
-def export_config(spec: str, out_dir: Path, calibration: int) -> dict:
+def export_config(spec: str, out_dir: Path, calibration: int, route: str | None) -> dict:
     """Export an untrained model built from a config spec `NAME[:key=value,...]`."""
     import torch
 
@@ -62,7 +65,7 @@ def export_config(spec: str, out_dir: Path, calibration: int) -> dict:
         -0.5, 0.5, size=(calibration, config.features.num_frames(config.features.clip_samples), config.features.n_mels)
     ).astype(np.float32)
     empty = (windows[:0], np.zeros(0, np.int64))
-    return export_model(model, config, labels, out_dir, windows, empty, report=parameter_report(model))
+    return export_model(model, config, labels, out_dir, windows, empty, report=parameter_report(model), route=route)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="+", help="checkpoints (.pt) or config specs")
     parser.add_argument("--calibration", type=int, default=100)
     parser.add_argument("--data", type=Path, default=None, help="keyword corpus root for checkpoints")
+    parser.add_argument("--route", choices=ROUTES, default=None, help="export route (default: asr export's)")
     args = parser.parse_args(argv)
     from asr.export.pipeline import export_checkpoint
 
@@ -78,9 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         for i, model in enumerate(args.models):
             out = Path(tmp) / f"m{i}"
             if model.endswith(".pt"):
-                manifests.append(export_checkpoint(Path(model), out, calibration=args.calibration, data_root=args.data))
+                manifests.append(
+                    export_checkpoint(
+                        Path(model), out, calibration=args.calibration, data_root=args.data, route=args.route
+                    )
+                )
             else:
-                manifests.append(export_config(model, out, args.calibration))
+                manifests.append(export_config(model, out, args.calibration, args.route))
     names = [Path(m).name if m.endswith(".pt") else m for m in args.models]
     width = max(len(n) for n in names) + 2
     print(f"| {'':<28} |" + "|".join(f" {n:>{width}} " for n in names) + "|")

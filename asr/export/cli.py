@@ -1,4 +1,4 @@
-"""`asr export CHECKPOINT OUTDIR [--mcu] [--calibration N] [--data ROOT]`."""
+"""`asr export CHECKPOINT OUTDIR [--route unrolled|loop] [--mcu] [--calibration N] [--data ROOT]`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,21 @@ import argparse
 import json
 from pathlib import Path
 
+from asr.export.routes import DEFAULT_ROUTE, ROUTES
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="a keyword checkpoint (RUN_DIR/best.pt)")
     parser.add_argument("outdir", type=Path, help="export directory to write (replaced only when complete)")
     parser.add_argument("--mcu", action="store_true", help="also write OUTDIR/mcu/, the TFLite Micro bundle")
+    parser.add_argument(
+        "--route",
+        choices=ROUTES,
+        default=None,
+        help=f"how the .tflite files are made: 'unrolled' (PyTorch -> ONNX -> onnx2tf, any model) or 'loop' (tied "
+        f"blocks as TFLite WHILE loops: flash and arena flat in depth; keyword Conformers without LoRA). Default: "
+        f"{DEFAULT_ROUTE}, or unrolled with a note for a model the loop route cannot take",
+    )
     parser.add_argument(
         "--calibration", type=int, default=None, metavar="N", help="training windows for int8 calibration (config)"
     )
@@ -21,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from asr.export.pipeline import export_checkpoint
 
     manifest = export_checkpoint(
-        args.checkpoint, args.outdir, mcu=args.mcu, calibration=args.calibration, data_root=args.data
+        args.checkpoint, args.outdir, mcu=args.mcu, calibration=args.calibration, data_root=args.data, route=args.route
     )
     print(summary(manifest, args.outdir))
     return 0
@@ -29,23 +39,31 @@ def run(args: argparse.Namespace) -> int:
 
 def summary(manifest: dict, out_dir: Path) -> str:
     """A few lines people want after an export: sizes, arena, parity, accuracy."""
-    files, acc = manifest["files"], manifest["accuracy"]
-    lines = [
-        f"wrote {out_dir}: " + ", ".join(f"{name} {size:,} B" for name, size in files.items()),
+    files, acc, q = manifest["files"], manifest["accuracy"], manifest["parity"]["int8"]
+    lines = [f"note: {manifest['route_note']}"] if "route_note" in manifest else []
+    lines += [
+        f"wrote {out_dir} ({manifest['route']} route): "
+        + ", ".join(f"{name} {size:,} B" for name, size in files.items()),
         f"unique parameters {manifest['unique_parameters']:,};"
         f" int8 constants {manifest['weights']['int8_constant_bytes']:,} B;"
         f" {manifest['tflite']['int8']['ops']} ops; TFLite Micro arena {manifest['arena_bytes']:,} B"
         f" (measured {manifest['arena_measured_bytes']:,} B)",
-        "parity: " + json.dumps(manifest["parity"]["int8"]["max_lsb_diff"]) + " LSB; float max diff "
-        f"{manifest['parity']['float32']['tflite_float32_max_abs_diff']:.2e}",
+        "int8 parity: "
+        + json.dumps(q["max_lsb_diff"])
+        + " LSB; label agreement "
+        + json.dumps({k: round(v, 3) for k, v in q["label_agreement"].items()})
+        + f"; float max diff {manifest['parity']['float32']['tflite_float32_max_abs_diff']:.2e}",
     ]
-    if not manifest["parity"]["int8"]["within_tolerance"]:
-        lines.append(f"warning: int8 runtimes differ by more than {manifest['parity']['int8']['lsb_tolerance']} steps")
+    if not q["within_tolerance"] and q["criterion"] == "lsb":
+        lines.append(f"warning: int8 runtimes differ by more than {q['lsb_tolerance']} steps")
+    elif not q["within_tolerance"]:
+        lines.append(f"warning: int8 runtimes pick the same label on less than {q['label_agreement_min']:.0%}")
     if acc:
         lines.append(
             f"accuracy on {acc['windows']} test windows: torch {acc['torch']:.1f}%,"
             f" float32 {acc['tflite_float32']:.1f}%,"
-            f" int8 {acc['tflite_int8']:.1f}% (drop {acc['int8_drop_points']:+.1f} points)"
+            f" int8 {acc['tflite_int8']:.1f}% (drop {acc['int8_drop_points']:+.1f} points;"
+            f" int8 picks PyTorch's label on {acc['int8_vs_torch_label_agreement']:.1%})"
         )
         if acc["int8_drop_points"] > 1.0:
             lines.append("warning: int8 loses more than 1 accuracy point; try more --calibration windows")

@@ -1,4 +1,7 @@
-"""The export pipeline: checkpoint -> ONNX -> TFLite float32/int8 -> checks -> manifest (+ MCU bundle).
+"""The export pipeline: checkpoint -> TFLite float32/int8 (by a route) -> checks -> manifest (+ MCU bundle).
+
+The routes (asr.export.routes) differ only in how the two .tflite files are made; the checks, parity, measured
+arena, accuracy, manifest and bundle below are the same for both.
 
 Everything is written into a hidden staging directory next to OUTDIR and renamed into place at the end,
 so an interrupted or failed export never leaves an OUTDIR that looks complete.
@@ -20,11 +23,11 @@ import torch
 
 from asr.config import Config
 from asr.export import flatbuffer, micro, parity
+from asr.export.loop import LoopExportError
 from asr.export.manifest import tensor_info, tool_versions, write_manifest
 from asr.export.mcu import write_bundle
-from asr.export.onnx import export_onnx
+from asr.export.routes import CONVERTERS, choose_route
 from asr.export.runtimes import io_details
-from asr.export.tflite import convert
 
 # Float32 constants beyond this many times 4 bytes per unique parameter mean a weight was stored more than once
 # in a transformed form (a duplicate with identical bytes is caught exactly by flatbuffer.check_stored_once).
@@ -86,10 +89,13 @@ def export_model(
     mcu: bool = False,
     source: dict | None = None,
     report: dict | None = None,
+    route: str | None = None,
 ) -> dict:
     """Export a keyword model; returns the manifest. `test` is (windows, labels) of the held-out split.
 
-    `report` is the model's parameter report (asr.model.report.parameter_report) when it has one.
+    `report` is the model's parameter report (asr.model.report.parameter_report) when it has one. `route` None
+    takes the default route, falling back to `unrolled` (with the reason in the manifest's "route_note") for a
+    model the loop route cannot take; an explicit `loop` such a model raises LoopExportError naming the setting.
     """
     spec = config.features
     shape = (1, spec.num_frames(spec.clip_samples), spec.n_mels)
@@ -104,14 +110,11 @@ def export_model(
     if tuple(outputs) != (1, len(labels)):
         raise ValueError(f"model outputs {list(outputs)} but there are {len(labels)} labels {labels}")
     report = report or {"unique_parameters": sum(p.numel() for p in model.parameters())}
+    route, route_note = choose_route(route, model, config)
     started = time.perf_counter()
     with staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="asr-export-") as work:
-        onnx_path = export_onnx(model, stage / "model.onnx", shape)
-        float_tmp, int8_tmp, convert_seconds = convert(onnx_path, calibration, Path(work))
-        float_path, int8_path = stage / "model_float32.tflite", stage / "model_int8.tflite"
-        shutil.copyfile(float_tmp, float_path)
-        shutil.copyfile(int8_tmp, int8_path)
-
+        made = CONVERTERS[route](model, config, shape, calibration, stage, Path(work))
+        onnx_path, float_path, int8_path = made.onnx_path, made.float_path, made.int8_path
         float_info, int8_info = flatbuffer.inspect_tflite(float_path), flatbuffer.inspect_tflite(int8_path)
         weights = check_weights(float_info, int8_info, int(report["unique_parameters"]))
         micro.check_supported(int8_info, onnx_path)
@@ -124,19 +127,23 @@ def export_model(
         test_x, test_y = test
         windows = (test_x if len(test_x) else calibration)[: config.export.parity_samples]
         reference = parity.torch_scores(model, windows)
-        float_parity = parity.float_parity(reference, onnx_path, float_path, windows)
-        int8_parity, latency = parity.int8_parity(int8_path, windows, reference, io, arena)
+        float_parity = parity.float_parity(reference, float_path, windows, onnx_path)
+        int8_parity, latency = parity.int8_parity(int8_path, windows, reference, io, arena, made.parity_criterion)
         accuracy = (
             parity.accuracy(parity.torch_scores(model, test_x), float_path, int8_path, test_x, test_y, io)
             if len(test_x)
             else None
         )
         m = config.model
+        files = [p for p in (onnx_path, float_path, int8_path) if p is not None]
         manifest = {
+            "route": route,
+            "route_details": made.details,
             "labels": list(labels),
             "features": spec.to_dict(),
             **io,
-            "models": {"int8": int8_path.name, "float32": float_path.name, "onnx": onnx_path.name},
+            "models": {"int8": int8_path.name, "float32": float_path.name}
+            | ({"onnx": onnx_path.name} if onnx_path else {}),
             "sharing": {
                 "scheme": m.sharing,
                 "depth": m.depth,
@@ -148,7 +155,7 @@ def export_model(
             "unique_parameters": int(report["unique_parameters"]),
             "effective_parameters": report.get("effective_parameters"),
             "weights": weights,
-            "files": {p.name: p.stat().st_size for p in (onnx_path, float_path, int8_path)},
+            "files": {p.name: p.stat().st_size for p in files},
             "tflite": {"float32": float_info.summary(), "int8": int8_info.summary()},
             "arena_bytes": arena,
             "arena_measured_bytes": measured,
@@ -156,11 +163,13 @@ def export_model(
             "parity": {"float32": float_parity, "int8": int8_parity},
             "accuracy": accuracy,
             "latency_ms": latency,
-            "conversion_seconds": round(convert_seconds, 2),
+            "conversion_seconds": round(made.seconds, 2),
             "calibration_windows": len(calibration),
             "source": source or {"checkpoint": None, "config": config.name},
             "versions": tool_versions(),
         }
+        if route_note:
+            manifest["route_note"] = route_note
         if mcu:
             manifest["mcu"] = write_bundle(stage / "mcu", int8_path, manifest, sorted(int8_info.op_counts))
         manifest["export_seconds"] = round(time.perf_counter() - started, 2)
@@ -175,8 +184,12 @@ def export_checkpoint(
     mcu: bool = False,
     calibration: int | None = None,
     data_root: Path | None = None,
+    route: str | None = None,
 ) -> dict:
-    """Export a keyword checkpoint, calibrating on its corpus's training split and scoring on its test split."""
+    """Export a keyword checkpoint, calibrating on its corpus's training split and scoring on its test split.
+
+    `route`: as for `export_model`.
+    """
     from asr.export.windows import corpus_windows
     from asr.model.report import parameter_report
     from asr.train.checkpoint import load_checkpoint
@@ -188,6 +201,10 @@ def export_checkpoint(
     config = loaded.config
     if config.task != "kws":
         raise ValueError(f"{checkpoint}: task {config.task!r}; only keyword (kws) models export to int8 TFLite Micro")
+    try:
+        choose_route(route, loaded.model, config)  # refuse before reading the corpus; export_model decides again
+    except LoopExportError as e:
+        raise LoopExportError(f"{checkpoint}: {e}") from None
     root = Path(data_root or config.data.root)
     count = calibration if calibration is not None else config.export.calibration_samples
     if count <= 0:
@@ -202,14 +219,18 @@ def export_checkpoint(
         raise ValueError(f"{root}: the training split has no clips to calibrate with")
     test = corpus_windows(config, root, "testing")[:2]
     source = {"checkpoint": str(checkpoint), "config": config.name, "data": str(root)}
-    return export_model(
-        loaded.model,
-        config,
-        loaded.labels,
-        out_dir,
-        calib_x,
-        test,
-        mcu=mcu,
-        source=source,
-        report=parameter_report(loaded.model),
-    )
+    try:
+        return export_model(
+            loaded.model,
+            config,
+            loaded.labels,
+            out_dir,
+            calib_x,
+            test,
+            mcu=mcu,
+            source=source,
+            report=parameter_report(loaded.model),
+            route=route,
+        )
+    except LoopExportError as e:
+        raise LoopExportError(f"{checkpoint}: {e}") from None
