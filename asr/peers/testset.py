@@ -1,0 +1,81 @@
+"""The comparison's test set: the corpus's held-out test voices, clean and with background noise mixed in.
+
+Noise comes from the corpus's own `_background_noise_` clips at 5-20 dB SNR. Every clip's noise (which clip, where,
+at what SNR) is drawn from a generator seeded by (seed, the clip's index in the split), so every system is scored
+on exactly the same noisy audio, run after run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from asr.data.speech_commands import SpeechCommands
+from asr.export.windows import window_features
+from asr.runtime.frontend import FeatureSpec
+
+FRAME = 160  # 10 ms: speech level is measured over the frames that carry the word, not the silence around it
+
+
+@dataclass
+class TestSet:
+    labels: list[str]  # class names, `_silence_`, `_unknown_`, *keywords
+    targets: np.ndarray  # [N] label index
+    clean: np.ndarray  # [N, samples] float32 waveforms
+    noisy: np.ndarray  # [N, samples] the same clips with noise mixed in
+    snr_db: np.ndarray  # [N] the SNR drawn for each noisy clip
+    words: list[str]  # the spoken word of each clip (folder name; "" for `_silence_`)
+
+    def features(self, condition: str, spec: FeatureSpec) -> np.ndarray:
+        """Normalised log-mel windows [N, frames, n_mels] of `condition` ("clean" or "noisy")."""
+        waves = self.clean if condition == "clean" else self.noisy
+        return np.stack([window_features(w, spec) for w in waves]).astype(np.float32)
+
+
+def active_rms(clip: np.ndarray, floor_db: float = -30.0) -> float:
+    """RMS over the 10 ms frames within `floor_db` of the loudest one: the level of the word itself."""
+    n = max(1, len(clip) // FRAME)
+    frames = clip[: n * FRAME].reshape(n, -1).astype(np.float64)
+    rms = np.sqrt(np.mean(frames**2, axis=1) + 1e-12)
+    active = rms[20 * np.log10(rms / rms.max()) > floor_db]
+    return float(np.sqrt(np.mean(active**2)))
+
+
+def mix_noise(
+    clip: np.ndarray, noises: list[np.ndarray], rng: np.random.Generator, snr_db: tuple[float, float]
+) -> tuple[np.ndarray, float]:
+    """(clip + a random crop of a random noise at a random SNR, the SNR)."""
+    noise = noises[int(rng.integers(len(noises)))]
+    start = int(rng.integers(0, len(noise) - len(clip) + 1))
+    crop = noise[start : start + len(clip)].astype(np.float64)
+    snr = float(rng.uniform(*snr_db))
+    gain = active_rms(clip) / (np.sqrt(np.mean(crop**2)) + 1e-12) / 10 ** (snr / 20)
+    return np.clip(clip + gain * crop, -1.0, 1.0).astype(np.float32), snr
+
+
+def load_testset(
+    root: str | Path,
+    keywords: list[str],
+    *,
+    split: str = "testing",
+    snr_db: tuple[float, float] = (5.0, 20.0),
+    seed: int = 0,
+) -> TestSet:
+    """The split of a Speech Commands-layout corpus (with its `_silence_` share), clean and noisy."""
+    dataset = SpeechCommands(root, split, keywords, seed=seed)
+    noises = [n for n in dataset.background_noise() if len(n) > 16000]
+    if not noises:
+        raise FileNotFoundError(f"{Path(root) / '_background_noise_'}: no noise clips longer than 1 s to mix in")
+    clean, noisy, targets, snrs, words = [], [], [], [], []
+    for i in tqdm(range(len(dataset)), desc=f"{split} clips", unit="clip", leave=False):
+        wave, label = dataset[i]
+        mixed, snr = mix_noise(wave, noises, np.random.default_rng([seed, i]), snr_db)
+        clean.append(wave)
+        noisy.append(mixed)
+        targets.append(label)
+        snrs.append(snr)
+        words.append(dataset.items[i][0].parent.name if i < len(dataset.items) else "")
+    return TestSet(list(dataset.labels), np.array(targets), np.stack(clean), np.stack(noisy), np.array(snrs), words)
