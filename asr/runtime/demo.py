@@ -14,9 +14,8 @@ import time
 
 from asr.runtime.actions import load_actions, run_action
 from asr.runtime.audio_source import NO_MICROPHONE_HINT, file_chunks, list_devices, microphone_chunks, stdin_chunks
-from asr.runtime.bundle import load_exported, output_kind
-from asr.runtime.detector import DEFAULT_THRESHOLD, Detection, Detector, keywords
-from asr.runtime.interpreter import BACKENDS
+from asr.runtime.detector import DEFAULT_THRESHOLD, Detection, keywords
+from asr.runtime.options import add_detector_arguments, detector_from_args
 from asr.runtime.wake import DEFAULT_WAKE_WORD, WakeGate
 
 
@@ -51,9 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="LABEL=X",
         help="threshold for one keyword (repeatable), e.g. --label-threshold marvin=0.9",
     )
-    parser.add_argument("--hop-ms", type=float, default=100.0, help="run the model every HOP ms (default 100)")
-    parser.add_argument("--smooth-ms", type=float, default=300.0, help="average posteriors over this long")
-    parser.add_argument("--refractory-s", type=float, default=0.75, help="no detection this soon after another")
+    add_detector_arguments(parser)
     parser.add_argument(
         "--wake-then-command",
         nargs="?",
@@ -67,8 +64,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--wake-word", default=None, help=f"default: the manifest's wake_word, else {DEFAULT_WAKE_WORD}"
     )
     parser.add_argument("--actions", metavar="FILE.toml", help="label = 'shell command' per line")
-    parser.add_argument("--backend", choices=sorted(BACKENDS), default=None, help="TFLite interpreter to use")
-    parser.add_argument("--precision", default="int8", help="which exported model to run (int8 or float32)")
     parser.add_argument("--chunk-ms", type=float, default=100.0, help="audio read size")
 
 
@@ -84,18 +79,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.model_dir:
         raise ValueError("MODEL_DIR is required (an export directory with manifest.json)")
-    model, labels, spec, manifest = load_exported(args.model_dir, precision=args.precision, backend=args.backend)
-    detector = Detector(
-        model,
-        labels,
-        spec,
-        output_kind=output_kind(manifest),
-        hop_s=args.hop_ms / 1000,
-        smooth_s=args.smooth_ms / 1000,
-        refractory_s=args.refractory_s,
-        threshold=args.threshold,
-        thresholds=dict(args.label_threshold),
-    )
+    detector, manifest = detector_from_args(args, threshold=args.threshold, thresholds=dict(args.label_threshold))
+    labels, spec = detector.labels, detector.spec
     gate = None
     if args.wake_then_command is not None:
         gate = WakeGate(args.wake_word or manifest.get("wake_word", DEFAULT_WAKE_WORD), labels, args.wake_then_command)

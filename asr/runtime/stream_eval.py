@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from asr.runtime.bundle import load_exported, output_kind
 from asr.runtime.detector import Decider, Detection, Detector, keywords
-from asr.runtime.interpreter import BACKENDS
+from asr.runtime.options import add_detector_arguments, detector_from_args
 
 THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.01), 2)
 
@@ -234,28 +233,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-recall", type=float, default=0.9, help="choose the fewest FA/h at this recall")
     parser.add_argument("--target-fa-per-hour", type=float, help="instead: choose the best recall at this FA/h")
     parser.add_argument("--max-delay-s", type=float, default=1.0, help="latest a hit may come after a word's end")
-    parser.add_argument("--hop-ms", type=float, default=100.0)
-    parser.add_argument("--smooth-ms", type=float, default=300.0)
-    parser.add_argument("--refractory-s", type=float, default=0.75)
-    parser.add_argument("--backend", choices=sorted(BACKENDS), default=None)
-    parser.add_argument("--precision", default="int8")
+    add_detector_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from asr.audio import read_audio
 
-    model, labels, spec, manifest = load_exported(args.model_dir, precision=args.precision, backend=args.backend)
+    detector, _ = detector_from_args(args)
     events = read_events(args.events)
-    audio = read_audio(args.audio, sample_rate=spec.sample_rate)
-    detector = Detector(
-        model,
-        labels,
-        spec,
-        output_kind=output_kind(manifest),
-        hop_s=args.hop_ms / 1000,
-        smooth_s=args.smooth_ms / 1000,
-        refractory_s=args.refractory_s,
-    )
+    audio = read_audio(args.audio, sample_rate=detector.spec.sample_rate)
     report = evaluate_stream(
         detector,
         audio,
