@@ -22,7 +22,7 @@ def summarize(root: str | Path) -> dict:
         layout, files = "librispeech", _librispeech_files(root)
     else:
         raise ValueError(f"{root}: neither a Speech Commands nor a LibriSpeech tree")
-    voices = _voices(root)
+    voices = read_voices(root) or {}
     splits: dict[str, dict] = defaultdict(_new_split)
     for split, speaker, words, path in files:
         s = splits[split]
@@ -63,12 +63,15 @@ def _new_split() -> dict:
     return {"clips": 0, "seconds": 0.0, "bytes": 0, "speakers": set(), "words": set(), "donors": set(), "voices": set()}
 
 
-def _voices(root: Path) -> dict[str, dict]:
-    """Speaker id -> {key, donor, ...} from a generated corpus's voices.json (absent in real corpora)."""
+def read_voices(root: Path) -> dict[str, dict] | None:
+    """Speaker id -> {engine, voice, donor, split} from a generated corpus's voices.json; None for a real tree."""
     path = root / "voices.json"
     if not path.is_file():
-        return {}
-    return {str(row["speaker"]): row for row in json.loads(path.read_text())}
+        return None
+    try:
+        return {str(row["speaker"]): row for row in json.loads(path.read_text())}
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a list of {{speaker, engine, voice, donor, split}} rows: {e}") from None
 
 
 def _commands_files(root: Path):
