@@ -81,6 +81,7 @@ def test_comparison_table_rows_and_sane_numbers(quick, kws_export):
     assert untied["unique_parameters_vs_tied"] > 1 and tied["unique_parameters_vs_tied"] == 1
     assert ps["stored_bytes"] > 10 * tied["stored_bytes"]  # an HMM acoustic model is megabytes
     assert ps["accuracy_clean"] >= 0.5
+    assert untied["train_seconds"] > 0  # trained by the tool itself, timed from its metrics
     for row in rows.values():
         for key in ("accuracy_clean", "accuracy_noisy"):
             assert 0.0 <= row[key] <= 1.0

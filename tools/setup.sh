@@ -38,7 +38,7 @@ TA_LIB=$("$VENV/bin/python" -c "import importlib.util as u, os; print(os.path.jo
 if ! "$VENV/bin/python" -c "import torchaudio" 2>/dev/null; then
   mkdir -p "$TA_LIB/cuda-only" && mv "$TA_LIB"/*.so "$TA_LIB/cuda-only/"
 fi
-"$VENV/bin/python" -c "import torchaudio, torch; torchaudio.transforms.MelSpectrogram()"
+"$VENV/bin/python" -c "import torchaudio; torchaudio.transforms.MelSpectrogram(n_fft=512, n_mels=40)"
 PIP --no-deps -e .
 cp tools/requirements.lock.txt "$STAMP"
 echo "[setup] done: $VENV"

@@ -113,6 +113,15 @@ class FeatureCache:
         return self._cache[key]
 
 
+def training_seconds(metrics: Path) -> float | None:
+    """Wall time of the run's last logged training step (None when the run's metrics are not there)."""
+    if not metrics.is_file():
+        return None
+    times = [json.loads(line).get("elapsed_s") for line in metrics.read_text().splitlines() if line.strip()]
+    times = [t for t in times if t is not None]
+    return round(times[-1], 1) if times else None
+
+
 def neural_row(system: Learned, checkpoint: Path, export_dir: Path | None, features: FeatureCache, stream: Stream):
     """Every column of one learned system."""
     from asr.export.parity import torch_scores
@@ -133,6 +142,7 @@ def neural_row(system: Learned, checkpoint: Path, export_dir: Path | None, featu
         "checkpoint": str(checkpoint),
         "train_steps": system.config.train.steps,
         "best_step": loaded.step,
+        "train_seconds": training_seconds(checkpoint.parent / "metrics.jsonl"),
         "unique_parameters": int(report["unique_parameters"]),
         "effective_parameters": int(report["effective_parameters"]),
         "macs": count_macs(loaded.model, window_shape),
@@ -237,7 +247,7 @@ def markdown_table(rows: list[dict], meta: dict) -> str:
     """The table people read: one row per system, ratios against the tied model in parentheses."""
     head = ["system", "acc clean", "acc noisy", f"wake recall @<={FA_BUDGET:g} FA/h"]
     head += [f"wake FA/h @>={TARGET_RECALL:.0%} recall", "unique params", "stored bytes", "arena bytes"]
-    head += ["MACs / window", "ms / window"]
+    head += ["MACs / window", "ms / window", "train s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [
@@ -251,6 +261,7 @@ def markdown_table(rows: list[dict], meta: dict) -> str:
         ]
         for key, fmt in zip(RATIO_KEYS, ("{:,}", "{:,}", "{:,}", "{:,}", "{:.3f}"), strict=True):
             cells.append(_num(r.get(key), r.get(f"{key}_vs_{REFERENCE}"), fmt))
+        cells.append("-" if r.get("train_seconds") is None else f"{r['train_seconds']:,.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     notes = [
         "",
