@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tqdm import tqdm
 
 from asr.data.info import read_voices
 from asr.features import LogMel
+from asr.files import save_figure_atomic, write_text_atomic
 from asr.runtime.frontend import FeatureSpec, log_mel
 from asr.train.augment import fit_length
 
@@ -249,10 +249,7 @@ def plot_confusion(report: dict, path: Path) -> None:
     ax.set_ylabel("true")
     ax.set_title(f"accuracy {report['accuracy']:.1%} on {report['examples']} clips")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure_atomic(fig, path, dpi=120)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -310,8 +307,6 @@ def run(args: argparse.Namespace) -> int:
         report = wer_report(refs, hyps)
         print(f"{split}: WER {report['wer']:.2%}, CER {report['cer']:.2%} on {report['examples']} utterances")
     report = {"checkpoint": str(args.checkpoint), "data_root": str(args.data_root), "split": split, **report}
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, out)
+    write_text_atomic(out, json.dumps(report, indent=2))
     print(f"report: {out}")
     return 0

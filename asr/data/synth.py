@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -28,6 +27,7 @@ from asr.audio import write_audio
 from asr.data import grammar, noise, render
 from asr.data.engines import Utterance, check_engine, synthesize
 from asr.data.recipe import SPLITS, Recipe, Scale, Speaker, load_recipe
+from asr.files import write_text_atomic
 
 CORPORA = ("commands", "sentences")
 STAMP = "SYNTH.json"  # written last: a corpus directory without it is not complete
@@ -156,14 +156,6 @@ def _run(recipe: Recipe, root: Path, jobs: list[Job], workers: int, desc: str) -
                 bar.update(f.result())
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Atomic text write (temp file + rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _speaker_table(scale: Scale, ids: dict[str, str | int]) -> str:
     rows = [
         {"speaker": ids[s.key], "key": s.key, "engine": s.engine, "voice": s.voice, "donor": s.donor, "split": s.split}
@@ -176,7 +168,7 @@ def _finish_commands(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job], 
     split_of = {s.key: s.split for s in scale.speakers}
     for split in ("validation", "testing"):
         paths = sorted(j.path for j in jobs if split_of[j.speaker.key] == split)
-        _write_text(root / f"{split}_list.txt", "\n".join(paths) + "\n")
+        write_text_atomic(root / f"{split}_list.txt", "\n".join(paths) + "\n")
     # Babble is made from training voices only, so no held-out donor is heard in training noise.
     talkers = [s for s in scale.speakers if s.split == "train"][:6]
     rng = rng_for(seed, "babble")
@@ -187,7 +179,7 @@ def _finish_commands(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job], 
     noises = noise.background_noises(rng_for(seed, "noise"), scale.noise_seconds, speech)
     for name, audio in noises.items():
         write_audio(root / "_background_noise_" / f"{name}.wav", audio, noise.SAMPLE_RATE)
-    _write_text(root / "voices.json", _speaker_table(scale, {s.key: s.hash for s in scale.speakers}))
+    write_text_atomic(root / "voices.json", _speaker_table(scale, {s.key: s.hash for s in scale.speakers}))
 
 
 def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job]) -> None:
@@ -200,7 +192,7 @@ def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job])
         samples[job.speaker.key] += sf.info(str(path)).frames
     for folder, lines in chapters.items():
         spk, chapter = folder.parts[-2:]
-        _write_text(folder / f"{spk}-{chapter}.trans.txt", "\n".join(lines) + "\n")
+        write_text_atomic(folder / f"{spk}-{chapter}.trans.txt", "\n".join(lines) + "\n")
     header = [
         "; Generated speakers (asr data synth), in the format of LibriSpeech's SPEAKERS.TXT.",
         ";ID  |SEX| SUBSET           |MINUTES| NAME",
@@ -211,8 +203,8 @@ def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job])
         minutes = samples[s.key] / render.SAMPLE_RATE / 60
         subset = LIBRISPEECH_SPLITS[s.split]
         rows.append(f"{ids[s.key][0]:<5}| {'F' if female else 'M'} | {subset:<17}| {minutes:5.2f} | {s.key}")
-    _write_text(root / "SPEAKERS.TXT", "\n".join(header + rows) + "\n")
-    _write_text(root / "voices.json", _speaker_table(scale, {k: v[0] for k, v in ids.items()}))
+    write_text_atomic(root / "SPEAKERS.TXT", "\n".join(header + rows) + "\n")
+    write_text_atomic(root / "voices.json", _speaker_table(scale, {k: v[0] for k, v in ids.items()}))
 
 
 def build_corpus(
@@ -240,7 +232,7 @@ def build_corpus(
     if _stamp(partial, "PARTIAL.json").get("key") != key:
         shutil.rmtree(partial, ignore_errors=True)  # another recipe's leftovers
     partial.mkdir(parents=True, exist_ok=True)
-    _write_text(partial / "PARTIAL.json", json.dumps({"key": key}))
+    write_text_atomic(partial / "PARTIAL.json", json.dumps({"key": key}))
     start = time.time()
     _run(recipe, partial, plan, jobs, f"{corpus} ({scale})")
     if corpus == "commands":
@@ -249,7 +241,7 @@ def build_corpus(
         _finish_sentences(recipe, sc, partial, plan)
     (partial / "PARTIAL.json").unlink()
     stamp = {"key": key, "clips": len(plan), "seconds_to_build": round(time.time() - start, 1)}
-    _write_text(partial / STAMP, json.dumps(stamp, indent=1) + "\n")
+    write_text_atomic(partial / STAMP, json.dumps(stamp, indent=1) + "\n")
     if final.exists():
         old = out / f".{corpus}.old"
         shutil.rmtree(old, ignore_errors=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 from pathlib import Path
+
+from asr.files import write_text_atomic
 
 PACKAGES = (
     "torch",
@@ -44,8 +45,4 @@ def tensor_info(details: dict, kind: str | None = None) -> dict:
 
 
 def write_manifest(directory: Path, manifest: dict) -> Path:
-    path = directory / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(directory / "manifest.json", json.dumps(manifest, indent=2) + "\n")

@@ -9,13 +9,13 @@ neural row is measured on the artifact a device would run: the int8 .tflite in a
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from asr.config import Config, load_config
+from asr.files import save_figure_atomic, write_text_atomic
 from asr.model.sharing import sharing_plan
 from asr.peers.testset import TestSet
 from asr.peers.wakeword import FA_BUDGET, TARGET_RECALL, Stream, neural_sweep, point, summarise
@@ -283,12 +283,6 @@ def markdown_table(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines + notes) + "\n"
 
 
-def _savefig(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-
-
 def plot_accuracy_vs_bytes(rows: list[dict], path: Path) -> None:
     """Clean (filled) and noisy (open) accuracy against stored bytes, one colour per system."""
     import matplotlib
@@ -309,8 +303,7 @@ def plot_accuracy_vs_bytes(rows: list[dict], path: Path) -> None:
     ax.set_title("accuracy vs stored bytes (filled: clean, open: noisy 5-20 dB)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    _savefig(fig, path)
-    plt.close(fig)
+    save_figure_atomic(fig, path, dpi=120, bbox_inches="tight")
 
 
 def plot_det(rows: list[dict], path: Path, wake_word: str) -> None:
@@ -337,8 +330,7 @@ def plot_det(rows: list[dict], path: Path, wake_word: str) -> None:
     ax.set_title(f"wake word '{wake_word}': DET curves (star: best recall at <= {FA_BUDGET:g} FA/h)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    _savefig(fig, path)
-    plt.close(fig)
+    save_figure_atomic(fig, path, dpi=120, bbox_inches="tight")
 
 
 def write_outputs(rows: list[dict], meta: dict, out_dir: Path) -> dict[str, Path]:
@@ -354,9 +346,7 @@ def write_outputs(rows: list[dict], meta: dict, out_dir: Path) -> dict[str, Path
         ("markdown", markdown_table(rows, meta)),
         ("json", json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n"),
     ):
-        tmp = paths[key].with_name(f".{paths[key].name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, paths[key])
+        write_text_atomic(paths[key], text)
     plot_accuracy_vs_bytes(rows, paths["accuracy_plot"])
     plot_det(rows, paths["det_plot"], meta["wake_word"])
     return paths

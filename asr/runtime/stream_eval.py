@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from asr.files import save_figure_atomic, write_text_atomic
 from asr.runtime.detector import Decider, Detection, Detector, keywords
 from asr.runtime.options import add_detector_arguments, detector_from_args
 
@@ -201,10 +201,7 @@ def plot_det(report: dict, path: Path) -> None:
     ax.set_title(f"{report['keyword_events']} keyword events, {report['duration_s'] / 60:.1f} min")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    tmp = path.with_name(f".{path.name}.part")
-    fig.savefig(tmp, format=path.suffix[1:] or "png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure_atomic(fig, path, dpi=120, bbox_inches="tight")
 
 
 def format_table(report: dict) -> str:
@@ -253,10 +250,7 @@ def run(args: argparse.Namespace) -> int:
     report.update(model_dir=str(args.model_dir), audio=str(args.audio), events_file=str(args.events))
     print(format_table(report))
     if args.out:
-        out = Path(args.out)
-        tmp = out.with_name(f".{out.name}.part")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, out)
+        write_text_atomic(args.out, json.dumps(report, indent=2))
     if args.plot:
         plot_det(report, Path(args.plot))
     return 0

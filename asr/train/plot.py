@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from asr.files import save_figure_atomic
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -46,10 +47,7 @@ def plot_run(run_dir: Path, out: Path) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(str(run_dir))
     fig.tight_layout()
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, out)
+    save_figure_atomic(fig, out, dpi=110)
     return out
 
 

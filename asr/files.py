@@ -1,0 +1,34 @@
+"""Atomic file writes (a temporary file in the same folder, then a rename): a killed job never leaves a
+half-written report, manifest or plot that looks complete. Standard library only, so the device runtime can use it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def _temp_beside(path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    tmp = _temp_beside(path)
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def save_figure_atomic(fig, path: str | Path, **savefig_kwargs) -> Path:
+    """Save a matplotlib figure (format from the file's suffix) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    tmp = _temp_beside(path)
+    fig.savefig(tmp, format=path.suffix[1:] or "png", **savefig_kwargs)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
