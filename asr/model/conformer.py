@@ -40,23 +40,8 @@ class TiedConformerEncoder(nn.Module):
         return x
 
 
-class KeywordConformer(nn.Module):
-    """features [B, T, n_mels] -> class logits [B, C]: encoder, mean over time, linear."""
-
-    def __init__(self, m: ModelConfig, n_mels: int, num_classes: int):
-        super().__init__()
-        self.subsampling = ConvSubsampling(n_mels, m.d_model, m.subsampling, m.subsampling_channels)
-        self.encoder = TiedConformerEncoder(m)
-        self.dropout = nn.Dropout(m.dropout)
-        self.classifier = nn.Linear(m.d_model, num_classes)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        h = self.encoder(self.dropout(self.subsampling(features)))
-        return self.classifier(h.mean(dim=1))
-
-
-class CTCConformer(nn.Module):
-    """features [B, T, n_mels] (+ lengths) -> log-probabilities [B, T', vocab + 1]; blank is the last index."""
+class ConformerWithHead(nn.Module):
+    """Subsampling, the tied encoder and a linear head: what the keyword and CTC models share."""
 
     def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int):
         super().__init__()
@@ -64,6 +49,18 @@ class CTCConformer(nn.Module):
         self.encoder = TiedConformerEncoder(m)
         self.dropout = nn.Dropout(m.dropout)
         self.classifier = nn.Linear(m.d_model, num_outputs)
+
+
+class KeywordConformer(ConformerWithHead):
+    """features [B, T, n_mels] -> class logits [B, C]: encoder, mean over time, linear."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(self.dropout(self.subsampling(features)))
+        return self.classifier(h.mean(dim=1))
+
+
+class CTCConformer(ConformerWithHead):
+    """features [B, T, n_mels] (+ lengths) -> log-probabilities [B, T', vocab + 1]; blank is the last index."""
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.subsampling.output_lengths(lengths)
