@@ -63,11 +63,15 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     label_smoothing: float = 0.05
+    spell_ctc: float = 0.0  # keyword task: weight of an auxiliary CTC loss that spells the spoken word (0 = off)
     spec_time_mask: int = 10  # max frames per SpecAugment time mask
     spec_freq_mask: int = 6  # max bins per SpecAugment frequency mask
     noise_prob: float = 0.8  # probability of mixing background noise into a training example
     snr_db: tuple[float, float] = (5.0, 25.0)
     speed_perturb: tuple[float, float] = (0.85, 1.15)
+    eq_prob: float = 0.0  # probability of a random channel: spectral tilt, resonances, band limit
+    reverb_prob: float = 0.0  # probability of a simulated room (RT60 0.1-0.7 s)
+    vtlp: tuple[float, float] = (1.0, 1.0)  # vocal-tract-length warp of the mel axis (formants x factor)
     eval_every: int = 500
     checkpoint_every: int = 200
     num_workers: int = 1
@@ -114,6 +118,8 @@ class Config:
         _check(m.kernel_size % 2 == 1, "model.kernel_size must be odd")
         _check(m.subsampling in (2, 4), "model.subsampling must be 2 or 4")
         _check(m.lora_rank >= 0, "model.lora_rank must be >= 0")
+        if self.train.spell_ctc:
+            _check(self.task == "kws" and m.arch == "conformer", "train.spell_ctc needs task 'kws' and a conformer")
         _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
         _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")
 

@@ -4,8 +4,8 @@ Keyword models: accuracy, a per-class report and a confusion-matrix PNG, plus th
 does on what it never heard: keyword-only accuracy, accuracy per held-out donor, engine and voice (from the generated
 corpus's voices.json), and how often it calls a keyword on unknown words it never heard in training, on unknown words
 it did hear, and on silence. `--tflite EXPORT_DIR` computes the same report for the exported int8 model running in
-TFLite Micro, with the numpy front end the device uses. CTC models: WER and CER (jiwer) of greedy CTC decoding. The
-same functions score the dev split during training.
+TFLite Micro, with the numpy front end the device uses; `--noisy` mixes background noise at 5-20 dB SNR into every
+clip. CTC models: WER and CER (jiwer) of greedy CTC decoding. The same functions score the dev split during training.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from asr.data.info import read_voices
+from asr.data.noise import NoisySplit
 from asr.features import LogMel
 from asr.files import save_figure_atomic, write_text_atomic
 from asr.runtime.frontend import FeatureSpec, log_mel
@@ -266,6 +267,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="score the exported int8 model running in TFLite Micro instead of the PyTorch checkpoint "
         "(keyword models; the checkpoint still gives the corpus settings)",
     )
+    parser.add_argument(
+        "--noisy",
+        action="store_true",
+        help="mix background noise at 5-20 dB SNR into every clip (the same noise on every run; keyword models)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -278,9 +284,14 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{args.data_root}: no such corpus directory")
     split = args.split or ("testing" if config.task == "kws" else config.data.test_split)
     source = open_split(config, args.data_root, split)
+    if args.noisy:
+        if config.task != "kws":
+            raise ValueError(f"{args.checkpoint}: --noisy scores keyword models; this is a {config.task} checkpoint")
+        source = NoisySplit(source, seed=config.train.seed)
     if args.tflite is not None and config.task != "kws":
         raise ValueError(f"{args.checkpoint}: --tflite scores keyword models; this is a {config.task} checkpoint")
-    out = args.out or (args.tflite or args.checkpoint.parent) / f"eval-{split}.json"
+    condition = "-noisy" if args.noisy else ""
+    out = args.out or (args.tflite or args.checkpoint.parent) / f"eval-{split}{condition}.json"
     if config.task == "kws":
         # Training-split silence crops come from Python's `random`: seeded, a report is reproducible.
         random.seed(config.train.seed)
@@ -291,13 +302,14 @@ def run(args: argparse.Namespace) -> int:
             preds, targets, runtime = micro_predictions(args.tflite, source, loaded.labels, progress=True)
         train_set = source if split == "train" else open_split(config, args.data_root, "train")
         train_words = {path.parent.name for path, _ in train_set.items}
+        runtime["condition"] = "noisy 5-20 dB SNR" if args.noisy else "clean"
         report = {"model": runtime} | keyword_report(preds, targets, loaded.labels)
         report |= unseen_report(preds, targets, source, train_words, loaded.labels)
         png = out.with_suffix(".confusion.png")
         plot_confusion(report, png)
         print(
-            f"{split} ({runtime['runtime']} {runtime['precision']}): accuracy {report['accuracy']:.2%} on "
-            f"{report['examples']} clips; confusion matrix: {png}"
+            f"{split}, {runtime['condition']} ({runtime['runtime']} {runtime['precision']}): "
+            f"accuracy {report['accuracy']:.2%} on {report['examples']} clips; confusion matrix: {png}"
         )
         print_unseen(report)
     else:

@@ -68,3 +68,13 @@ class Tokenizer:
     def decode(self, ids: list[int]) -> str:
         """Text of `ids`; ids outside the vocabulary (the CTC blank) are skipped."""
         return self._sp.DecodeIds([int(i) for i in ids if 0 <= int(i) < self.vocab_size])
+
+
+# The spelling alphabet of the keyword model's auxiliary CTC loss (train.spell_ctc); blank is index len(SPELLING).
+SPELLING = "abcdefghijklmnopqrstuvwxyz'"
+
+
+def spell(word: str) -> list[int]:
+    """Letter ids of `word` (other characters dropped): the CTC target that makes the keyword encoder hear the
+    whole word, so "downy" is not "down"."""
+    return [SPELLING.index(c) for c in word.lower() if c in SPELLING]

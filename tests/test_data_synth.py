@@ -1,5 +1,6 @@
 """The generated corpora: real layouts, donor-disjoint splits, held-out words, caching, resuming, determinism."""
 
+import dataclasses
 import json
 import re
 import time
@@ -163,3 +164,30 @@ def test_missing_synthesizer_names_the_package(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(EngineMissing, match="apt-get install festival"):
         check_engine("festival", load_recipe().apt_package("festival"))
+
+
+def _centroid_hz(audio: np.ndarray) -> float:
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    return float((np.fft.rfftfreq(len(audio), 1 / 16000) * power).sum() / power.sum())
+
+
+def test_warped_speaker_has_higher_formants_and_the_same_duration():
+    """A simulated shorter vocal tract: the spectrum moves up (about by the factor); the word keeps its length."""
+    recipe = load_recipe()
+    warped = next(s for s in recipe.scale("tiny").speakers if s.key.startswith("flite:awb#w"))
+    assert warped.split == "train" and warped.formant > 1.1 and warped.donor == "awb"
+    unwarped = dataclasses.replace(warped, formant=1.0)  # the same voice and f0, no warp
+    texts = ["marvin", "seven", "house"]
+    audios = {  # the same seed per text: both speakers draw the same tempo and f0 jitter
+        s.formant: synth.speak(
+            s,
+            [synth.utterance(recipe, s, t, np.random.default_rng(i)) for i, t in enumerate(texts)],
+            recipe.apt_package("flite"),
+        )
+        for s in (unwarped, warped)
+    }
+    ratios = []
+    for a, b in zip(audios[1.0], audios[warped.formant], strict=True):
+        ratios.append(_centroid_hz(synth.render.trim(b)) / _centroid_hz(synth.render.trim(a)))
+        assert abs(len(b) / len(a) - 1) < 0.02
+    assert 1.08 < np.exp(np.mean(np.log(ratios))) < 1.6

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 SAMPLE_RATE = 16000
+_FRAME = 160  # 10 ms: speech level is measured over the frames that carry the word, not the silence around it
 RMS = 0.08  # about -22 dBFS: leaves room for the random gain applied when mixing
 
 
@@ -64,3 +65,46 @@ def background_noises(rng: np.random.Generator, seconds: float, speech: list[np.
         "hum_60hz": hum(rng, seconds, 60.0),
         "babble": babble(rng, seconds, speech),
     }
+
+
+def active_rms(clip: np.ndarray, floor_db: float = -30.0) -> float:
+    """RMS over the 10 ms frames within `floor_db` of the loudest one: the level of the word itself."""
+    n = max(1, len(clip) // _FRAME)
+    frames = clip[: n * _FRAME].reshape(n, -1).astype(np.float64)
+    rms = np.sqrt(np.mean(frames**2, axis=1) + 1e-12)
+    active = rms[20 * np.log10(rms / rms.max()) > floor_db]
+    return float(np.sqrt(np.mean(active**2)))
+
+
+def mix_at_snr(
+    clip: np.ndarray, noises: list[np.ndarray], rng: np.random.Generator, snr_db: tuple[float, float]
+) -> tuple[np.ndarray, float]:
+    """(clip + a random crop of a random noise at a random SNR over the word's own level, the SNR): the
+    deterministic noisy test condition (one generator per clip), shared by `asr eval --noisy` and the comparison."""
+    noise = noises[int(rng.integers(len(noises)))]
+    start = int(rng.integers(0, len(noise) - len(clip) + 1))
+    crop = noise[start : start + len(clip)].astype(np.float64)
+    snr = float(rng.uniform(*snr_db))
+    gain = active_rms(clip) / (np.sqrt(np.mean(crop**2)) + 1e-12) / 10 ** (snr / 20)
+    return np.clip(clip + gain * crop, -1.0, 1.0).astype(np.float32), snr
+
+
+class NoisySplit:
+    """A keyword split with background noise at `snr_db` mixed into every clip, drawn per clip index so that every
+    run and every system hears the same noisy audio: the "noisy" test condition."""
+
+    def __init__(self, source, snr_db: tuple[float, float] = (5.0, 20.0), seed: int = 0):
+        self.source, self.snr_db, self.seed = source, snr_db, seed
+        self.noises = [n for n in source.background_noise() if len(n) > SAMPLE_RATE]
+        if not self.noises:
+            raise FileNotFoundError(f"{source.root / '_background_noise_'}: no noise clips longer than 1 s to mix in")
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getattr__(self, name: str):
+        return getattr(self.source, name)  # items, labels, ...: those of the clean split
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        wave, label = self.source[index]
+        return mix_at_snr(wave, self.noises, np.random.default_rng([self.seed, index]), self.snr_db)[0], label

@@ -15,7 +15,7 @@ from pathlib import Path
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 SPLITS = ("train", "validation", "testing")
 # Bumped whenever the synthesis code changes its output, so cached corpora are rebuilt.
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Speaker:
     f0: float  # mean pitch in Hz for recorded voices (0: the engine's own)
     donor: str
     split: str
+    formant: float = 1.0  # vocal-tract warp of a recorded voice: formants x this (a shorter tract: women, children)
 
     @property
     def hash(self) -> str:
@@ -103,6 +104,11 @@ class Recipe:
                         Speaker(f"{voice}#{k}", engine, name, "", f0 * presets[k % len(presets)], donor, split)
                         for k in range(s["speakers_per_voice"])
                     ]
+                    if split == "train":  # simulated women and children from the (male) training donors
+                        speakers += [
+                            Speaker(f"{voice}#w{k}", engine, name, "", f0 * pitch, donor, split, formant)
+                            for k, (pitch, formant) in enumerate(s.get("warped_speakers", []))
+                        ]
         return speakers
 
 

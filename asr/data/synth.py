@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from asr.audio import write_audio
+from asr.audio import resample_audio, write_audio
 from asr.data import grammar, noise, render
 from asr.data.engines import Utterance, check_engine, synthesize
 from asr.data.recipe import SPLITS, Recipe, Scale, Speaker, load_recipe
@@ -63,8 +63,10 @@ def utterance(recipe: Recipe, speaker: Speaker, text: str, rng: np.random.Genera
             speed=int(rng.integers(v["espeak_speed"][0], v["espeak_speed"][1] + 1)),
             range=str(rng.choice(v["espeak_range"])),
         )
-    f0 = speaker.f0 * (1 + rng.uniform(-v["f0_jitter"], v["f0_jitter"])) if speaker.f0 else 0.0
-    return Utterance(text, f0=round(f0, 1), stretch=round(float(rng.uniform(*v["stretch"])), 3))
+    # A warped speaker is synthesized slower and lower by its formant factor, then played that much faster
+    # (run_batch): formants move up by the factor while duration and the f0 asked for come out right.
+    f0 = speaker.f0 * (1 + rng.uniform(-v["f0_jitter"], v["f0_jitter"])) / speaker.formant if speaker.f0 else 0.0
+    return Utterance(text, f0=round(f0, 1), stretch=round(float(rng.uniform(*v["stretch"])) * speaker.formant, 3))
 
 
 def plan_commands(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
@@ -118,9 +120,18 @@ def plan_sentences(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
     return jobs
 
 
+def speak(speaker: Speaker, utterances: list[Utterance], apt_package: str) -> list[np.ndarray]:
+    """The speaker's audio for each utterance (made by `utterance()`), with its vocal-tract warp applied."""
+    audios = synthesize(speaker, utterances, apt_package)
+    if speaker.formant == 1.0:
+        return audios
+    rate = int(round(render.SAMPLE_RATE * speaker.formant / 160)) * 160  # a multiple of 160 Hz: a short kernel
+    return [resample_audio(a, rate, render.SAMPLE_RATE) for a in audios]  # played `formant` times faster
+
+
 def run_batch(root: str, jobs: list[Job], variation: dict, apt_package: str) -> int:
     """Worker: synthesize one speaker's batch and write each file atomically."""
-    audios = synthesize(jobs[0].speaker, [j.utterance for j in jobs], apt_package)
+    audios = speak(jobs[0].speaker, [j.utterance for j in jobs], apt_package)
     for job, audio in zip(jobs, audios, strict=True):
         rng = np.random.default_rng(job.seed)
         clip = (

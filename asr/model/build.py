@@ -19,7 +19,7 @@ def build_model(config: Config, num_outputs: int) -> nn.Module:
         return DSCNN(num_outputs, dropout=m.dropout)
     if config.task == "ctc":
         return CTCConformer(m, n_mels, num_outputs)
-    return KeywordConformer(m, n_mels, num_outputs)
+    return KeywordConformer(m, n_mels, num_outputs, speller=config.train.spell_ctc > 0)
 
 
 def num_outputs(config: Config) -> int:

@@ -10,6 +10,7 @@ from asr.model.adapters import BlockAdapters
 from asr.model.block import BlockNorms, ConformerBlock
 from asr.model.sharing import sharing_plan
 from asr.model.subsampling import ConvSubsampling
+from asr.text import SPELLING
 
 
 class TiedConformerEncoder(nn.Module):
@@ -52,11 +53,22 @@ class ConformerWithHead(nn.Module):
 
 
 class KeywordConformer(ConformerWithHead):
-    """features [B, T, n_mels] -> class logits [B, C]: encoder, mean over time, linear."""
+    """features [B, T, n_mels] -> class logits [B, C]: encoder, mean over time, linear.
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    With `speller` (training only, never exported) it also returns letter log-probabilities per encoder frame,
+    for an auxiliary CTC loss that spells every word heard, keyword or not.
+    """
+
+    def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int, speller: bool = False):
+        super().__init__(m, n_mels, num_outputs)
+        self.speller = nn.Linear(m.d_model, len(SPELLING) + 1) if speller else None
+
+    def forward(self, features: torch.Tensor, spell: bool = False):
         h = self.encoder(self.dropout(self.subsampling(features)))
-        return self.classifier(h.mean(dim=1))
+        logits = self.classifier(h.mean(dim=1))
+        if spell:
+            return logits, torch.log_softmax(self.speller(h), dim=-1)
+        return logits
 
 
 class CTCConformer(ConformerWithHead):

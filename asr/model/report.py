@@ -10,6 +10,8 @@ from torch import nn
 
 from asr.model.conformer import TiedConformerEncoder
 
+TRAINING_ONLY = {"speller"}  # heads that only shape training; never exported, not counted
+
 
 def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
@@ -19,6 +21,8 @@ def _rows(model: nn.Module) -> list[tuple[str, int, int]]:
     """(name, unique, effective) per top-level part, with a tied encoder split into blocks, norms, adapters."""
     rows = []
     for name, child in model.named_children():
+        if name in TRAINING_ONLY:
+            continue
         if isinstance(child, TiedConformerEncoder):
             stored = sum(_count(b) for b in child.blocks)
             computed = sum(_count(child.blocks[i]) for i in child.plan)
@@ -35,7 +39,8 @@ def _rows(model: nn.Module) -> list[tuple[str, int, int]]:
 def parameter_report(model: nn.Module) -> dict:
     """{"unique_parameters", "effective_parameters", "ratio", "buffer_elements", "by_module": {name: {...}}}."""
     rows = _rows(model)
-    unique = sum(p.numel() for p in model.parameters())  # parameters() yields a shared tensor once
+    # parameters() yields a shared tensor once
+    unique = sum(p.numel() for name, p in model.named_parameters() if name.split(".")[0] not in TRAINING_ONLY)
     effective = sum(e for _, _, e in rows)
     encoder = next((c for c in model.children() if isinstance(c, TiedConformerEncoder)), None)
     return {

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from asr.data.noise import mix_at_snr
 from asr.data.speech_commands import SpeechCommands
 from asr.export.windows import window_features
 from asr.runtime.frontend import FeatureSpec
-
-FRAME = 160  # 10 ms: speech level is measured over the frames that carry the word, not the silence around it
 
 
 @dataclass
@@ -33,27 +32,6 @@ class TestSet:
         """Normalised log-mel windows [N, frames, n_mels] of `condition` ("clean" or "noisy")."""
         waves = self.clean if condition == "clean" else self.noisy
         return np.stack([window_features(w, spec) for w in waves]).astype(np.float32)
-
-
-def active_rms(clip: np.ndarray, floor_db: float = -30.0) -> float:
-    """RMS over the 10 ms frames within `floor_db` of the loudest one: the level of the word itself."""
-    n = max(1, len(clip) // FRAME)
-    frames = clip[: n * FRAME].reshape(n, -1).astype(np.float64)
-    rms = np.sqrt(np.mean(frames**2, axis=1) + 1e-12)
-    active = rms[20 * np.log10(rms / rms.max()) > floor_db]
-    return float(np.sqrt(np.mean(active**2)))
-
-
-def mix_noise(
-    clip: np.ndarray, noises: list[np.ndarray], rng: np.random.Generator, snr_db: tuple[float, float]
-) -> tuple[np.ndarray, float]:
-    """(clip + a random crop of a random noise at a random SNR, the SNR)."""
-    noise = noises[int(rng.integers(len(noises)))]
-    start = int(rng.integers(0, len(noise) - len(clip) + 1))
-    crop = noise[start : start + len(clip)].astype(np.float64)
-    snr = float(rng.uniform(*snr_db))
-    gain = active_rms(clip) / (np.sqrt(np.mean(crop**2)) + 1e-12) / 10 ** (snr / 20)
-    return np.clip(clip + gain * crop, -1.0, 1.0).astype(np.float32), snr
 
 
 def load_testset(
@@ -72,7 +50,7 @@ def load_testset(
     clean, noisy, targets, snrs, words = [], [], [], [], []
     for i in tqdm(range(len(dataset)), desc=f"{split} clips", unit="clip", leave=False):
         wave, label = dataset[i]
-        mixed, snr = mix_noise(wave, noises, np.random.default_rng([seed, i]), snr_db)
+        mixed, snr = mix_at_snr(wave, noises, np.random.default_rng([seed, i]), snr_db)
         clean.append(wave)
         noisy.append(mixed)
         targets.append(label)

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torchaudio
 
+from asr.runtime.frontend import hz_to_mel, mel_to_hz
+
 
 @lru_cache(maxsize=64)
 def _resampler(orig: int, new: int) -> torchaudio.transforms.Resample:
@@ -71,3 +73,51 @@ class SpecAugment:
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed also queues CUDA seeding
             return self.masks(features.T.unsqueeze(0)).squeeze(0).T  # torchaudio masks (..., freq, time)
+
+
+def random_eq(wave: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """Change the channel and the timbre, not the words: a random spectral tilt, a few broad resonance bumps and,
+    half the time, a band limit (telephone-like low-pass and high-pass). Applied as one gain curve in the frequency
+    domain (numpy's FFT: no filter library needed for a smooth, zero-phase curve); the RMS level is kept.
+    """
+    spectrum = np.fft.rfft(wave.astype(np.float64))
+    octaves = np.log2(np.maximum(np.fft.rfftfreq(len(wave), 1.0 / sample_rate), 20.0) / 1000.0)  # from 1 kHz
+    gain_db = rng.uniform(-3.0, 3.0) * octaves  # tilt, dB per octave
+    for _ in range(int(rng.integers(1, 4))):
+        centre, width = rng.uniform(np.log2(0.15), np.log2(6.0)), rng.uniform(0.3, 1.5)
+        gain_db += rng.uniform(-9.0, 9.0) * np.exp(-0.5 * ((octaves - centre) / width) ** 2)
+    if rng.random() < 0.5:
+        low, high = np.log2(rng.uniform(2.8, 7.5)), np.log2(rng.uniform(0.05, 0.4))
+        gain_db -= 40.0 * (np.maximum(octaves - low, 0.0) + np.maximum(high - octaves, 0.0))  # 40 dB per octave
+    out = np.fft.irfft(spectrum * 10 ** (gain_db / 20.0), len(wave))
+    return (out * (np.sqrt(np.mean(wave**2)) / (np.sqrt(np.mean(out**2)) + 1e-12))).astype(np.float32)
+
+
+def reverberate(wave: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """Convolve with a simulated room impulse response: a direct path, then exponentially decaying noise
+    (reverberation time 0.1-0.7 s, direct-to-reverberant ratio 0-15 dB). No measured RIRs are available offline,
+    and this statistical model is the standard stand-in for them."""
+    rt60 = rng.uniform(0.1, 0.7)
+    t = np.arange(int(rt60 * sample_rate)) / sample_rate
+    tail = rng.standard_normal(len(t)) * 10 ** (-3.0 * t / rt60)  # -60 dB at rt60
+    tail[: int(0.003 * sample_rate)] = 0.0  # the first reflections arrive a few ms after the direct sound
+    tail *= 10 ** (-rng.uniform(0.0, 15.0) / 20.0) / (np.sqrt(np.sum(tail**2)) + 1e-12)
+    rir = np.concatenate([[1.0], tail[1:]])
+    n = 1 << (len(wave) + len(rir) - 2).bit_length()  # a power of two: a fast FFT
+    out = np.fft.irfft(np.fft.rfft(wave, n) * np.fft.rfft(rir, n), n)[: len(wave)]
+    return (out * (np.abs(wave).max() / (np.abs(out).max() + 1e-12))).astype(np.float32)
+
+
+def vtlp_matrix(factor: float, n_mels: int, f_min: float, f_max: float) -> np.ndarray:
+    """[n_mels, n_mels] interpolation that warps log-mel frames as if the vocal tract were `factor` times shorter
+    (formants x factor, pitch and timing untouched): output bin i takes the input at frequency f_i / factor."""
+    mels = np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2)[1:-1]  # the filter centres
+    source = hz_to_mel(np.clip(mel_to_hz(mels) / factor, f_min, f_max))
+    position = np.interp(source, mels, np.arange(n_mels))
+    lower = np.clip(np.floor(position).astype(int), 0, n_mels - 1)
+    upper = np.minimum(lower + 1, n_mels - 1)
+    weight = position - lower
+    matrix = np.zeros((n_mels, n_mels))
+    matrix[np.arange(n_mels), lower] += 1.0 - weight
+    matrix[np.arange(n_mels), upper] += weight
+    return matrix.astype(np.float32)

@@ -18,7 +18,8 @@ from torch.utils.data import Dataset
 from asr.config import TrainConfig
 from asr.features import LogMel
 from asr.runtime.frontend import FeatureSpec
-from asr.train.augment import SpecAugment, fit_length, mix_noise, speed_perturb
+from asr.text import spell
+from asr.train.augment import SpecAugment, fit_length, mix_noise, random_eq, reverberate, speed_perturb, vtlp_matrix
 
 
 @contextmanager
@@ -68,7 +69,9 @@ class StepBatches(Dataset):
 
 
 class KeywordBatches(StepBatches):
-    """(features [b, frames, n_mels], labels [b]) with speed perturbation, noise and SpecAugment."""
+    """(features [b, frames, n_mels], labels [b], spelled words [sum of lengths], word lengths [b]) with speed
+    perturbation, room, channel, noise, vocal-tract warp and SpecAugment. The spelling (the folder name of each
+    clip, empty for `_silence_`) feeds the optional auxiliary CTC loss."""
 
     def __init__(self, source, spec: FeatureSpec, train: TrainConfig, seed: int, rank: int = 0, world: int = 1):
         super().__init__(source, train.batch_size, seed, rank, world)
@@ -84,15 +87,27 @@ class KeywordBatches(StepBatches):
         if high > low:
             wave = speed_perturb(wave, rng.uniform(low, high), self.spec.sample_rate)
         wave = fit_length(wave, self.spec.clip_samples, rng)
+        if self.train.reverb_prob and rng.random() < self.train.reverb_prob:
+            wave = reverberate(wave, rng, self.spec.sample_rate)
+        if self.train.eq_prob and rng.random() < self.train.eq_prob:
+            wave = random_eq(wave, rng, self.spec.sample_rate)
         if self.noises and rng.random() < self.train.noise_prob:
             wave = mix_noise(wave, self.noises, self.train.snr_db, rng)
-        return wave.astype(np.float32), label, int(rng.integers(2**62))
+        warp = rng.uniform(*self.train.vtlp) if self.train.vtlp != (1.0, 1.0) else 1.0  # no draw when off: old runs
+        word = self.source.items[index][0].parent.name if index < len(self.source.items) else ""
+        return wave.astype(np.float32), (label, spell(word)), warp, int(rng.integers(2**62))  # replay exactly
 
     def collate(self, examples: list):
         with torch.no_grad():  # one batched STFT; then each example's own SpecAugment masks
-            feats = self.logmel(torch.from_numpy(np.stack([w for w, _, _ in examples])))
-        feats = torch.stack([self.spec_augment(f, s) for f, (_, _, s) in zip(feats, examples, strict=True)])
-        return feats, torch.tensor([y for _, y, _ in examples])
+            feats = self.logmel(torch.from_numpy(np.stack([w for w, _, _, _ in examples])))
+        if self.train.vtlp != (1.0, 1.0):
+            spec = self.spec
+            warps = [vtlp_matrix(a, spec.n_mels, spec.f_min, spec.f_max) for _, _, a, _ in examples]
+            feats = feats @ torch.from_numpy(np.stack(warps)).transpose(1, 2)
+        feats = torch.stack([self.spec_augment(f, s) for f, (*_, s) in zip(feats, examples, strict=True)])
+        labels = torch.tensor([y for _, (y, _), _, _ in examples])
+        spelled = [ids for _, (_, ids), _, _ in examples]
+        return feats, labels, torch.tensor([i for ids in spelled for i in ids]), torch.tensor([len(i) for i in spelled])
 
 
 class SentenceBatches(StepBatches):

@@ -51,8 +51,16 @@ class KeywordTask:
         )
 
     def loss(self, model, batch, device) -> torch.Tensor:
-        features, labels = (t.to(device) for t in batch)
-        return F.cross_entropy(model(features), labels, label_smoothing=self.config.train.label_smoothing)
+        features, labels, spelled, lengths = (t.to(device) for t in batch)
+        tc = self.config.train
+        if not tc.spell_ctc:
+            return F.cross_entropy(model(features), labels, label_smoothing=tc.label_smoothing)
+        logits, letters = model(features, spell=True)
+        frames = torch.full((len(features),), letters.shape[1], dtype=torch.long, device=device)
+        ctc = F.ctc_loss(
+            letters.transpose(0, 1), spelled, frames, lengths, blank=letters.shape[-1] - 1, zero_infinity=True
+        )
+        return F.cross_entropy(logits, labels, label_smoothing=tc.label_smoothing) + tc.spell_ctc * ctc
 
     def evaluate(self, model) -> dict:
         """Dev metrics; "score" is what best.pt maximises."""
