@@ -1,4 +1,4 @@
-"""The auxiliary spelling loss: its targets are the words actually spoken, it trains, and it never reaches the device."""
+"""The auxiliary spelling loss: its targets are the words spoken, it trains, and it never reaches the device."""
 
 import torch
 from fixtures_model import tiny_kws_overrides
