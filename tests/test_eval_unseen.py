@@ -42,13 +42,22 @@ def _check_consistent(report: dict) -> None:
 
 
 def test_report_breaks_down_unseen_voices_and_words(torch_report, commands_corpus):
-    assert torch_report["model"] == {"runtime": "pytorch", "precision": "float32"}
+    assert torch_report["model"] == {"runtime": "pytorch", "precision": "float32", "condition": "clean"}
     _check_consistent(torch_report)
     # The words found only in testing are exactly the recipe's held-out words.
     assert torch_report["false_keyword"]["unseen_words"]["words"] == sorted(load_recipe().scale("tiny").heldout_words)
     voices = json.loads((commands_corpus / "voices.json").read_text())
     test_donors = {row["donor"] for row in voices if row["split"] == "testing"}
     assert set(torch_report["groups"]["donor"]) == test_donors
+
+
+def test_noisy_condition_scores_the_same_clips_with_noise(torch_report, kws_checkpoint, commands_corpus, tmp_path):
+    noisy = _eval(kws_checkpoint, commands_corpus, tmp_path / "noisy.json", "--noisy")
+    assert noisy["model"]["condition"] == "noisy 5-20 dB SNR"
+    _check_consistent(noisy)
+    assert noisy["examples"] == torch_report["examples"]
+    assert noisy["confusion"] != torch_report["confusion"]  # the noise changes some decisions of a tiny model
+    assert noisy == _eval(kws_checkpoint, commands_corpus, tmp_path / "again.json", "--noisy")  # the same noise
 
 
 def test_tflite_micro_report_matches_pytorch(torch_report, kws_checkpoint, kws_export, commands_corpus, tmp_path):

@@ -55,18 +55,18 @@ class ConformerWithHead(nn.Module):
 class KeywordConformer(ConformerWithHead):
     """features [B, T, n_mels] -> class logits [B, C]: encoder, mean over time, linear.
 
-    With `speller` (training only, never exported) it also returns letter log-probabilities per encoder frame,
-    for an auxiliary CTC loss that spells every word heard, keyword or not.
+    With a `speller` (training only, never exported), training mode also returns letter log-probabilities per
+    encoder frame, for an auxiliary CTC loss that spells every word heard, keyword or not.
     """
 
     def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int, speller: bool = False):
         super().__init__(m, n_mels, num_outputs)
         self.speller = nn.Linear(m.d_model, len(SPELLING) + 1) if speller else None
 
-    def forward(self, features: torch.Tensor, spell: bool = False):
+    def forward(self, features: torch.Tensor):
         h = self.encoder(self.dropout(self.subsampling(features)))
         logits = self.classifier(h.mean(dim=1))
-        if spell:
+        if self.training and self.speller is not None:
             return logits, torch.log_softmax(self.speller(h), dim=-1)
         return logits
 

@@ -55,7 +55,7 @@ class KeywordTask:
         tc = self.config.train
         if not tc.spell_ctc:
             return F.cross_entropy(model(features), labels, label_smoothing=tc.label_smoothing)
-        logits, letters = model(features, spell=True)
+        logits, letters = model(features)  # a model with a speller also spells in training mode
         frames = torch.full((len(features),), letters.shape[1], dtype=torch.long, device=device)
         ctc = F.ctc_loss(
             letters.transpose(0, 1), spelled, frames, lengths, blank=letters.shape[-1] - 1, zero_infinity=True
