@@ -28,6 +28,7 @@ corpus: setup
 train: corpus
 	$(ASR) train kws-tiny --run-dir $(RUN)
 	$(ASR) eval $(RUN)/best.pt $(GEN)/commands --split testing --out $(RUN)/eval_testing.json
+	$(ASR) eval $(RUN)/best.pt $(GEN)/commands --split testing --noisy --out $(RUN)/eval_testing_noisy.json
 
 export: train
 	@[ -f $(OUT)/manifest.json ] || $(ASR) export $(RUN)/best.pt $(OUT) --mcu

@@ -1,7 +1,7 @@
 """The main job's closing summary: what a user of `make demo` wants to know, from the reports the steps wrote.
 
-Reads RUN/eval_testing.json (`asr eval`), EXPORT/manifest.json (`asr export`) and STREAM/report.json
-(`asr eval-stream`); prints a table and writes it to artifacts/summary.md.
+Reads RUN/eval_testing.json and RUN/eval_testing_noisy.json (`asr eval [--noisy]`), EXPORT/manifest.json
+(`asr export`) and STREAM/report.json (`asr eval-stream`); prints a table and writes it to artifacts/summary.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def rows(evaluation: dict, manifest: dict, stream: dict) -> list[tuple[str, str]]:
+def rows(evaluation: dict, noisy: dict, manifest: dict, stream: dict) -> list[tuple[str, str]]:
     acc = manifest["accuracy"]
     chosen = stream["chosen"]
     overall = chosen["overall"]
@@ -26,6 +26,10 @@ def rows(evaluation: dict, manifest: dict, stream: dict) -> list[tuple[str, str]
         ("test clips (voices never heard in training)", f"{evaluation['examples']}"),
         ("accuracy, PyTorch float", f"{100 * evaluation['accuracy']:.2f}%"),
         ("accuracy, int8 TFLite", f"{acc['tflite_int8']:.2f}% (drop {acc['int8_drop_points']:+.2f} points)"),
+        ("accuracy, PyTorch float, noise at 5-20 dB SNR", f"{100 * noisy['accuracy']:.2f}%"),
+        ("keyword-only accuracy (mean keyword recall)", f"{100 * evaluation['keyword_accuracy']:.1f}%"),
+        ("words never heard in training called a keyword",
+         f"{100 * evaluation['false_keyword']['unseen_words']['rate']:.1f}%"),
         ("stream", f"{stream['duration_s'] / 60:.1f} min, {stream['keyword_events']} keyword events"),
         ("threshold chosen", f"{chosen['threshold']:.2f} ({chosen['reason']})"),
         ("keyword recall on the stream", f"{100 * overall['recall']:.1f}%"),
@@ -49,8 +53,8 @@ def main() -> None:
     parser.add_argument("--stream", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("artifacts/summary.md"))
     args = parser.parse_args()
-    table = rows(load(args.run / "eval_testing.json"), load(args.export / "manifest.json"),
-                 load(args.stream / "report.json"))  # fmt: skip
+    table = rows(load(args.run / "eval_testing.json"), load(args.run / "eval_testing_noisy.json"),
+                 load(args.export / "manifest.json"), load(args.stream / "report.json"))  # fmt: skip
     width = max(len(k) for k, _ in table)
     text = "\n".join(f"| {k:<{width}} | {v} |" for k, v in table)
     text = f"| {'kws-tiny, embedded default corpus':<{width}} | |\n|{'-' * (width + 2)}|---|\n{text}\n"
