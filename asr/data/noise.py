@@ -105,6 +105,10 @@ class NoisySplit:
     def __getattr__(self, name: str):
         return getattr(self.source, name)  # items, labels, ...: those of the clean split
 
+    def mix(self, wave: np.ndarray, index: int) -> tuple[np.ndarray, float]:
+        """(`wave` with the noise of clip `index` mixed in, its SNR)."""
+        return mix_at_snr(wave, self.noises, np.random.default_rng([self.seed, index]), self.snr_db)
+
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         wave, label = self.source[index]
-        return mix_at_snr(wave, self.noises, np.random.default_rng([self.seed, index]), self.snr_db)[0], label
+        return self.mix(wave, index)[0], label

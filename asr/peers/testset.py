@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from asr.data.noise import mix_at_snr
+from asr.data.noise import NoisySplit
 from asr.data.speech_commands import SpeechCommands
 from asr.export.windows import window_features
 from asr.runtime.frontend import FeatureSpec
@@ -44,13 +44,11 @@ def load_testset(
 ) -> TestSet:
     """The split of a Speech Commands-layout corpus (with its `_silence_` share), clean and noisy."""
     dataset = SpeechCommands(root, split, keywords, seed=seed)
-    noises = [n for n in dataset.background_noise() if len(n) > 16000]
-    if not noises:
-        raise FileNotFoundError(f"{Path(root) / '_background_noise_'}: no noise clips longer than 1 s to mix in")
+    noise = NoisySplit(dataset, snr_db, seed)  # the noise `asr eval --noisy` mixes into clip i
     clean, noisy, targets, snrs, words = [], [], [], [], []
     for i in tqdm(range(len(dataset)), desc=f"{split} clips", unit="clip", leave=False):
-        wave, label = dataset[i]
-        mixed, snr = mix_at_snr(wave, noises, np.random.default_rng([seed, i]), snr_db)
+        wave, label = dataset[i]  # read once: a `_silence_` window is a random crop
+        mixed, snr = noise.mix(wave, i)
         clean.append(wave)
         noisy.append(mixed)
         targets.append(label)
