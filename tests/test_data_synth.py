@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import re
+import shutil
 import time
 
 import numpy as np
@@ -12,7 +13,7 @@ import soundfile as sf
 from asr.data import synth
 from asr.data.engines import EngineMissing, check_engine
 from asr.data.grammar import spoken_number, templates
-from asr.data.recipe import load_recipe
+from asr.data.recipe import DATA_DIR, load_recipe
 
 NAME = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")
 
@@ -191,3 +192,30 @@ def test_warped_speaker_has_higher_formants_and_the_same_duration():
         ratios.append(_centroid_hz(synth.render.trim(b)) / _centroid_hz(synth.render.trim(a)))
         assert abs(len(b) / len(a) - 1) < 0.02
     assert 1.08 < np.exp(np.mean(np.log(ratios))) < 1.6
+
+
+def test_accented_voice_says_keywords_respelled_and_reads_no_sentences(commands_corpus, sentences_corpus):
+    """A foreign training voice (a Finnish woman) says keywords from its language's respelling, reads unknown words
+    as written, gets vocal-tract presets for speakers (festival cannot set its pitch) and is left out of sentences."""
+    recipe = load_recipe()
+    scale = recipe.scale("tiny")
+    lj = [s for s in scale.speakers if s.donor == "lj"]
+    assert lj and all(s.split == "train" and s.accent == "finnish" for s in lj)
+    said = {j.path.split("/")[0]: j.utterance.text for j in synth.plan_commands(recipe, scale, 0) if j.speaker in lj}
+    assert said["yes"] == recipe.raw["respell"]["finnish"]["yes"] != "yes"
+    assert all(said[w] == w for w in said if w not in scale.keywords)
+    default = [s for s in recipe.scale("default").speakers if s.donor == "lj"]
+    assert len({s.formant for s in default}) == len(default) > 1  # tract presets, not identical speakers
+    assert "lj" in {row["donor"] for row in _voices(commands_corpus).values()}
+    assert "lj" not in {row["donor"] for row in _voices(sentences_corpus).values()}
+    assert "lj" not in (sentences_corpus / "SPEAKERS.TXT").read_text()
+    assert not any(j.speaker.accent for j in synth.plan_sentences(recipe, scale, 0))
+
+
+def test_recipe_rejects_a_respelling_without_every_keyword(tmp_path):
+    shutil.copytree(DATA_DIR / "words", tmp_path / "words")
+    shutil.copy(DATA_DIR / "grammar.toml", tmp_path)
+    recipe = (DATA_DIR / "recipe.toml").read_text()
+    (tmp_path / "recipe.toml").write_text(recipe.replace('marvin = "maarvinn"', 'marvn = "maarvinn"', 1))
+    with pytest.raises(ValueError, match=r"respell\.czech.*marvin"):
+        load_recipe(tmp_path)

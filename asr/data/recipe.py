@@ -28,6 +28,7 @@ class Speaker:
     donor: str
     split: str
     formant: float = 1.0  # vocal-tract warp of a recorded voice: formants x this (a shorter tract: women, children)
+    accent: str = ""  # the language of a foreign voice, which says the keywords from respellings ([respell.*])
 
     @property
     def hash(self) -> str:
@@ -63,6 +64,10 @@ class Recipe:
     def apt_package(self, engine: str) -> str:
         return self.raw["engines"][engine]
 
+    def text_for(self, speaker: Speaker, word: str) -> str:
+        """What the speaker is given to say for `word`: the respelling in its own language for an accented voice."""
+        return self.raw["respell"][speaker.accent].get(word, word) if speaker.accent else word
+
     def scale(self, name: str) -> Scale:
         scales = self.raw["scale"]
         if name not in scales:
@@ -85,7 +90,6 @@ class Recipe:
     def _speakers(self, s: dict) -> list[Speaker]:
         voices = s.get("voices", self.raw["splits"])
         variants = self.variation["espeak_variants"]
-        presets = self.variation["f0_presets"]
         speakers = []
         for split in SPLITS:
             for i, voice in enumerate(voices[split]):
@@ -98,17 +102,32 @@ class Recipe:
                         Speaker(f"{voice}+{v}", engine, name, v, 0.0, f"espeak-ng:{name}", split) for v in picks
                     ]
                 else:
-                    f0 = float(self.raw["f0"].get(voice, 0.0))
-                    donor = self.raw["donors"][voice]
-                    speakers += [
-                        Speaker(f"{voice}#{k}", engine, name, "", f0 * presets[k % len(presets)], donor, split)
-                        for k in range(s["speakers_per_voice"])
-                    ]
-                    if split == "train":  # simulated women and children from the (male) training donors
-                        speakers += [
-                            Speaker(f"{voice}#w{k}", engine, name, "", f0 * pitch, donor, split, formant)
-                            for k, (pitch, formant) in enumerate(s.get("warped_speakers", []))
-                        ]
+                    speakers += self._recorded_speakers(s, voice, split)
+        return speakers
+
+    def _recorded_speakers(self, s: dict, voice: str, split: str) -> list[Speaker]:
+        """Speakers of one recorded voice: pitch presets (plus vocal-tract warps in training) where festival or
+        flite can set its pitch; otherwise, in training, vocal-tract presets that move f0 and formants together."""
+        engine, name = voice.split(":", 1)
+        f0 = float(self.raw["f0"].get(voice, 0.0))
+        donor, accent = self.raw["donors"][voice], self.raw.get("accents", {}).get(voice, "")
+        n = s["speakers_per_voice"]
+        if split == "train" and not f0:
+            tracts = self.variation["tract_presets"]
+            return [
+                Speaker(f"{voice}#t{k}", engine, name, "", 0.0, donor, split, tracts[k % len(tracts)], accent)
+                for k in range(n)
+            ]
+        presets = self.variation["f0_presets"]
+        speakers = [
+            Speaker(f"{voice}#{k}", engine, name, "", f0 * presets[k % len(presets)], donor, split, accent=accent)
+            for k in range(n)
+        ]
+        if split == "train":  # simulated women and children from the (male) training donors
+            speakers += [
+                Speaker(f"{voice}#w{k}", engine, name, "", f0 * pitch, donor, split, formant, accent)
+                for k, (pitch, formant) in enumerate(s.get("warped_speakers", []))
+            ]
         return speakers
 
 
@@ -155,3 +174,7 @@ def _check(recipe: Recipe, data_dir: Path) -> None:
                 raise ValueError(
                     f"{data_dir / 'recipe.toml'}: donor {donor!r} is in both {split_of[donor]} and {split}"
                 )
+    for voice, accent in recipe.raw.get("accents", {}).items():
+        missing = set(recipe.words["keywords"]) - set(recipe.raw.get("respell", {}).get(accent, {}))
+        if missing:
+            raise ValueError(f"{data_dir / 'recipe.toml'}: [respell.{accent}] (for {voice}) lacks {sorted(missing)}")

@@ -80,7 +80,8 @@ def plan_commands(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
         count[speaker.key, word] += 1
         rng = rng_for(seed, "commands", word, speaker.key, n)
         path = f"{word}/{speaker.hash}_nohash_{n}.wav"
-        jobs.append(Job(path, speaker, utterance(recipe, speaker, word, rng), int(rng.integers(2**31)), "word"))
+        text = recipe.text_for(speaker, word)
+        jobs.append(Job(path, speaker, utterance(recipe, speaker, text, rng), int(rng.integers(2**31)), "word"))
 
     for split in SPLITS:
         speakers = [s for s in scale.speakers if s.split == split]
@@ -100,16 +101,21 @@ def plan_commands(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
     return jobs
 
 
+def readers(scale: Scale) -> list[Speaker]:
+    """The speakers of the sentences corpus: accented voices cannot read English text as written."""
+    return [s for s in scale.speakers if not s.accent]
+
+
 def librispeech_ids(scale: Scale) -> dict[str, tuple[int, int]]:
     """Speaker key -> (LibriSpeech speaker id, chapter id)."""
-    return {s.key: (1000 + i, 100 + i) for i, s in enumerate(scale.speakers)}
+    return {s.key: (1000 + i, 100 + i) for i, s in enumerate(readers(scale))}
 
 
 def plan_sentences(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
     """Each speaker reads one chapter of grammar sentences; test-clean also gets the held-out templates."""
     jobs = []
     ids = librispeech_ids(scale)
-    for speaker in scale.speakers:
+    for speaker in readers(scale):
         spk, chapter = ids[speaker.key]
         share = HELDOUT_TEMPLATE_SHARE if speaker.split == "testing" else 0.0
         for i in range(scale.sentences[speaker.split]):
@@ -167,10 +173,10 @@ def _run(recipe: Recipe, root: Path, jobs: list[Job], workers: int, desc: str) -
                 bar.update(f.result())
 
 
-def _speaker_table(scale: Scale, ids: dict[str, str | int]) -> str:
+def _speaker_table(speakers: list[Speaker], ids: dict[str, str | int]) -> str:
     rows = [
         {"speaker": ids[s.key], "key": s.key, "engine": s.engine, "voice": s.voice, "donor": s.donor, "split": s.split}
-        for s in scale.speakers
+        for s in speakers
     ]
     return json.dumps(rows, indent=1) + "\n"
 
@@ -190,7 +196,7 @@ def _finish_commands(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job], 
     noises = noise.background_noises(rng_for(seed, "noise"), scale.noise_seconds, speech)
     for name, audio in noises.items():
         write_audio(root / "_background_noise_" / f"{name}.wav", audio, noise.SAMPLE_RATE)
-    write_text_atomic(root / "voices.json", _speaker_table(scale, {s.key: s.hash for s in scale.speakers}))
+    write_text_atomic(root / "voices.json", _speaker_table(scale.speakers, {s.key: s.hash for s in scale.speakers}))
 
 
 def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job]) -> None:
@@ -209,13 +215,13 @@ def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job])
         ";ID  |SEX| SUBSET           |MINUTES| NAME",
     ]
     rows = []
-    for s in scale.speakers:
+    for s in readers(scale):
         female = s.variant.startswith("f") or s.donor == "slt" or s.variant in ("Annie", "steph")
         minutes = samples[s.key] / render.SAMPLE_RATE / 60
         subset = LIBRISPEECH_SPLITS[s.split]
         rows.append(f"{ids[s.key][0]:<5}| {'F' if female else 'M'} | {subset:<17}| {minutes:5.2f} | {s.key}")
     write_text_atomic(root / "SPEAKERS.TXT", "\n".join(header + rows) + "\n")
-    write_text_atomic(root / "voices.json", _speaker_table(scale, {k: v[0] for k, v in ids.items()}))
+    write_text_atomic(root / "voices.json", _speaker_table(readers(scale), {k: v[0] for k, v in ids.items()}))
 
 
 def build_corpus(
