@@ -23,6 +23,7 @@ def _command(run_dir, corpus, keywords) -> list[str]:
         "train.batch_size": 8,
         "model.dropout": 0.1,  # dropout draws from torch's global generator: resume must restore it
         "train.noise_prob": 0.8,
+        "train.ema_decay": 0.9,  # the weight average is training state too
     }
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     return [sys.executable, "-m", "asr.cli", "train", "kws-tiny", "--run-dir", str(run_dir), "--no-progress", *sets]
@@ -59,6 +60,11 @@ def test_kill_and_rerun_resumes_exactly(tmp_path, commands_corpus, commands_keyw
     assert a["step"] == b["step"] == STEPS
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name
+    for name, tensor in a["ema"].items():
+        assert torch.equal(tensor, b["ema"][name]), name
+    assert not torch.equal(
+        a["ema"]["module.classifier.weight"], a["model"]["classifier.weight"]
+    )  # an average, not a copy
     for key in ("exp_avg", "exp_avg_sq"):
         assert all(
             torch.equal(a["optimizer"]["state"][i][key], b["optimizer"]["state"][i][key])
@@ -67,4 +73,7 @@ def test_kill_and_rerun_resumes_exactly(tmp_path, commands_corpus, commands_keyw
     records = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
     train_steps = [r["step"] for r in records if "loss" in r]
     assert train_steps == list(range(1, STEPS + 1))  # the lost steps were logged once, after the resume
-    assert load_checkpoint(killed / "best.pt").step > 0
+    best = load_checkpoint(killed / "best.pt")  # the averaged weights, loadable as a plain model
+    assert best.step > 0
+    if best.step == STEPS:
+        assert torch.equal(best.state["model"]["classifier.weight"], b["ema"]["module.classifier.weight"])
