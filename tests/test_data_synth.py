@@ -216,6 +216,8 @@ def test_recipe_rejects_a_respelling_without_every_keyword(tmp_path):
     shutil.copytree(DATA_DIR / "words", tmp_path / "words")
     shutil.copy(DATA_DIR / "grammar.toml", tmp_path)
     recipe = (DATA_DIR / "recipe.toml").read_text()
-    (tmp_path / "recipe.toml").write_text(recipe.replace('marvin = "maarvinn"', 'marvn = "maarvinn"', 1))
+    broken = recipe.replace("[respell.czech]\nmarvin =", "[respell.czech]\nmarvn =", 1)
+    assert broken != recipe
+    (tmp_path / "recipe.toml").write_text(broken)
     with pytest.raises(ValueError, match=r"respell\.czech.*marvin"):
         load_recipe(tmp_path)
