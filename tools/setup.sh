@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3.11}
-APT_PKGS="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-czech-dita festvox-czech-krb festvox-suopuhe-lj festvox-ca-ona-hts sox libsox-fmt-all libsndfile1 libportaudio2 gcc g++"
+APT_PKGS="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-suopuhe-lj sox libsox-fmt-all libsndfile1 libportaudio2 gcc g++"
 STAMP="$VENV/.setup-done"
 
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $APT_PKGS 2>/dev/null | grep -v "install ok installed" | cut -d' ' -f1 || true)
