@@ -186,8 +186,8 @@ def _finish_commands(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job], 
     for split in ("validation", "testing"):
         paths = sorted(j.path for j in jobs if split_of[j.speaker.key] == split)
         write_text_atomic(root / f"{split}_list.txt", "\n".join(paths) + "\n")
-    # Babble is made from training voices only, so no held-out donor is heard in training noise.
-    talkers = [s for s in scale.speakers if s.split == "train"][:6]
+    # Babble is sentences read by training voices only, so no held-out donor is heard in training noise.
+    talkers = [s for s in readers(scale) if s.split == "train"][:6]
     rng = rng_for(seed, "babble")
     speech = []
     for speaker in talkers:
