@@ -47,7 +47,8 @@ def test_kill_and_rerun_resumes_exactly(tmp_path, commands_corpus, commands_keyw
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    killed_at = read_state(killed / "checkpoint.pt")["step"]
+    at_kill = read_state(killed / "checkpoint.pt")
+    killed_at = at_kill["step"]
     assert EVERY <= killed_at < STEPS
     assert _last_logged_step(killed) > killed_at  # steps were lost and must be redone
 
@@ -73,6 +74,8 @@ def test_kill_and_rerun_resumes_exactly(tmp_path, commands_corpus, commands_keyw
     records = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
     train_steps = [r["step"] for r in records if "loss" in r]
     assert train_steps == list(range(1, STEPS + 1))  # the lost steps were logged once, after the resume
+    resumed = next(r for r in records if r["step"] == killed_at + 1 and "loss" in r)
+    assert resumed["elapsed_s"] >= at_kill["elapsed_s"] > 0  # the clock goes on from the checkpoint
     best = load_checkpoint(killed / "best.pt")  # the averaged weights, loadable as a plain model
     assert best.step > 0
     if best.step == STEPS:

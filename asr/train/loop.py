@@ -66,7 +66,7 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
         else None
     )
     torch.manual_seed(tc.seed + d.rank)  # dropout masks differ between ranks
-    step, best = 0, {"score": -math.inf, "step": -1}
+    step, best, trained_s = 0, {"score": -math.inf, "step": -1}, 0.0  # trained_s: training time before this run
     ckpt_path, best_path, metrics_path = run_dir / "checkpoint.pt", run_dir / "best.pt", run_dir / "metrics.jsonl"
     if ckpt_path.is_file():
         state = read_state(ckpt_path)
@@ -75,7 +75,7 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        step, best = state["step"], state["best"]
+        step, best, trained_s = state["step"], state["best"], state.get("elapsed_s", 0.0)
         if ema is not None:
             ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"][d.rank] if d.rank < len(state["rng"]) else state["rng"][0])
@@ -102,7 +102,8 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
                 torch.distributed.all_gather_object(rngs, rng_state())
             else:
                 rngs = [rng_state()]
-            state |= {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs}
+            state |= {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs,
+                      "elapsed_s": trained_s + time.time() - started}  # fmt: skip
             if ema is not None:
                 state["ema"] = ema.state_dict()
         return state
@@ -135,7 +136,7 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
         if d.is_main:
             lr = scheduler.get_last_lr()[0]
             _log(metrics_path, {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": float(grad_norm),
-                                "elapsed_s": round(time.time() - started, 2)})  # fmt: skip
+                                "elapsed_s": round(trained_s + time.time() - started, 2)})  # fmt: skip
         if step % tc.eval_every == 0 or step == tc.steps:
             if d.is_main:
                 metrics = task.evaluate(served)
