@@ -54,4 +54,7 @@ def barrier(d: Dist) -> None:
 
 def teardown(d: Dist) -> None:
     if d.world > 1:
+        # Every rank done with gloo before any tears it down: a rank that left early once aborted the other
+        # ("terminate called without an active exception") on a loaded machine.
+        dist.barrier()
         dist.destroy_process_group()
