@@ -4,6 +4,7 @@ import dataclasses
 import json
 import re
 import shutil
+import subprocess
 import time
 
 import numpy as np
@@ -224,3 +225,20 @@ def test_recipe_rejects_a_respelling_without_every_keyword(tmp_path):
     (tmp_path / "recipe.toml").write_text(broken)
     with pytest.raises(ValueError, match=r"respell\.czech.*marvin"):
         load_recipe(tmp_path)
+
+
+@pytest.mark.parametrize("accent", ["en-us", "en-gb"])
+def test_no_unknown_word_sounds_exactly_like_a_keyword(accent):
+    """A homophone labelled unknown ("know" for "no") teaches the model to miss the keyword: espeak-ng's
+    phonemes (stress marks aside) of every unknown and held-out word must differ from every keyword's."""
+    recipe = load_recipe()
+    words = recipe.words["keywords"] + recipe.words["near_miss"] + recipe.words["common"]
+    words += recipe.words["dictionary"] + recipe.words["heldout"]
+    out = subprocess.run(
+        ["espeak-ng", "-q", "-x", "-v", accent], input=".\n".join(words) + ".\n", capture_output=True, text=True
+    ).stdout
+    phonemes = [re.sub(r"[',]", "", line.strip()) for line in out.splitlines() if line.strip()]
+    assert len(phonemes) == len(words)
+    keyword_of = dict(zip(phonemes, recipe.words["keywords"], strict=False))  # keywords come first
+    clashes = [(w, keyword_of[p]) for w, p in zip(words, phonemes, strict=True) if keyword_of.get(p, w) != w]
+    assert not clashes
