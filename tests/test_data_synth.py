@@ -195,6 +195,28 @@ def test_warped_speaker_has_higher_formants_and_the_same_duration():
     assert 1.08 < np.exp(np.mean(np.log(ratios))) < 1.6
 
 
+def test_espeak_ng_voice_with_a_donor_is_a_recorded_voice_and_warps_keep_word_length():
+    """An espeak-ng voice listed in [donors] (MBROLA's, an option) gets a recorded voice's speakers: vocal-tract
+    presets and no variants ("mb-us1+f2" would be espeak-ng's own voice). A warped espeak-ng speaker speaks slower
+    by its factor before resampling, so the word keeps its length."""
+    recipe = load_recipe()
+    tiny = recipe.raw["scale"]["tiny"]
+    tiny["voices"]["train"].append("espeak-ng:mb-us1")
+    tiny["speakers_per_voice"] = 6
+    recipe.raw["donors"]["espeak-ng:mb-us1"] = "us1"  # as data/README.md says to add it
+    speakers = recipe.scale("tiny").speakers
+    us1 = [s for s in speakers if s.donor == "us1"]
+    assert len(us1) == 6 and not any(s.variant for s in us1) and len({s.formant for s in us1}) == 6
+    plain = next(s for s in speakers if s.engine == "espeak-ng")  # MBROLA itself is not in Debian main
+    warped = dataclasses.replace(plain, formant=1.17)
+    for i, text in enumerate(["marvin", "seven", "house"]):
+        a, b = (
+            synth.render.trim(synth.speak(s, [synth.utterance(recipe, s, text, np.random.default_rng(i))], "")[0])
+            for s in (plain, warped)
+        )
+        assert abs(len(b) / len(a) - 1) < 0.05
+
+
 def test_accented_voice_says_keywords_respelled_and_reads_no_sentences():
     """A foreign training voice (a Finnish woman) says keywords from its language's respelling, reads unknown words
     as written, gets vocal-tract presets for speakers (festival cannot set its pitch) and reads no sentences."""

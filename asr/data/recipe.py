@@ -94,7 +94,7 @@ class Recipe:
         for split in SPLITS:
             for i, voice in enumerate(voices[split]):
                 engine, name = voice.split(":", 1)
-                if engine == "espeak-ng":
+                if engine == "espeak-ng" and voice not in self.raw["donors"]:  # an accent: a rule set, no donor
                     n = s["espeak_speakers_per_accent"]
                     # rotate the start so that the accents together use every variant
                     picks = [variants[(i * n + k) % len(variants)] for k in range(n)]
@@ -107,7 +107,8 @@ class Recipe:
 
     def _recorded_speakers(self, s: dict, voice: str, split: str) -> list[Speaker]:
         """Speakers of one recorded voice: pitch presets (plus vocal-tract warps in training) where festival or
-        flite can set its pitch; otherwise, in training, vocal-tract presets that move f0 and formants together."""
+        flite can set its pitch in Hz; otherwise, in training, vocal-tract presets that move formants (and for
+        MBROLA voices through espeak-ng, which vary pitch per clip, nothing else)."""
         engine, name = voice.split(":", 1)
         f0 = float(self.raw["f0"].get(voice, 0.0))
         donor, accent = self.raw["donors"][voice], self.raw.get("accents", {}).get(voice, "")

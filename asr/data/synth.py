@@ -56,15 +56,16 @@ def rng_for(seed: int, *parts: object) -> np.random.Generator:
 def utterance(recipe: Recipe, speaker: Speaker, text: str, rng: np.random.Generator) -> Utterance:
     """Random prosody for one clip: espeak-ng pitch, speed and pitch range; recorded voices' f0 and tempo."""
     v = recipe.variation
+    # A warped speaker is synthesized slower (and lower) by its formant factor, then played that much faster
+    # (speak): formants move up by the factor while duration (and the f0 asked for) come out right.
     if speaker.engine == "espeak-ng":
+        speed = int(rng.integers(v["espeak_speed"][0], v["espeak_speed"][1] + 1))
         return Utterance(
             text,
             pitch=int(rng.integers(v["espeak_pitch"][0], v["espeak_pitch"][1] + 1)),
-            speed=int(rng.integers(v["espeak_speed"][0], v["espeak_speed"][1] + 1)),
+            speed=round(speed / speaker.formant) if speaker.formant != 1.0 else speed,
             range=str(rng.choice(v["espeak_range"])),
         )
-    # A warped speaker is synthesized slower and lower by its formant factor, then played that much faster
-    # (run_batch): formants move up by the factor while duration and the f0 asked for come out right.
     f0 = speaker.f0 * (1 + rng.uniform(-v["f0_jitter"], v["f0_jitter"])) / speaker.formant if speaker.f0 else 0.0
     return Utterance(text, f0=round(f0, 1), stretch=round(float(rng.uniform(*v["stretch"])) * speaker.formant, 3))
 
