@@ -106,9 +106,9 @@ class Recipe:
         return speakers
 
     def _recorded_speakers(self, s: dict, voice: str, split: str) -> list[Speaker]:
-        """Speakers of one recorded voice: pitch presets (plus vocal-tract warps in training) where festival or
-        flite can set its pitch in Hz; otherwise, in training, vocal-tract presets that move formants (and for
-        MBROLA voices through espeak-ng, which vary pitch per clip, nothing else)."""
+        """Speakers of one recorded voice: pitch presets (plus vocal-tract warps in training) where the recipe
+        gives its f0 in Hz ([f0]: flite, festival diphones); otherwise, in training, vocal-tract presets (festival
+        voices whose pitch cannot be set; MBROLA voices through espeak-ng, whose pitch is drawn per clip)."""
         engine, name = voice.split(":", 1)
         f0 = float(self.raw["f0"].get(voice, 0.0))
         donor, accent = self.raw["donors"][voice], self.raw.get("accents", {}).get(voice, "")

@@ -63,7 +63,7 @@ def utterance(recipe: Recipe, speaker: Speaker, text: str, rng: np.random.Genera
         return Utterance(
             text,
             pitch=int(rng.integers(v["espeak_pitch"][0], v["espeak_pitch"][1] + 1)),
-            speed=round(speed / speaker.formant) if speaker.formant != 1.0 else speed,
+            speed=round(speed / speaker.formant),
             range=str(rng.choice(v["espeak_range"])),
         )
     f0 = speaker.f0 * (1 + rng.uniform(-v["f0_jitter"], v["f0_jitter"])) / speaker.formant if speaker.f0 else 0.0
