@@ -35,8 +35,8 @@ export: train
 
 stream: export
 	@[ -f $(STREAM)/events.csv ] || $(PY) tools/make_stream.py --commands $(GEN)/commands --sentences $(GEN)/sentences --out-dir $(STREAM)
-	$(ASR) eval-stream $(OUT) $(STREAM)/stream.wav $(STREAM)/events.csv --plot $(STREAM)/det.png --out $(STREAM)/report.json --target-fa-per-hour $(TARGET_FA_PER_HOUR)
-	$(ASR) demo $(OUT) --file $(STREAM)/stream.wav --threshold $$($(PY) -c "import json; print(json.load(open('$(STREAM)/report.json'))['chosen']['threshold'])") > $(STREAM)/detections.txt
+	$(ASR) eval-stream $(OUT) $(STREAM)/stream.wav $(STREAM)/events.csv --plot $(STREAM)/det.png --out $(STREAM)/report.json --target-fa-per-hour $(TARGET_FA_PER_HOUR) --save-threshold
+	$(ASR) demo $(OUT) --file $(STREAM)/stream.wav > $(STREAM)/detections.txt
 	@echo "demo on the stream: $$(wc -l < $(STREAM)/detections.txt) detections (first 5 below; all in $(STREAM)/detections.txt)"; head -5 $(STREAM)/detections.txt
 
 summary:

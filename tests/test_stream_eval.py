@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from asr.audio import read_audio
 from asr.cli import main
-from asr.runtime.bundle import load_exported
+from asr.runtime.bundle import load_exported, save_threshold
 from asr.runtime.detector import Detector, keywords
 from asr.runtime.stream_eval import THRESHOLDS, Event, decide, match, read_events, score_recording
 
@@ -109,3 +110,25 @@ def test_bad_events_file_names_the_line(tmp_path, kws_export, stream_files, caps
         read_events(bad)
     assert main(["eval-stream", str(kws_export), str(stream_files[0]), str(bad)]) == 2
     assert "events.csv:3" in capsys.readouterr().err
+
+
+def test_saved_threshold_is_what_the_demo_uses(kws_export, stream_files, tmp_path, capsys):
+    """`eval-stream --save-threshold` writes the chosen threshold into the manifest; `asr demo` without
+    --threshold then detects exactly what it detects with that threshold given."""
+    wav, events_csv = stream_files
+    export = shutil.copytree(kws_export, tmp_path / "export")
+    argv = ["eval-stream", str(export), str(wav), str(events_csv), "--out", str(tmp_path / "r.json")]
+    assert main([*argv, "--target-recall", "0.5", "--save-threshold"]) == 0
+    chosen = json.loads((tmp_path / "r.json").read_text())["chosen"]["threshold"]
+    assert json.loads((export / "manifest.json").read_text())["detector"]["threshold"] == chosen
+    assert load_exported(export)[1] == load_exported(kws_export)[1]  # still a valid bundle
+
+    def demo(*extra) -> str:
+        capsys.readouterr()
+        assert main(["demo", str(export), "--file", str(wav), "--json", *extra]) == 0
+        return capsys.readouterr().out
+
+    assert demo() == demo("--threshold", str(chosen))
+    save_threshold(export, 0.05, "a test")  # far from the default 0.7: the two must detect differently
+    eager = demo()
+    assert eager == demo("--threshold", "0.05") != demo("--threshold", "0.7")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from asr.files import write_text_atomic
 from asr.runtime.frontend import FeatureSpec
 from asr.runtime.interpreter import TFLiteModel
 
@@ -36,6 +37,13 @@ def read_manifest(export_dir: str | Path) -> dict:
     if output_kind(manifest) not in OUTPUT_KINDS:
         raise BundleError(f"{path}: output.kind {output_kind(manifest)!r} is not one of {OUTPUT_KINDS}")
     return manifest
+
+
+def save_threshold(export_dir: str | Path, threshold: float, chosen_by: str) -> None:
+    """Record the detector threshold chosen for this model in its manifest, where `asr demo` looks first."""
+    manifest = read_manifest(export_dir)
+    manifest["detector"] = {"threshold": threshold, "chosen_by": chosen_by}
+    write_text_atomic(Path(export_dir) / "manifest.json", json.dumps(manifest, indent=2))
 
 
 def output_kind(manifest: dict) -> str:

@@ -39,8 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold",
         type=float,
-        default=DEFAULT_THRESHOLD,
-        help="posterior threshold for every keyword (default %(default)s; `asr eval-stream` chooses one)",
+        default=None,
+        help="posterior threshold for every keyword (default: the one `asr eval-stream --save-threshold` stored in "
+        f"the manifest, else {DEFAULT_THRESHOLD})",
     )
     parser.add_argument(
         "--label-threshold",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from asr.runtime.bundle import load_exported, output_kind
-from asr.runtime.detector import Detector
+from asr.runtime.detector import DEFAULT_THRESHOLD, Detector
 from asr.runtime.interpreter import BACKENDS
 
 
@@ -18,8 +18,11 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def detector_from_args(args: argparse.Namespace, **thresholds) -> tuple[Detector, dict]:
-    """The exported model in `args.model_dir` wrapped in a detector with the command line's settings."""
+    """The exported model in `args.model_dir` wrapped in a detector with the command line's settings. Without a
+    threshold, the one saved in the manifest (`asr eval-stream --save-threshold`), else DEFAULT_THRESHOLD."""
     model, labels, spec, manifest = load_exported(args.model_dir, precision=args.precision, backend=args.backend)
+    if thresholds.get("threshold") is None:
+        thresholds["threshold"] = manifest.get("detector", {}).get("threshold", DEFAULT_THRESHOLD)
     detector = Detector(
         model,
         labels,

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.files import save_figure_atomic, write_text_atomic
+from asr.runtime.bundle import save_threshold
 from asr.runtime.detector import Decider, Detection, Detector, keywords
 from asr.runtime.options import add_detector_arguments, detector_from_args
 
@@ -230,6 +231,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-recall", type=float, default=0.9, help="choose the fewest FA/h at this recall")
     parser.add_argument("--target-fa-per-hour", type=float, help="instead: choose the best recall at this FA/h")
     parser.add_argument("--max-delay-s", type=float, default=1.0, help="latest a hit may come after a word's end")
+    parser.add_argument(
+        "--save-threshold", action="store_true", help="store the chosen threshold in the manifest, for `asr demo`"
+    )
     add_detector_arguments(parser)
 
 
@@ -253,4 +257,7 @@ def run(args: argparse.Namespace) -> int:
         write_text_atomic(args.out, json.dumps(report, indent=2))
     if args.plot:
         plot_det(report, Path(args.plot))
+    if args.save_threshold:
+        chosen = report["chosen"]
+        save_threshold(args.model_dir, chosen["threshold"], f"asr eval-stream on {args.audio}: {chosen['reason']}")
     return 0
