@@ -10,8 +10,6 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
-import torchaudio
 
 from asr.data import synth
 from asr.data.engines import EngineMissing, check_engine
@@ -217,32 +215,6 @@ def test_espeak_ng_voice_with_a_donor_is_a_recorded_voice_and_warps_keep_word_le
             for s in (plain, warped)
         )
         assert abs(len(b) / len(a) - 1) < 0.05
-
-
-def test_pico_speakers_get_their_pitch_and_tempo_and_no_warps():
-    """SVOX Pico takes pitch as a percentage of its voice's own f0 ([f0]) and tempo as a speed percentage: the f0
-    preset of a speaker must move the measured f0 by its factor, and the drawn stretch the word's length. A
-    woman's voice gets pitch presets but no warped (higher) speakers."""
-    recipe = load_recipe()
-    tiny = recipe.raw["scale"]["tiny"]
-    tiny["voices"]["train"] = [v for v in tiny["voices"]["train"] if not v.startswith("pico:")] + ["pico:en-US"]
-    tiny["speakers_per_voice"] = 6
-    pico = [s for s in recipe.scale("tiny").speakers if s.engine == "pico"]
-    assert len(pico) == 6 and all(s.formant == 1.0 for s in pico)
-    low, high = min(pico, key=lambda s: s.f0), max(pico, key=lambda s: s.f0)
-
-    def said(speaker, text, seed, **change):
-        u = dataclasses.replace(synth.utterance(recipe, speaker, text, np.random.default_rng(seed)), **change)
-        return synth.render.trim(synth.speak(speaker, [u], recipe.apt_package("pico"))[0])
-
-    def f0(audio):  # torchaudio's autocorrelation pitch, median over the word
-        return float(torchaudio.functional.detect_pitch_frequency(torch.from_numpy(audio), 16000).median())
-
-    texts = ["seven", "marvin", "yellow"]
-    ratios = [f0(said(high, t, i)) / f0(said(low, t, i)) for i, t in enumerate(texts)]
-    assert 1.3 < np.exp(np.mean(np.log(ratios))) < 1.8  # presets 0.85 and 1.3: 1.53
-    slow, fast = (len(said(low, "seven", 0, stretch=x)) for x in (1.3, 0.8))
-    assert 1.3 < slow / fast < 1.9
 
 
 def test_accented_voice_says_keywords_respelled_and_reads_no_sentences():

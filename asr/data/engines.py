@@ -1,8 +1,6 @@
-"""The synthesizers behind one call: texts in, 16 kHz mono float32 audio out.
+"""The three Debian-main synthesizers behind one call: texts in, 16 kHz mono float32 audio out.
 
-espeak-ng, flite and festival are in Debian main; SVOX Pico (`pico2wave`, two recorded English women) is in
-Debian's non-free section (its voice data has no source) under the Apache 2.0 licence.
-espeak-ng, flite and pico2wave start fast, so they run once per text; festival takes ~0.3 s to start, so one
+espeak-ng and flite start fast, so they run once per text; festival takes ~0.3 s to start, so one
 `festival -b` process speaks a whole batch (80x faster than text2wave per word).
 """
 
@@ -23,7 +21,7 @@ from asr.audio import resample_audio
 from asr.data.recipe import Speaker
 
 SAMPLE_RATE = 16000
-BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival", "pico": "pico2wave"}
+BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
 
 
 class EngineMissing(RuntimeError):
@@ -33,11 +31,11 @@ class EngineMissing(RuntimeError):
 @dataclass(frozen=True)
 class Utterance:
     text: str
-    pitch: int = 50  # espeak-ng -p (0-99); pico <pitch level> (percent of the voice's own f0)
+    pitch: int = 50  # espeak-ng -p (0-99)
     speed: int = 175  # espeak-ng -s (words per minute)
     range: str = "medium"  # espeak-ng SSML <prosody range>
     f0: float = 0.0  # target mean f0 in Hz (flite, festival diphone voices); 0 keeps the voice's own
-    stretch: float = 1.0  # duration stretch (flite, festival, pico)
+    stretch: float = 1.0  # duration stretch (flite, festival)
 
 
 def check_engine(engine: str, apt_package: str) -> None:
@@ -50,7 +48,7 @@ def synthesize(speaker: Speaker, utterances: list[Utterance], apt_package: str) 
     with tempfile.TemporaryDirectory(prefix="asr-synth-") as tmp:
         if speaker.engine == "festival":
             return _festival(speaker, utterances, Path(tmp), apt_package)
-        run = {"espeak-ng": _espeak, "flite": _flite, "pico": _pico}[speaker.engine]
+        run = _espeak if speaker.engine == "espeak-ng" else _flite
         return [run(speaker, u, Path(tmp) / "out.wav", apt_package) for u in utterances]
 
 
@@ -66,13 +64,6 @@ def _flite(speaker: Speaker, u: Utterance, out: Path, apt_package: str) -> np.nd
     if u.f0:
         cmd += ["--setf", f"int_f0_target_mean={u.f0:.1f}"]
     _run([*cmd, "-t", u.text, "-o", str(out)], apt_package)
-    return _decode(out.read_bytes(), cmd)
-
-
-def _pico(speaker: Speaker, u: Utterance, out: Path, apt_package: str) -> np.ndarray:
-    markup = f"<pitch level='{u.pitch}'><speed level='{round(100 / u.stretch)}'>{escape(u.text)}</speed></pitch>"
-    cmd = ["pico2wave", "-l", speaker.voice, "-w", str(out)]
-    _run([*cmd, markup], apt_package)
     return _decode(out.read_bytes(), cmd)
 
 

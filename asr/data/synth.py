@@ -26,7 +26,7 @@ from tqdm import tqdm
 from asr.audio import resample_audio, write_audio
 from asr.data import grammar, noise, render
 from asr.data.engines import Utterance, check_engine, synthesize
-from asr.data.recipe import FEMALE_F0_HZ, SPLITS, Recipe, Scale, Speaker, load_recipe
+from asr.data.recipe import SPLITS, Recipe, Scale, Speaker, load_recipe
 from asr.files import write_text_atomic
 
 CORPORA = ("commands", "sentences")
@@ -67,10 +67,7 @@ def utterance(recipe: Recipe, speaker: Speaker, text: str, rng: np.random.Genera
             range=str(rng.choice(v["espeak_range"])),
         )
     f0 = speaker.f0 * (1 + rng.uniform(-v["f0_jitter"], v["f0_jitter"])) / speaker.formant if speaker.f0 else 0.0
-    stretch = round(float(rng.uniform(*v["stretch"])) * speaker.formant, 3)
-    if speaker.engine == "pico":  # pico takes pitch as a percentage of the voice's own
-        return Utterance(text, pitch=round(100 * f0 / recipe.raw["f0"][speaker.voice_id]), stretch=stretch)
-    return Utterance(text, f0=round(f0, 1), stretch=stretch)
+    return Utterance(text, f0=round(f0, 1), stretch=round(float(rng.uniform(*v["stretch"])) * speaker.formant, 3))
 
 
 def plan_commands(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
@@ -220,8 +217,7 @@ def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job])
     ]
     rows = []
     for s in readers(scale):
-        voice_f0 = recipe.raw["f0"].get(s.voice_id, 0)
-        female = s.variant.startswith("f") or s.variant in ("Annie", "steph") or voice_f0 >= FEMALE_F0_HZ
+        female = s.variant.startswith("f") or s.donor == "slt" or s.variant in ("Annie", "steph")
         minutes = samples[s.key] / render.SAMPLE_RATE / 60
         subset = LIBRISPEECH_SPLITS[s.split]
         rows.append(f"{ids[s.key][0]:<5}| {'F' if female else 'M'} | {subset:<17}| {minutes:5.2f} | {s.key}")
