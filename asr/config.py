@@ -52,7 +52,6 @@ class ModelConfig:
     dropout: float = 0.1
     subsampling: int = 4  # time reduction of the convolutional front (2 or 4)
     subsampling_channels: int = 16  # channels of the two subsampling convolutions (small: they are stored once)
-    envelope_dims: int = 0  # keep this many cepstral dimensions of each log-mel frame (0 = all): drops pitch detail
 
 
 @dataclass

@@ -16,7 +16,6 @@ from asr.export.routes import choose_route
 from asr.export.runtimes import run_micro
 from asr.export.windows import corpus_windows
 from asr.model import build_model, num_outputs
-from asr.runtime.interpreter import TFLiteModel
 from asr.train.checkpoint import load_checkpoint
 
 
@@ -117,20 +116,3 @@ def test_lora_is_refused_by_name(tmp_path: Path):
     model = build_model(config, num_outputs(config)).eval()
     with pytest.raises(LoopExportError, match="lora_rank"):
         export_loop_tflite(model, config, np.zeros((1, 97, 40), np.float32), tmp_path / "x.tflite")
-
-
-def test_spectral_envelope_keeps_the_envelope_and_is_in_the_loop_export(tmp_path: Path, calibration):
-    """model.envelope_dims: a smooth log-mel curve passes unchanged, a ripple across neighbouring bands (pitch
-    harmonics) is removed; the loop export computes the same projection (float32 TFLite = PyTorch)."""
-    torch.manual_seed(0)
-    config = tiny_config(2, envelope_dims=12)
-    model = build_model(config, num_outputs(config)).eval()
-    bands = torch.arange(config.features.n_mels, dtype=torch.float32)
-    smooth, ripple = (torch.cos(torch.pi * (bands + 0.5) * q / len(bands)) for q in (3, 20))  # quefrency 3, 20
-    assert torch.allclose(model.envelope(smooth[None]), smooth[None], atol=1e-5)
-    assert torch.allclose(model.envelope((smooth + ripple)[None]), smooth[None], atol=1e-5)
-    float_path = tmp_path / "float32.tflite"
-    export_loop_tflite(model, config, calibration, tmp_path / "int8.tflite", float_path=float_path)
-    windows = calibration[:8]
-    tflite = np.stack([TFLiteModel(float_path)(w) for w in windows])
-    assert np.abs(tflite - torch_scores(model, windows)).max() < 1e-3

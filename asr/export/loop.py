@@ -25,7 +25,7 @@ from asr.export.flatbuffer import inspect_tflite
 from asr.export.loop_tflite import int8_loop_carry
 from asr.export.runtimes import io_details
 from asr.model.block import BlockNorms, ConformerBlock
-from asr.model.conformer import KeywordConformer, SpectralEnvelope
+from asr.model.conformer import KeywordConformer
 
 
 class LoopExportError(ValueError):
@@ -172,8 +172,6 @@ def loop_weights(
     channels = sub.conv[0].out_channels
     proj = proj.reshape(proj.shape[0], channels, -1).transpose(0, 2, 1).reshape(proj.shape[0], -1)
     w["front.proj.w"], w["front.proj.b"] = proj.T, _np(sub.proj.bias)
-    if isinstance(model.envelope, SpectralEnvelope):
-        w["front.envelope"] = _np(model.envelope.projection)
     scale_keys: dict[int, list[str]] = {}  # BatchNorm scale entries (shared or per-depth tables) of each block
     for b, block in enumerate(enc.blocks):
         _block_weights(w, f"block{b}", block)

@@ -92,8 +92,6 @@ def conformer_block(x: tf.Tensor, w: Weights, block: str, norm: str, index: tf.T
 def front(features: tf.Tensor, w: Weights, time_strides: list[int]) -> tf.Tensor:
     """asr.model.subsampling.ConvSubsampling on features [1, T, F] -> [T', D] (NHWC convolutions)."""
     _, t, f = features.shape
-    if w.has("front.envelope"):  # asr.model.conformer.SpectralEnvelope
-        features = tf.matmul(features[0], w["front.envelope"])[None]
     h = tf.reshape(features, [1, t, f, 1])
     for i, stride in enumerate(time_strides):
         h = tf.nn.relu(tf.nn.conv2d(h, w[f"front.conv{i}.w"], [1, stride, 2, 1], "VALID") + w[f"front.conv{i}.b"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torchaudio
 from torch import nn
 
 from asr.config import ModelConfig
@@ -42,26 +41,11 @@ class TiedConformerEncoder(nn.Module):
         return x
 
 
-class SpectralEnvelope(nn.Module):
-    """Each log-mel frame projected onto its first `dims` DCT (cepstral) components, as MFCCs keep only the
-    low quefrencies: the envelope (formants) stays, the ripple of pitch harmonics goes. It stays in log-mel
-    space, so every front end is unchanged; it is one constant [n_mels, n_mels] matrix multiply."""
-
-    def __init__(self, n_mels: int, dims: int):
-        super().__init__()
-        dct = torchaudio.functional.create_dct(dims, n_mels, norm="ortho")  # [n_mels, dims]
-        self.register_buffer("projection", dct @ dct.T)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return features @ self.projection
-
-
 class ConformerWithHead(nn.Module):
     """Subsampling, the tied encoder and a linear head: what the keyword and CTC models share."""
 
     def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int):
         super().__init__()
-        self.envelope = SpectralEnvelope(n_mels, m.envelope_dims) if m.envelope_dims else nn.Identity()
         self.subsampling = ConvSubsampling(n_mels, m.d_model, m.subsampling, m.subsampling_channels)
         self.encoder = TiedConformerEncoder(m)
         self.dropout = nn.Dropout(m.dropout)
@@ -80,7 +64,7 @@ class KeywordConformer(ConformerWithHead):
         self.speller = nn.Linear(m.d_model, len(SPELLING) + 1) if speller else None
 
     def forward(self, features: torch.Tensor):
-        h = self.encoder(self.dropout(self.subsampling(self.envelope(features))))
+        h = self.encoder(self.dropout(self.subsampling(features)))
         logits = self.classifier(h.mean(dim=1))
         if self.training and self.speller is not None:
             return logits, torch.log_softmax(self.speller(h), dim=-1)
@@ -94,7 +78,7 @@ class CTCConformer(ConformerWithHead):
         return self.subsampling.output_lengths(lengths)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.dropout(self.subsampling(self.envelope(features)))
+        h = self.dropout(self.subsampling(features))
         pad_mask = None
         if lengths is not None:
             out_lengths = self.output_lengths(lengths)
