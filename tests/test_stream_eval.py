@@ -130,5 +130,4 @@ def test_saved_threshold_is_what_the_demo_uses(kws_export, stream_files, tmp_pat
 
     assert demo() == demo("--threshold", str(chosen))
     save_threshold(export, 0.05, "a test")  # far from the default 0.7: the two must detect differently
-    eager = demo()
-    assert eager == demo("--threshold", "0.05") != demo("--threshold", "0.7")
+    assert demo() == demo("--threshold", "0.05") != demo("--threshold", "0.7")

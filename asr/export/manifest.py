@@ -1,12 +1,8 @@
-"""manifest.json: the contract between the export and every device (see asr.runtime.bundle)."""
+"""What the export puts into manifest.json besides its own results (read and written by asr.runtime.bundle)."""
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
-from pathlib import Path
-
-from asr.files import write_text_atomic
 
 PACKAGES = (
     "torch",
@@ -42,7 +38,3 @@ def tensor_info(details: dict, kind: str | None = None) -> dict:
     if kind:
         info["kind"] = kind
     return info
-
-
-def write_manifest(directory: Path, manifest: dict) -> Path:
-    return write_text_atomic(directory / "manifest.json", json.dumps(manifest, indent=2) + "\n")

@@ -24,10 +24,11 @@ import torch
 from asr.config import Config
 from asr.export import flatbuffer, micro, parity
 from asr.export.loop import LoopExportError
-from asr.export.manifest import tensor_info, tool_versions, write_manifest
+from asr.export.manifest import tensor_info, tool_versions
 from asr.export.mcu import write_bundle
 from asr.export.routes import CONVERTERS, choose_route
 from asr.export.runtimes import io_details
+from asr.runtime.bundle import write_manifest
 
 # Float32 constants beyond this many times 4 bytes per unique parameter mean a weight was stored more than once
 # in a transformed form (a duplicate with identical bytes is caught exactly by flatbuffer.check_stored_once).

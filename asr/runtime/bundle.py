@@ -39,11 +39,15 @@ def read_manifest(export_dir: str | Path) -> dict:
     return manifest
 
 
+def write_manifest(export_dir: str | Path, manifest: dict) -> Path:
+    return write_text_atomic(Path(export_dir) / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+
+
 def save_threshold(export_dir: str | Path, threshold: float, chosen_by: str) -> None:
     """Record the detector threshold chosen for this model in its manifest, where `asr demo` looks first."""
     manifest = read_manifest(export_dir)
     manifest["detector"] = {"threshold": threshold, "chosen_by": chosen_by}
-    write_text_atomic(Path(export_dir) / "manifest.json", json.dumps(manifest, indent=2))
+    write_manifest(export_dir, manifest)
 
 
 def output_kind(manifest: dict) -> str:
