@@ -63,6 +63,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     label_smoothing: float = 0.05
+    mixup: float = 0.0  # keyword task: Beta(a, a) of mixup between examples of a batch (0 = off)
     spell_ctc: float = 0.0  # keyword task: weight of an auxiliary CTC loss that spells the spoken word (0 = off)
     spec_time_mask: int = 10  # max frames per SpecAugment time mask
     spec_freq_mask: int = 6  # max bins per SpecAugment frequency mask

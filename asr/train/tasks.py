@@ -53,6 +53,8 @@ class KeywordTask:
     def loss(self, model, batch, device) -> torch.Tensor:
         features, labels, spelled, lengths = (t.to(device) for t in batch)
         tc = self.config.train
+        if tc.mixup:
+            return self.mixup_loss(model, features, labels)
         if not tc.spell_ctc:
             return F.cross_entropy(model(features), labels, label_smoothing=tc.label_smoothing)
         logits, letters = model(features)  # a model with a speller also spells in training mode
@@ -61,6 +63,15 @@ class KeywordTask:
             letters.transpose(0, 1), spelled, frames, lengths, blank=letters.shape[-1] - 1, zero_infinity=True
         )
         return F.cross_entropy(logits, labels, label_smoothing=tc.label_smoothing) + tc.spell_ctc * ctc
+
+    def mixup_loss(self, model, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mixup (Zhang et al. 2018): each example blended with another of the batch, the loss blended alike."""
+        tc = self.config.train
+        lam = float(torch.distributions.Beta(tc.mixup, tc.mixup).sample())
+        other = torch.randperm(len(features), device=features.device)
+        logits = model(lam * features + (1 - lam) * features[other])
+        loss = lambda y: F.cross_entropy(logits, y, label_smoothing=tc.label_smoothing)  # noqa: E731
+        return lam * loss(labels) + (1 - lam) * loss(labels[other])
 
     def evaluate(self, model) -> dict:
         """Dev metrics; "score" is what best.pt maximises."""
