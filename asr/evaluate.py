@@ -30,18 +30,23 @@ GROUPS = ("donor", "engine", "voice")  # voices.json fields accuracy is broken d
 
 
 @torch.no_grad()
-def keyword_predictions(model, source, spec: FeatureSpec, batch_size: int = 128, progress: bool = False):
-    """(predicted class, true class) arrays over every example of a keyword dataset, clips centred in the window."""
-    logmel, preds, targets = LogMel(spec), [], []
+def keyword_logits(model, source, spec: FeatureSpec, batch_size: int = 128, progress: bool = False):
+    """(logits [examples, classes], true class) over every example of a keyword dataset, clips centred."""
+    logmel, logits, targets = LogMel(spec), [], []
     model.eval()
     for start in tqdm(range(0, len(source), batch_size), desc="eval", disable=not progress, leave=False):
         items = [source[i] for i in range(start, min(start + batch_size, len(source)))]
         waves = np.stack([fit_length(w, spec.clip_samples, None) for w, _ in items]).astype(np.float32)
         device = next(model.parameters()).device
-        logits = model(logmel(torch.from_numpy(waves)).to(device))
-        preds.append(logits.argmax(-1).cpu().numpy())
+        logits.append(model(logmel(torch.from_numpy(waves)).to(device)).cpu().numpy())
         targets.append(np.array([y for _, y in items]))
-    return np.concatenate(preds), np.concatenate(targets)
+    return np.concatenate(logits), np.concatenate(targets)
+
+
+def keyword_predictions(model, source, spec: FeatureSpec, batch_size: int = 128, progress: bool = False):
+    """(predicted class, true class) arrays over every example of a keyword dataset, clips centred in the window."""
+    logits, targets = keyword_logits(model, source, spec, batch_size, progress)
+    return logits.argmax(-1), targets
 
 
 def keyword_report(preds: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict:
