@@ -122,6 +122,9 @@ class Config:
         _check(m.lora_rank >= 0, "model.lora_rank must be >= 0")
         if self.train.spell_ctc:
             _check(self.task == "kws" and m.arch == "conformer", "train.spell_ctc needs task 'kws' and a conformer")
+        _check(self.train.mixup >= 0, "train.mixup (the Beta parameter of mixup) must be >= 0")
+        if self.train.mixup:
+            _check(self.task == "kws" and not self.train.spell_ctc, "train.mixup needs task 'kws' without spell_ctc")
         _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
         _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")
 
