@@ -63,7 +63,6 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     label_smoothing: float = 0.05
-    mixup: float = 0.0  # keyword task: Beta(a, a) of mixup between examples of a batch (0 = off)
     spell_ctc: float = 0.0  # keyword task: weight of an auxiliary CTC loss that spells the spoken word (0 = off)
     spec_time_mask: int = 10  # max frames per SpecAugment time mask
     spec_freq_mask: int = 6  # max bins per SpecAugment frequency mask
@@ -122,9 +121,6 @@ class Config:
         _check(m.lora_rank >= 0, "model.lora_rank must be >= 0")
         if self.train.spell_ctc:
             _check(self.task == "kws" and m.arch == "conformer", "train.spell_ctc needs task 'kws' and a conformer")
-        _check(self.train.mixup >= 0, "train.mixup (the Beta parameter of mixup) must be >= 0")
-        if self.train.mixup:
-            _check(self.task == "kws" and not self.train.spell_ctc, "train.mixup needs task 'kws' without spell_ctc")
         _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
         _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")
 

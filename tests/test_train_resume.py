@@ -24,7 +24,6 @@ def _command(run_dir, corpus, keywords) -> list[str]:
         "model.dropout": 0.1,  # dropout draws from torch's global generator: resume must restore it
         "train.noise_prob": 0.8,
         "train.ema_decay": 0.9,  # the weight average is training state too
-        "train.mixup": 0.4,  # mixup draws its blend and partners from torch's global generator too
     }
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     return [sys.executable, "-m", "asr.cli", "train", "kws-tiny", "--run-dir", str(run_dir), "--no-progress", *sets]

@@ -34,19 +34,6 @@ def open_split(config: Config, root: str | Path, split: str):
     return LibriSpeech(root, split)
 
 
-def mixup_loss(model, features: torch.Tensor, labels: torch.Tensor, alpha: float, smoothing: float) -> torch.Tensor:
-    """Mixup (Zhang et al. 2018): the batch blended with a shuffled copy of itself by lambda ~ Beta(alpha, alpha),
-    the loss blended alike. On voices never heard it raised keyword recall without more false keywords
-    (BENCHMARKS.md, section 3b)."""
-    lam = float(torch.distributions.Beta(alpha, alpha).sample())
-    partner = torch.randperm(len(features), device=features.device)
-    logits = model(lam * features + (1 - lam) * features[partner])
-    ce = F.cross_entropy
-    return lam * ce(logits, labels, label_smoothing=smoothing) + (1 - lam) * ce(
-        logits, labels[partner], label_smoothing=smoothing
-    )
-
-
 class KeywordTask:
     """Classify 1 s windows into silence, unknown and the keywords; the dev score is accuracy."""
 
@@ -66,8 +53,6 @@ class KeywordTask:
     def loss(self, model, batch, device) -> torch.Tensor:
         features, labels, spelled, lengths = (t.to(device) for t in batch)
         tc = self.config.train
-        if tc.mixup:
-            return mixup_loss(model, features, labels, tc.mixup, tc.label_smoothing)
         if not tc.spell_ctc:
             return F.cross_entropy(model(features), labels, label_smoothing=tc.label_smoothing)
         logits, letters = model(features)  # a model with a speller also spells in training mode
