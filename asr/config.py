@@ -64,6 +64,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     label_smoothing: float = 0.05
     spell_ctc: float = 0.0  # keyword task: weight of an auxiliary CTC loss that spells the spoken word (0 = off)
+    ctc_units: str = "letters"  # what that loss spells: "letters" or "phones" (espeak-ng US English phonemes)
     spec_time_mask: int = 10  # max frames per SpecAugment time mask
     spec_freq_mask: int = 6  # max bins per SpecAugment frequency mask
     noise_prob: float = 0.8  # probability of mixing background noise into a training example
@@ -121,6 +122,7 @@ class Config:
         _check(m.lora_rank >= 0, "model.lora_rank must be >= 0")
         if self.train.spell_ctc:
             _check(self.task == "kws" and m.arch == "conformer", "train.spell_ctc needs task 'kws' and a conformer")
+        _check(self.train.ctc_units in ("letters", "phones"), "train.ctc_units must be 'letters' or 'phones'")
         _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
         _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")
 

@@ -4,6 +4,8 @@ output, so token ids keep sentencepiece's numbering unchanged."""
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -78,3 +80,33 @@ def spell(word: str) -> list[int]:
     """Letter ids of `word` (other characters dropped): the CTC target that makes the keyword encoder hear the
     whole word, so "downy" is not "down"."""
     return [SPELLING.index(c) for c in word.lower() if c in SPELLING]
+
+
+# The phone set of the same loss with train.ctc_units = "phones": espeak-ng's US English phoneme mnemonics, stress
+# marks dropped and rare allophones folded into their phoneme; blank is index len(PHONES).
+PHONES = (
+    "@ @L 0 3 3: A: A@ D E I N O2 O: O@ OI S T U U@ V Z a aI aI@ aU aa b d dZ e@ eI f g h i i: i@ j k l m n o@ oU "
+    "p r s t tS u: v w z"
+).split()
+_FOLD = {"I2": "I", "I#": "I", "t#": "t", "t2": "t", "?": "t", "a#": "a", "@2": "@", "@-": "@", "n-": "n"}
+_FOLD |= {"i@3": "i@", "aI3": "aI@"}
+
+
+def phonemes(words: list[str]) -> dict[str, list[int]]:
+    """Phone ids of each word as espeak-ng says it in US English (one process for all words): a CTC target that
+    names the sounds, shared by every voice, where a spelling names letters."""
+    words = sorted({w.lower() for w in words if w})
+    if not words:
+        return {}
+    out = subprocess.run(
+        ["espeak-ng", "-q", "-x", "--sep= ", "-v", "en-us"], input="".join(f"{w}.\n" for w in words),
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines = [line for line in out.splitlines() if line.strip()]
+    if len(lines) != len(words):
+        raise RuntimeError(f"espeak-ng gave {len(lines)} phoneme lines for {len(words)} words")
+    ids = {}
+    for word, line in zip(words, lines, strict=True):
+        phones = [_FOLD.get(p, p) for p in re.sub(r"[',;]", "", line).split()]
+        ids[word] = [PHONES.index(p) for p in phones if p in PHONES]
+    return ids

@@ -6,7 +6,7 @@ from fixtures_model import tiny_kws_overrides
 from asr.config import load_config
 from asr.model import build_model
 from asr.model.report import parameter_report
-from asr.text import SPELLING, spell
+from asr.text import PHONES, SPELLING, phonemes, spell
 from asr.train.tasks import KeywordTask
 
 
@@ -47,3 +47,28 @@ def test_spelling_loss_trains_the_encoder_and_is_not_deployed(tmp_path, commands
     model.eval()
     with torch.no_grad():
         assert model(torch.zeros(1, 97, 40)).shape == (1, task.num_outputs)  # what is exported: logits only
+
+
+def test_phones_name_the_sounds_not_the_letters():
+    ids = phonemes(["no", "know", "marvin", "martin", "up"])
+    assert ids["no"] == ids["know"]  # homophones: one target
+    assert len(ids["marvin"]) == len(ids["martin"]) == 5
+    assert sum(a != b for a, b in zip(ids["marvin"], ids["martin"], strict=True)) == 1  # /v/ against /t/
+    assert [PHONES[i] for i in ids["up"]] == ["V", "p"]
+
+
+def test_phone_loss_trains_with_a_phone_sized_speller(tmp_path, commands_corpus, commands_keywords):
+    overrides = tiny_kws_overrides(commands_corpus, commands_keywords)
+    config = load_config("kws-tiny", overrides | {"train.spell_ctc": 0.5, "train.ctc_units": "phones"})
+    task = KeywordTask(config, tmp_path)
+    batches = task.batches(0, 1)
+    _, _, targets, lengths = batches[0]
+    said = phonemes([p.parent.name for p, _ in task.train_set.items])
+    for index, ids in zip(batches.global_indices(0), torch.split(targets, lengths.tolist()), strict=True):
+        word = task.train_set.items[index][0].parent.name if index < len(task.train_set.items) else ""
+        assert ids.tolist() == said.get(word, [])
+    model = build_model(config, task.num_outputs)
+    assert model.speller.out_features == len(PHONES) + 1
+    loss = task.loss(model, batches[0], torch.device("cpu"))
+    loss.backward()
+    assert torch.isfinite(loss) and model.speller.weight.grad.abs().sum() > 0

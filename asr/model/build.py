@@ -7,6 +7,7 @@ from torch import nn
 from asr.config import Config
 from asr.model.conformer import CTCConformer, KeywordConformer
 from asr.model.dscnn import DSCNN
+from asr.text import PHONES, SPELLING
 
 
 def build_model(config: Config, num_outputs: int) -> nn.Module:
@@ -19,7 +20,8 @@ def build_model(config: Config, num_outputs: int) -> nn.Module:
         return DSCNN(num_outputs, dropout=m.dropout)
     if config.task == "ctc":
         return CTCConformer(m, n_mels, num_outputs)
-    return KeywordConformer(m, n_mels, num_outputs, speller=config.train.spell_ctc > 0)
+    units = len(PHONES if config.train.ctc_units == "phones" else SPELLING) if config.train.spell_ctc else 0
+    return KeywordConformer(m, n_mels, num_outputs, speller_units=units)
 
 
 def num_outputs(config: Config) -> int:

@@ -10,7 +10,6 @@ from asr.model.adapters import BlockAdapters
 from asr.model.block import BlockNorms, ConformerBlock
 from asr.model.sharing import sharing_plan
 from asr.model.subsampling import ConvSubsampling
-from asr.text import SPELLING
 
 
 class TiedConformerEncoder(nn.Module):
@@ -55,13 +54,13 @@ class ConformerWithHead(nn.Module):
 class KeywordConformer(ConformerWithHead):
     """features [B, T, n_mels] -> class logits [B, C]: encoder, mean over time, linear.
 
-    With a `speller` (training only, never exported), training mode also returns letter log-probabilities per
+    With a `speller` (training only, never exported), training mode also returns letter (or phone) log-probabilities per
     encoder frame, for an auxiliary CTC loss that spells every word heard, keyword or not.
     """
 
-    def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int, speller: bool = False):
+    def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int, speller_units: int = 0):
         super().__init__(m, n_mels, num_outputs)
-        self.speller = nn.Linear(m.d_model, len(SPELLING) + 1) if speller else None
+        self.speller = nn.Linear(m.d_model, speller_units + 1) if speller_units else None
 
     def forward(self, features: torch.Tensor):
         h = self.encoder(self.dropout(self.subsampling(features)))

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from asr.config import TrainConfig
 from asr.features import LogMel
 from asr.runtime.frontend import FeatureSpec
-from asr.text import spell
+from asr.text import phonemes, spell
 from asr.train.augment import SpecAugment, fit_length, mix_noise, random_eq, reverberate, speed_perturb, vtlp_matrix
 
 
@@ -79,6 +79,7 @@ class KeywordBatches(StepBatches):
         self.logmel = LogMel(spec)
         self.spec_augment = SpecAugment(train.spec_freq_mask, train.spec_time_mask)
         self.noises = [n for n in source.background_noise() if len(n)]
+        self.phones = phonemes([p.parent.name for p, *_ in source.items]) if train.ctc_units == "phones" else None
 
     def example(self, index: int, rng: np.random.Generator):
         with seeded_python_random(int(rng.integers(2**62))):  # the loader crops `_silence_` with `random`
@@ -95,7 +96,8 @@ class KeywordBatches(StepBatches):
             wave = mix_noise(wave, self.noises, self.train.snr_db, rng)
         warp = rng.uniform(*self.train.vtlp) if self.train.vtlp != (1.0, 1.0) else 1.0  # no draw when off: old runs
         word = self.source.items[index][0].parent.name if index < len(self.source.items) else ""
-        return wave.astype(np.float32), (label, spell(word)), warp, int(rng.integers(2**62))  # replay exactly
+        target = self.phones.get(word, []) if self.phones is not None else spell(word)
+        return wave.astype(np.float32), (label, target), warp, int(rng.integers(2**62))  # replay exactly
 
     def collate(self, examples: list):
         with torch.no_grad():  # one batched STFT; then each example's own SpecAugment masks
