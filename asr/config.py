@@ -29,7 +29,8 @@ class DataConfig:
     keywords: list[str] = field(
         default_factory=lambda: ["marvin", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
     )
-    train_split: str = "train-clean-100"  # LibriSpeech-layout split names (sentences corpus only)
+    train_split: str = "train-clean-100"  # LibriSpeech-layout split names (sentences corpus, speech_root)
+    speech_root: str = ""  # keyword task: a LibriSpeech-layout corpus whose train_split gives background speech
     dev_split: str = "dev-clean"
     test_split: str = "test-clean"
     silence_fraction: float = 0.1  # share of `_silence_` examples, drawn from background noise
@@ -64,6 +65,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     label_smoothing: float = 0.05
     spell_ctc: float = 0.0  # keyword task: weight of an auxiliary CTC loss that spells the spoken word (0 = off)
+    speech_negatives: float = 0.0  # keyword task: share of examples that are 1 s of background speech, unknown
     ctc_units: str = "letters"  # what that loss spells: "letters" or "phones" (espeak-ng US English phonemes)
     spec_time_mask: int = 10  # max frames per SpecAugment time mask
     spec_freq_mask: int = 6  # max bins per SpecAugment frequency mask
@@ -122,6 +124,9 @@ class Config:
         _check(m.lora_rank >= 0, "model.lora_rank must be >= 0")
         if self.train.spell_ctc:
             _check(self.task == "kws" and m.arch == "conformer", "train.spell_ctc needs task 'kws' and a conformer")
+        if self.train.speech_negatives:
+            _check(bool(self.data.speech_root), "train.speech_negatives needs data.speech_root (a sentences corpus)")
+            _check(not self.train.spell_ctc, "train.speech_negatives cannot be spelled: set train.spell_ctc = 0")
         _check(self.train.ctc_units in ("letters", "phones"), "train.ctc_units must be 'letters' or 'phones'")
         _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
         _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")

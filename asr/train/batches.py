@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from asr.config import TrainConfig
+from asr.data.speech_commands import UNKNOWN
 from asr.features import LogMel
 from asr.runtime.frontend import FeatureSpec
 from asr.text import phonemes, spell
@@ -73,8 +74,11 @@ class KeywordBatches(StepBatches):
     perturbation, room, channel, noise, vocal-tract warp and SpecAugment. The spelling (the folder name of each
     clip, empty for `_silence_`) feeds the optional auxiliary CTC loss."""
 
-    def __init__(self, source, spec: FeatureSpec, train: TrainConfig, seed: int, rank: int = 0, world: int = 1):
+    def __init__(
+        self, source, spec: FeatureSpec, train: TrainConfig, seed: int, rank: int = 0, world: int = 1, speech=None
+    ):
         super().__init__(source, train.batch_size, seed, rank, world)
+        self.speech = speech  # sentences (LibriSpeech layout): 1 s crops of them are `_unknown_` examples
         self.spec, self.train = spec, train
         self.logmel = LogMel(spec)
         self.spec_augment = SpecAugment(train.spec_freq_mask, train.spec_time_mask)
@@ -82,8 +86,14 @@ class KeywordBatches(StepBatches):
         self.phones = phonemes([p.parent.name for p, *_ in source.items]) if train.ctc_units == "phones" else None
 
     def example(self, index: int, rng: np.random.Generator):
-        with seeded_python_random(int(rng.integers(2**62))):  # the loader crops `_silence_` with `random`
-            wave, label = self.source[index]
+        word = self.source.items[index][0].parent.name if index < len(self.source.items) else ""
+        if self.speech is not None and rng.random() < self.train.speech_negatives:
+            # Background speech, cropped anywhere: the partial words and word joins a stream's windows hold.
+            sentence = self.speech[int(rng.integers(len(self.speech)))][0]
+            wave, word, label = sentence, "", self.source.labels.index(UNKNOWN)
+        else:
+            with seeded_python_random(int(rng.integers(2**62))):  # the loader crops `_silence_` with `random`
+                wave, label = self.source[index]
         low, high = self.train.speed_perturb
         if high > low:
             wave = speed_perturb(wave, rng.uniform(low, high), self.spec.sample_rate)
@@ -95,7 +105,6 @@ class KeywordBatches(StepBatches):
         if self.noises and rng.random() < self.train.noise_prob:
             wave = mix_noise(wave, self.noises, self.train.snr_db, rng)
         warp = rng.uniform(*self.train.vtlp) if self.train.vtlp != (1.0, 1.0) else 1.0  # no draw when off: old runs
-        word = self.source.items[index][0].parent.name if index < len(self.source.items) else ""
         target = self.phones.get(word, []) if self.phones is not None else spell(word)
         return wave.astype(np.float32), (label, target), warp, int(rng.integers(2**62))  # replay exactly
 

@@ -46,9 +46,13 @@ class KeywordTask:
         self.num_outputs = len(self.labels)
 
     def batches(self, rank: int, world: int) -> KeywordBatches:
-        return KeywordBatches(
-            self.train_set, self.config.features, self.config.train, self.config.train.seed, rank, world
-        )
+        c = self.config
+        speech = None
+        if c.train.speech_negatives:
+            from asr.data.librispeech import LibriSpeech
+
+            speech = LibriSpeech(c.data.speech_root, c.data.train_split)
+        return KeywordBatches(self.train_set, c.features, c.train, c.train.seed, rank, world, speech=speech)
 
     def loss(self, model, batch, device) -> torch.Tensor:
         features, labels, spelled, lengths = (t.to(device) for t in batch)
