@@ -98,10 +98,13 @@ def phonemes(words: list[str]) -> dict[str, list[int]]:
     words = sorted({w.lower() for w in words if w})
     if not words:
         return {}
-    out = subprocess.run(
-        ["espeak-ng", "-q", "-x", "--sep= ", "-v", "en-us"], input="".join(f"{w}.\n" for w in words),
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    try:
+        out = subprocess.run(
+            ["espeak-ng", "-q", "-x", "--sep= ", "-v", "en-us"], input="".join(f"{w}.\n" for w in words),
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    except FileNotFoundError as e:
+        raise RuntimeError("train.ctc_units = 'phones' needs espeak-ng (apt-get install espeak-ng)") from e
     lines = [line for line in out.splitlines() if line.strip()]
     if len(lines) != len(words):
         raise RuntimeError(f"espeak-ng gave {len(lines)} phoneme lines for {len(words)} words")

@@ -11,7 +11,10 @@ from asr.train.tasks import KeywordTask
 def test_speech_negatives_are_unknown_crops_of_sentences(
     tmp_path, commands_corpus, commands_keywords, sentences_corpus
 ):
-    overrides = tiny_kws_overrides(commands_corpus, commands_keywords) | {"data.speech_root": str(sentences_corpus)}
+    overrides = tiny_kws_overrides(commands_corpus, commands_keywords) | {
+        "data.speech_root": str(sentences_corpus),
+        "train.spell_ctc": 0.0,
+    }
     task = KeywordTask(load_config("kws-tiny", overrides | {"train.speech_negatives": 0.5}), tmp_path)
     batches = task.batches(0, 1)
     speech = batches.speech

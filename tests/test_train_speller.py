@@ -15,7 +15,10 @@ def test_spell_keeps_letters_and_apostrophes():
 
 
 def test_batches_spell_the_word_of_each_clip(tmp_path, commands_corpus, commands_keywords):
-    config = load_config("kws-tiny", tiny_kws_overrides(commands_corpus, commands_keywords) | {"train.spell_ctc": 0.5})
+    config = load_config(
+        "kws-tiny",
+        tiny_kws_overrides(commands_corpus, commands_keywords) | {"train.spell_ctc": 0.5, "train.ctc_units": "letters"},
+    )
     task = KeywordTask(config, tmp_path)
     batches = task.batches(0, 1)
     features, labels, spelled, lengths = batches[0]
@@ -33,7 +36,7 @@ def test_batches_spell_the_word_of_each_clip(tmp_path, commands_corpus, commands
 
 def test_spelling_loss_trains_the_encoder_and_is_not_deployed(tmp_path, commands_corpus, commands_keywords):
     overrides = tiny_kws_overrides(commands_corpus, commands_keywords)
-    with_speller = load_config("kws-tiny", overrides | {"train.spell_ctc": 0.5})
+    with_speller = load_config("kws-tiny", overrides | {"train.spell_ctc": 0.5, "train.ctc_units": "letters"})
     task = KeywordTask(with_speller, tmp_path)
     torch.manual_seed(0)
     model = build_model(with_speller, task.num_outputs)
@@ -42,7 +45,8 @@ def test_spelling_loss_trains_the_encoder_and_is_not_deployed(tmp_path, commands
     loss.backward()
     assert model.speller.weight.grad.abs().sum() > 0
     assert model.encoder.blocks[0].conv_in.weight.grad.abs().sum() > 0
-    plain = build_model(load_config("kws-tiny", overrides), task.num_outputs)
+    plain = build_model(load_config("kws-tiny", overrides | {"train.spell_ctc": 0.0}), task.num_outputs)
+    assert plain.speller is None
     assert parameter_report(model)["unique_parameters"] == parameter_report(plain)["unique_parameters"]
     model.eval()
     with torch.no_grad():
