@@ -126,7 +126,6 @@ class Config:
             _check(self.task == "kws" and m.arch == "conformer", "train.spell_ctc needs task 'kws' and a conformer")
         if self.train.speech_negatives:
             _check(bool(self.data.speech_root), "train.speech_negatives needs data.speech_root (a sentences corpus)")
-            _check(not self.train.spell_ctc, "train.speech_negatives cannot be spelled: set train.spell_ctc = 0")
         _check(self.train.ctc_units in ("letters", "phones"), "train.ctc_units must be 'letters' or 'phones'")
         _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
         _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")

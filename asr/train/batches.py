@@ -90,7 +90,7 @@ class KeywordBatches(StepBatches):
         if self.speech is not None and rng.random() < self.train.speech_negatives:
             # Background speech, cropped anywhere: the partial words and word joins a stream's windows hold.
             sentence = self.speech[int(rng.integers(len(self.speech)))][0]
-            wave, word, label = sentence, "", self.source.labels.index(UNKNOWN)
+            wave, word, label = sentence, None, self.source.labels.index(UNKNOWN)
         else:
             with seeded_python_random(int(rng.integers(2**62))):  # the loader crops `_silence_` with `random`
                 wave, label = self.source[index]
@@ -105,7 +105,10 @@ class KeywordBatches(StepBatches):
         if self.noises and rng.random() < self.train.noise_prob:
             wave = mix_noise(wave, self.noises, self.train.snr_db, rng)
         warp = rng.uniform(*self.train.vtlp) if self.train.vtlp != (1.0, 1.0) else 1.0  # no draw when off: old runs
-        target = self.phones.get(word, []) if self.phones is not None else spell(word)
+        if word is None:  # a crop of a sentence: no transcript, so no CTC target (length -1 marks it)
+            target = None
+        else:
+            target = self.phones.get(word, []) if self.phones is not None else spell(word)
         return wave.astype(np.float32), (label, target), warp, int(rng.integers(2**62))  # replay exactly
 
     def collate(self, examples: list):
@@ -118,7 +121,8 @@ class KeywordBatches(StepBatches):
         feats = torch.stack([self.spec_augment(f, s) for f, (*_, s) in zip(feats, examples, strict=True)])
         labels = torch.tensor([y for _, (y, _), _, _ in examples])
         spelled = [ids for _, (_, ids), _, _ in examples]
-        return feats, labels, torch.tensor([i for ids in spelled for i in ids]), torch.tensor([len(i) for i in spelled])
+        lengths = torch.tensor([-1 if ids is None else len(ids) for ids in spelled])
+        return feats, labels, torch.tensor([i for ids in spelled if ids for i in ids], dtype=torch.long), lengths
 
 
 class SentenceBatches(StepBatches):

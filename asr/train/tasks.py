@@ -60,11 +60,16 @@ class KeywordTask:
         if not tc.spell_ctc:
             return F.cross_entropy(model(features), labels, label_smoothing=tc.label_smoothing)
         logits, letters = model(features)  # a model with a speller also spells in training mode
-        frames = torch.full((len(features),), letters.shape[1], dtype=torch.long, device=device)
+        loss = F.cross_entropy(logits, labels, label_smoothing=tc.label_smoothing)
+        keep = lengths >= 0  # crops of background speech have no transcript: no CTC term
+        if not keep.any():
+            return loss
+        frames = torch.full((int(keep.sum()),), letters.shape[1], dtype=torch.long, device=device)
         ctc = F.ctc_loss(
-            letters.transpose(0, 1), spelled, frames, lengths, blank=letters.shape[-1] - 1, zero_infinity=True
-        )
-        return F.cross_entropy(logits, labels, label_smoothing=tc.label_smoothing) + tc.spell_ctc * ctc
+            letters[keep].transpose(0, 1), spelled, frames, lengths[keep], blank=letters.shape[-1] - 1,
+            zero_infinity=True,
+        )  # fmt: skip
+        return loss + tc.spell_ctc * ctc
 
     def evaluate(self, model) -> dict:
         """Dev metrics; "score" is what best.pt maximises."""
