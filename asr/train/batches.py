@@ -71,8 +71,9 @@ class StepBatches(Dataset):
 
 class KeywordBatches(StepBatches):
     """(features [b, frames, n_mels], labels [b], spelled words [sum of lengths], word lengths [b]) with speed
-    perturbation, room, channel, noise, vocal-tract warp and SpecAugment. The spelling (the folder name of each
-    clip, empty for `_silence_`) feeds the optional auxiliary CTC loss."""
+    perturbation, room, channel, noise, vocal-tract warp and SpecAugment. The word's letters or phonemes (the
+    folder name of each clip, empty for `_silence_`; length -1 for a crop of background speech, which has no
+    transcript) feed the optional auxiliary CTC loss."""
 
     def __init__(
         self, source, spec: FeatureSpec, train: TrainConfig, seed: int, rank: int = 0, world: int = 1, speech=None
@@ -83,7 +84,8 @@ class KeywordBatches(StepBatches):
         self.logmel = LogMel(spec)
         self.spec_augment = SpecAugment(train.spec_freq_mask, train.spec_time_mask)
         self.noises = [n for n in source.background_noise() if len(n)]
-        self.phones = phonemes([p.parent.name for p, *_ in source.items]) if train.ctc_units == "phones" else None
+        wants_phones = train.spell_ctc and train.ctc_units == "phones"  # espeak-ng runs only when the loss is on
+        self.phones = phonemes([p.parent.name for p, *_ in source.items]) if wants_phones else None
 
     def example(self, index: int, rng: np.random.Generator):
         word = self.source.items[index][0].parent.name if index < len(self.source.items) else ""
@@ -108,7 +110,7 @@ class KeywordBatches(StepBatches):
         if word is None:  # a crop of a sentence: no transcript, so no CTC target (length -1 marks it)
             target = None
         else:
-            target = self.phones.get(word, []) if self.phones is not None else spell(word)
+            target = self.phones.get(word.lower(), []) if self.phones is not None else spell(word)
         return wave.astype(np.float32), (label, target), warp, int(rng.integers(2**62))  # replay exactly
 
     def collate(self, examples: list):
