@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Run the Raspberry Pi demo (deploy/pi/demo.py) on an emulated arm64 CPU, with Debian bookworm's Python 3.11
+# (what Raspberry Pi OS 64-bit ships) and the aarch64 wheels of the Pi's dependencies (pyproject's `device`
+# extra). Proves the Pi path installs and runs on Arm's instruction set; says nothing about a Pi's speed,
+# microphone or PortAudio setup.
+#
+#   tools/pi_arm64_check.sh EXPORT_DIR WAV     # e.g. runs/kws/export data/generated/stream/stream.wav
+#
+# Environment:
+#   PI_ARM64_DIR     cache for the arm64 root and wheels (default: build/pi-arm64 in the repository)
+#   PI_CPU           emulated CPU: cortex-a72 (Raspberry Pi 4, default) or cortex-a76 (Raspberry Pi 5)
+#   PI_SECONDS       run on the first N seconds of WAV (default 60; 0: all of it; emulation is 40-90x slower)
+#   PI_ARM64_MIRROR  Debian mirror (default: the one this machine's apt uses, else deb.debian.org)
+#   HOST_PYTHON      a host Python >= 3.11 with pip, to download the wheels (default: the repository's .venv)
+#
+# Exits non-zero if the emulated demo fails. Needs root (or sudo) for apt-get and debootstrap, on Debian/Ubuntu.
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 EXPORT_DIR WAV" >&2
+  exit 2
+fi
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+EXPORT_DIR=$(cd "$1" && pwd)
+WAV=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+[ -f "$EXPORT_DIR/manifest.json" ] || { echo "$EXPORT_DIR: no manifest.json (an 'asr export' directory)" >&2; exit 2; }
+[ -f "$WAV" ] || { echo "$WAV: not found" >&2; exit 2; }
+CACHE=${PI_ARM64_DIR:-$REPO/build/pi-arm64}
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)
+ROOTFS=$CACHE/rootfs
+SITE=$CACHE/site
+CPU=${PI_CPU:-cortex-a72}
+SECONDS_CUT=${PI_SECONDS:-60}
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+log() { echo "[pi-arm64] $*" >&2; }
+
+# --- host tools ------------------------------------------------------------------------------------------
+# qemu-user runs single arm64 Linux programs on this CPU. No binfmt_misc is needed (containers often lack it):
+# we call qemu-aarch64 ourselves, with -L ROOTFS so the emulated program finds its arm64 loader and libraries.
+# debootstrap fetches the arm64 Debian packages; its first stage only unpacks, it never runs arm64 code.
+QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)
+if [ -z "$QEMU" ] || ! command -v debootstrap >/dev/null; then
+  log "installing qemu-user-static and debootstrap with apt-get"
+  $SUDO apt-get update -qq
+  # Debian bookworm names it qemu-user-static; some releases ship the static binaries in qemu-user.
+  $SUDO apt-get install -y -qq --no-install-recommends qemu-user-static debootstrap debian-archive-keyring \
+    || $SUDO apt-get install -y -qq --no-install-recommends qemu-user debootstrap debian-archive-keyring
+  QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64)
+fi
+
+# --- arm64 Debian bookworm root (cached) -----------------------------------------------------------------
+if [ ! -x "$ROOTFS/usr/bin/python3.11" ]; then
+  # The mirror this machine's apt already reaches (deb822 `URIs:` or one-line `deb` entries, not security).
+  MIRROR=${PI_ARM64_MIRROR:-$(grep -hsE '^[[:space:]]*(URIs:|deb[[:space:]])' /etc/apt/sources.list \
+    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null \
+    | grep -oE 'https?://[^[:space:]]+/debian/?([[:space:]]|$)' | grep -v security | head -n 1 | tr -d '[:space:]' || true)}
+  MIRROR=${MIRROR:-http://deb.debian.org/debian}
+  log "building the arm64 bookworm root in $ROOTFS from $MIRROR"
+  TMP_ROOT=$CACHE/rootfs.partial
+  $SUDO rm -rf "$TMP_ROOT"
+  # minbase + Python 3.11 and the two C libraries the demo's wheels load (libsndfile: soundfile falls back to
+  # it; libportaudio2: sounddevice's microphone), as deploy/pi/install.sh installs them with apt on the Pi.
+  $SUDO debootstrap --foreign --arch=arm64 --variant=minbase --include=python3,libsndfile1,libportaudio2 \
+    bookworm "$TMP_ROOT" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
+    || { tail -n 20 "$CACHE/debootstrap.log" >&2; exit 1; }
+  # The first stage unpacked only the `required` packages; the rest (python3 and the --include list with
+  # their dependencies) wait as .debs. Unpack them without maintainer scripts (those would be arm64 code).
+  # --keep-directory-symlink keeps the merged-/usr links (/lib -> usr/lib) that plain `dpkg -x` would replace.
+  read -ra BASE_PKGS <"$TMP_ROOT/debootstrap/base"  # one line, space-separated package names
+  for pkg in "${BASE_PKGS[@]}"; do
+    for deb in "$TMP_ROOT"/var/cache/apt/archives/"${pkg}"_*_*.deb; do
+      dpkg-deb --fsys-tarfile "$deb" | $SUDO tar -x --keep-directory-symlink -C "$TMP_ROOT"
+    done
+  done
+  # qemu-user looks up every absolute path under -L ROOTFS first and falls back to the host's: an empty /dev
+  # and /proc let the emulated program use the host's devices and /proc (debootstrap links proc -> /proc).
+  $SUDO rm -rf "$TMP_ROOT/dev" "$TMP_ROOT/proc"
+  $SUDO mkdir "$TMP_ROOT/dev" "$TMP_ROOT/proc"
+  [ -x "$TMP_ROOT/usr/bin/python3.11" ] || { log "no python3.11 in the unpacked root"; exit 1; }
+  $SUDO rm -rf "$ROOTFS"
+  $SUDO mv "$TMP_ROOT" "$ROOTFS"  # only a complete root lands in the cache
+fi
+
+# A Raspberry Pi's /proc/cpuinfo for the emulated CPU. qemu 7.2 (bookworm) shows the emulated program the
+# host's x86 /proc/cpuinfo; the cpuinfo library inside ai-edge-litert's XNNPACK then finds no Arm core and
+# the interpreter dies with SIGSEGV before loading the model. With -L, qemu serves ROOTFS/proc/cpuinfo instead.
+case $CPU in
+  cortex-a72) # Raspberry Pi 4 (BCM2711)
+    FEATURES="fp asimd evtstrm crc32 cpuid"; VARIANT=0x0; PART=0xd08; REV=3
+    MODEL="Raspberry Pi 4 Model B Rev 1.4"; BOARD=d03114 ;;
+  cortex-a76) # Raspberry Pi 5 (BCM2712)
+    FEATURES="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
+    VARIANT=0x4; PART=0xd0b; REV=1; MODEL="Raspberry Pi 5 Model B Rev 1.0"; BOARD=d04170 ;;
+  *) echo "PI_CPU=$CPU: use cortex-a72 (Pi 4) or cortex-a76 (Pi 5)" >&2; exit 2 ;;
+esac
+{
+  for i in 0 1 2 3; do
+    printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: %s\nCPU implementer\t: 0x41\n' "$i" "$FEATURES"
+    printf 'CPU architecture: 8\nCPU variant\t: %s\nCPU part\t: %s\nCPU revision\t: %s\n\n' "$VARIANT" "$PART" "$REV"
+  done
+  printf 'Revision\t: %s\nModel\t\t: %s\n' "$BOARD" "$MODEL"
+} | $SUDO tee "$ROOTFS/proc/cpuinfo" >/dev/null
+
+# The emulated Pi Python: arm64 python3.11 from the root, the aarch64 wheels, and the checkout (as demo.py
+# itself does), no host packages. -cpu picks the Pi's core, so only its instruction set extensions exist.
+PI_PYTHON=(env PYTHONPATH="$SITE:$REPO" PYTHONNOUSERSITE=1 "$QEMU" -cpu "$CPU" -L "$ROOTFS" "$ROOTFS/usr/bin/python3.11")
+pi_python() { "${PI_PYTHON[@]}" "$@"; }
+
+# --- aarch64 wheels (cached) -----------------------------------------------------------------------------
+# The requirements are pyproject's core dependencies plus the `device` extra: what install.sh puts on a Pi.
+HOST_PYTHON=${HOST_PYTHON:-}
+if [ -z "$HOST_PYTHON" ]; then
+  if [ -x "$REPO/.venv/bin/python" ]; then
+    HOST_PYTHON=$REPO/.venv/bin/python
+  else  # a host venv only for pip (Debian's system pip refuses to install: PEP 668)
+    if [ ! -x "$CACHE/host-venv/bin/python" ]; then
+      python3 -m venv "$CACHE/host-venv" 2>/dev/null || {
+        $SUDO apt-get install -y -qq --no-install-recommends python3-venv
+        python3 -m venv "$CACHE/host-venv"
+      }
+      "$CACHE/host-venv/bin/python" -m pip install -q --upgrade pip
+    fi
+    HOST_PYTHON=$CACHE/host-venv/bin/python
+  fi
+fi
+mapfile -t REQS < <("$HOST_PYTHON" - "$REPO/pyproject.toml" <<'EOF'
+import sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["device"]))
+EOF
+)
+# Every manylinux tag the root's glibc accepts (bookworm: 2.36), as pip on the Pi itself would: with fewer tags
+# pip silently picks an older release (ai-edge-litert 2.x is manylinux_2_27 only, 1.x manylinux_2_17).
+GLIBC_MINOR=$(pi_python -c 'import platform; print(platform.libc_ver()[1].split(".")[1])')
+PLATFORMS=(--platform manylinux2014_aarch64)
+for minor in $(seq 17 "$GLIBC_MINOR"); do PLATFORMS+=(--platform "manylinux_2_${minor}_aarch64"); done
+STAMP="${REQS[*]} | glibc 2.$GLIBC_MINOR"
+if [ "$(cat "$SITE/.requirements" 2>/dev/null || true)" != "$STAMP" ]; then
+  log "downloading aarch64 cp311 wheels into $SITE: ${REQS[*]}"
+  rm -rf "$SITE.partial"
+  # Host pip, target platform: --only-binary because nothing may be compiled for arm64 here.
+  "$HOST_PYTHON" -m pip install -q --no-warn-conflicts --disable-pip-version-check --target "$SITE.partial" \
+    "${PLATFORMS[@]}" --python-version 3.11 --implementation cp --only-binary=:all: "${REQS[@]}"
+  echo "$STAMP" >"$SITE.partial/.requirements"
+  rm -rf "$SITE"
+  mv "$SITE.partial" "$SITE"
+fi
+
+# --- checks under emulation ------------------------------------------------------------------------------
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+log "emulated system:"
+pi_python - <<'EOF'
+import importlib.metadata as md, importlib.util, os, platform, sys
+print(f"  platform.machine()={platform.machine()}  uname -m={os.uname().machine}  Python {sys.version.split()[0]}"
+      f"  {'-'.join(platform.libc_ver())}")
+print("  " + "  ".join(f"{d}=={md.version(d)}" for d in ("numpy", "ai-edge-litert", "soundfile", "sounddevice")))
+heavy = [m for m in ("torch", "tensorflow", "tflite_runtime") if importlib.util.find_spec(m)]
+if platform.machine() != "aarch64" or heavy:
+    sys.exit(f"not the Pi environment: machine {platform.machine()}, unexpected packages {heavy}")
+EOF
+
+pi_python "$REPO/deploy/pi/demo.py" --help >/dev/null
+log "--list-devices (no microphone expected in a container):"
+pi_python "$REPO/deploy/pi/demo.py" --list-devices 2>&1 | sed 's/^/  /'
+
+# The microphone path without a microphone must end in a message, not a traceback (a host that has one lets
+# the demo listen: the timeout ends it).
+rc=0
+timeout 60 "${PI_PYTHON[@]}" "$REPO/deploy/pi/demo.py" "$EXPORT_DIR" </dev/null >"$WORK/mic.out" 2>&1 || rc=$?
+if grep -q Traceback "$WORK/mic.out"; then
+  cat "$WORK/mic.out" >&2
+  log "FAIL: opening the microphone raised an exception"
+  exit 1
+fi
+log "microphone without a device: exit $rc, $(grep -v '^INFO' "$WORK/mic.out" | head -n 1)"
+
+# Emulation runs 40-90x slower than the host, so by default a 60 s piece stands in for the whole stream.
+AUDIO=$WAV
+if [ "$SECONDS_CUT" != 0 ]; then
+  AUDIO=$WORK/first-${SECONDS_CUT}s.wav
+  pi_python - "$WAV" "$AUDIO" "$SECONDS_CUT" <<'EOF'
+import sys
+import soundfile as sf
+info = sf.info(sys.argv[1])
+audio, rate = sf.read(sys.argv[1], frames=int(float(sys.argv[3]) * info.samplerate), dtype="int16")
+sf.write(sys.argv[2], audio, rate, subtype="PCM_16")
+EOF
+fi
+
+log "demo on $(basename "$AUDIO") with emulated $CPU (qemu timing, not a Pi's):"
+start=$(date +%s)
+rc=0
+pi_python "$REPO/deploy/pi/demo.py" "$EXPORT_DIR" --file "$AUDIO" >"$CACHE/detections-arm64.txt" 2>"$WORK/demo.err" || rc=$?
+elapsed=$(($(date +%s) - start))
+sed 's/^/  /' "$CACHE/detections-arm64.txt"
+grep -v '^INFO' "$WORK/demo.err" | sed 's/^/  /' >&2 || true
+if [ "$rc" != 0 ]; then
+  log "FAIL: the emulated demo exited with $rc"
+  exit "$rc"
+fi
+log "emulated demo: ok, ${elapsed} s wall time under qemu"
+
+# The same command on the host, for comparison only: the input features agree to float rounding and TFLite's
+# reference int8 kernels give bit-identical scores on both, but XNNPACK's optimized int8 kernels round
+# differently on x86 and Arm, so scores differ (up to ~0.08 seen) and a detection near the threshold may flip.
+if [ -x "$REPO/.venv/bin/python" ] && "$REPO/.venv/bin/python" -c 'import numpy, soundfile' 2>/dev/null; then
+  if "$REPO/.venv/bin/python" "$REPO/deploy/pi/demo.py" "$EXPORT_DIR" --file "$AUDIO" \
+    >"$CACHE/detections-host.txt" 2>/dev/null; then
+    # Time and label of each detection (the first two columns), then the largest score difference.
+    if cmp -s <(awk '{print $1, $2}' "$CACHE/detections-host.txt") <(awk '{print $1, $2}' "$CACHE/detections-arm64.txt"); then
+      log "host ($(uname -m)): the same $(wc -l <"$CACHE/detections-host.txt") detections; scores differ by at most" \
+        "$(paste "$CACHE/detections-host.txt" "$CACHE/detections-arm64.txt" \
+          | awk '{d = $3 - $6; if (d < 0) d = -d; if (d > m) m = d} END {printf "%.3f", m}')"
+    else
+      log "host ($(uname -m)) detections differ (< host, > emulated arm64):"
+      diff "$CACHE/detections-host.txt" "$CACHE/detections-arm64.txt" | sed 's/^/  /' >&2 || true
+    fi
+  fi
+fi
