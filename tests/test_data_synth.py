@@ -168,6 +168,37 @@ def test_missing_synthesizer_names_the_package(monkeypatch):
         check_engine("festival", load_recipe().apt_package("festival"))
 
 
+def test_rhvoice_not_set_up_names_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setattr("asr.data.engines.RHVOICE_HOME", tmp_path)
+    with pytest.raises(EngineMissing, match="tools/setup.sh"):
+        check_engine("rhvoice", load_recipe().apt_package("rhvoice"))
+
+
+def _f0_hz(audio: np.ndarray) -> float:
+    """Median pitch of the voiced part (torchaudio's autocorrelation estimate)."""
+    import torch
+    import torchaudio.functional as F
+
+    pitch = F.detect_pitch_frequency(torch.from_numpy(synth.render.trim(audio))[None], 16000, freq_low=70)
+    return float(pitch.median())
+
+
+def test_rhvoice_woman_speaks_at_the_pitch_and_tempo_asked():
+    """The CMU ARCTIC voices through RHVoice under wine: clb is a woman (no simulated higher speakers made from
+    her), and the f0 and stretch each speaker draws reach the audio."""
+    recipe = load_recipe()
+    speakers = recipe.scale("default").speakers
+    clb = [s for s in speakers if s.voice_id == "rhvoice:clb"]
+    assert clb and all(s.formant == 1.0 and s.split == "train" for s in clb)
+    assert any(s.formant > 1 for s in speakers if s.voice_id == "rhvoice:bdl")
+    low, high = (dataclasses.replace(clb[0], f0=f0) for f0 in (150.0, 260.0))
+    u = synth.utterance(recipe, low, "seven", np.random.default_rng(0))
+    slow, fast = (dataclasses.replace(u, stretch=s) for s in (1.3, 0.8))
+    a_low, a_high = synth.speak(low, [slow, dataclasses.replace(fast, f0=260.0)], recipe.apt_package("rhvoice"))
+    assert 1.3 < _f0_hz(a_high) / _f0_hz(a_low) < 2.2  # asked: 1.73
+    assert 1.3 < len(synth.render.trim(a_low)) / len(synth.render.trim(a_high)) < 2.0  # asked: 1.63
+
+
 def _centroid_hz(audio: np.ndarray) -> float:
     power = np.abs(np.fft.rfft(audio)) ** 2
     return float((np.fft.rfftfreq(len(audio), 1 / 16000) * power).sum() / power.sum())

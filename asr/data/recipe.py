@@ -16,6 +16,8 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 SPLITS = ("train", "validation", "testing")
 # Bumped whenever the synthesis code changes its output, so cached corpora are rebuilt.
 SYNTH_VERSION = 2
+# A recorded voice whose typical f0 ([f0]) is at least this is a woman's: she gets no warped (higher) speakers.
+FEMALE_F0_HZ = 150
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,11 @@ class Speaker:
     split: str
     formant: float = 1.0  # vocal-tract warp of a recorded voice: formants x this (a shorter tract: women, children)
     accent: str = ""  # the language of a foreign voice, which says the keywords from respellings ([respell.*])
+
+    @property
+    def voice_id(self) -> str:
+        """The voice as the recipe names it: "flite:awb"."""
+        return f"{self.engine}:{self.voice}"
 
     @property
     def hash(self) -> str:
@@ -60,6 +67,11 @@ class Recipe:
     @property
     def variation(self) -> dict:
         return self.raw["variation"]
+
+    @property
+    def female_donors(self) -> set[str]:
+        """Donors with a voice pitched like a woman's ([f0] at least FEMALE_F0_HZ): slt, clb."""
+        return {d for v, d in self.raw["donors"].items() if self.raw["f0"].get(v, 0) >= FEMALE_F0_HZ}
 
     def apt_package(self, engine: str) -> str:
         return self.raw["engines"][engine]
@@ -124,7 +136,7 @@ class Recipe:
             Speaker(f"{voice}#{k}", engine, name, "", f0 * presets[k % len(presets)], donor, split, accent=accent)
             for k in range(n)
         ]
-        if split == "train":  # simulated women and children from the (male) training donors
+        if split == "train" and f0 < FEMALE_F0_HZ:  # simulated women and children from the men
             speakers += [
                 Speaker(f"{voice}#w{k}", engine, name, "", f0 * pitch, donor, split, formant, accent)
                 for k, (pitch, formant) in enumerate(s.get("warped_speakers", []))
