@@ -44,7 +44,7 @@ class Utterance:
     range: str = "medium"  # espeak-ng SSML <prosody range>
     f0: float = 0.0  # target mean f0 in Hz (flite, festival diphone voices, rhvoice); 0 keeps the voice's own
     stretch: float = 1.0  # duration stretch (flite, festival, rhvoice)
-    voice_f0: float = 0.0  # the voice's own mean f0 in Hz (rhvoice, which takes pitch as a factor of it)
+    voice_f0: float = 0.0  # the recorded voice's own mean f0 in Hz ([f0]); rhvoice takes pitch as a factor of it
 
 
 def check_engine(engine: str, apt_package: str) -> None:

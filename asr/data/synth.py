@@ -68,8 +68,7 @@ def utterance(recipe: Recipe, speaker: Speaker, text: str, rng: np.random.Genera
         )
     f0 = speaker.f0 * (1 + rng.uniform(-v["f0_jitter"], v["f0_jitter"])) / speaker.formant if speaker.f0 else 0.0
     stretch = round(float(rng.uniform(*v["stretch"])) * speaker.formant, 3)
-    voice_f0 = float(recipe.raw["f0"].get(speaker.voice_id, 0.0)) if speaker.engine == "rhvoice" else 0.0
-    return Utterance(text, f0=round(f0, 1), stretch=stretch, voice_f0=voice_f0)
+    return Utterance(text, f0=round(f0, 1), stretch=stretch, voice_f0=float(recipe.raw["f0"].get(speaker.voice_id, 0)))
 
 
 def plan_commands(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
@@ -218,8 +217,9 @@ def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job])
         ";ID  |SEX| SUBSET           |MINUTES| NAME",
     ]
     rows = []
+    female_donors = recipe.female_donors
     for s in readers(scale):
-        female = s.variant.startswith("f") or s.variant in ("Annie", "steph") or s.donor in recipe.female_donors
+        female = s.variant.startswith("f") or s.variant in ("Annie", "steph") or s.donor in female_donors
         minutes = samples[s.key] / render.SAMPLE_RATE / 60
         subset = LIBRISPEECH_SPLITS[s.split]
         rows.append(f"{ids[s.key][0]:<5}| {'F' if female else 'M'} | {subset:<17}| {minutes:5.2f} | {s.key}")
