@@ -131,3 +131,41 @@ def test_saved_threshold_is_what_the_demo_uses(kws_export, stream_files, tmp_pat
     assert demo() == demo("--threshold", str(chosen))
     save_threshold(export, 0.05, "a test")  # far from the default 0.7: the two must detect differently
     assert demo() == demo("--threshold", "0.05") != demo("--threshold", "0.7")
+
+
+def test_wake_word_gets_a_threshold_of_its_own(kws_export, stream_files, tmp_path, capsys):
+    """--wake-fa-per-hour picks the wake word's best recall within its own false-accept budget, saves it beside
+    the shared threshold, and `asr demo` then detects what the two thresholds given by hand detect."""
+    wav, events_csv = stream_files
+    export = shutil.copytree(kws_export, tmp_path / "export")
+    wake = keywords(load_exported(export)[1])[0]
+    argv = ["eval-stream", str(export), str(wav), str(events_csv), "--out", str(tmp_path / "r.json")]
+    assert main([*argv, "--wake-word", wake, "--wake-fa-per-hour", "60", "--save-threshold"]) == 0
+    assert f"wake word {wake!r} at its own threshold" in capsys.readouterr().out
+    report = json.loads((tmp_path / "r.json").read_text())
+    shared, own = report["chosen"]["threshold"], report["wake"]
+    within = [s for s in own["sweep"] if s["false_accepts_per_hour"] <= 60]
+    assert within, "the budget of 60 FA/h (one false accept in this 1-minute stream) is never met"
+    assert own["false_accepts_per_hour"] <= 60 and own["recall"] == max(s["recall"] for s in within)
+
+    detector = Detector.from_export(export)
+    times, posteriors = score_recording(detector, read_audio(wav))
+    found = decide(times, posteriors, detector.labels, shared, detector.decider.refractory_s, {wake: own["threshold"]})
+    direct = match(found, read_events(events_csv), detector.labels, 60.0, 1.0, 1.0)["per_label"][wake]
+    assert (direct["hits"], direct["false_accepts"]) == (own["hits"], own["false_accepts"])
+
+    saved = json.loads((export / "manifest.json").read_text())["detector"]
+    assert saved["threshold"] == shared and saved["label_thresholds"] == {wake: own["threshold"]}
+
+    def demo(*extra) -> str:
+        capsys.readouterr()
+        assert main(["demo", str(export), "--file", str(wav), "--json", *extra]) == 0
+        return capsys.readouterr().out
+
+    assert demo() == demo("--threshold", str(shared), "--label-threshold", f"{wake}={own['threshold']}")
+    save_threshold(export, shared, "a test", {wake: 0.05})  # a wake threshold far below the shared one
+    assert (
+        demo()
+        == demo("--threshold", str(shared), "--label-threshold", f"{wake}=0.05")
+        != demo("--threshold", str(shared))
+    )

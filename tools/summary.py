@@ -22,6 +22,11 @@ def rows(evaluation: dict, noisy: dict, manifest: dict, stream: dict) -> list[tu
     chosen = stream["chosen"]
     overall = chosen["overall"]
     latency = overall["latency_mean_s"]
+    wake = stream.get("wake")
+    wake_rows = [] if wake is None else [
+        (f"wake word {wake['word']!r} at its own threshold {wake['threshold']:.2f}",
+         f"recall {100 * wake['recall']:.1f}%, {wake['false_accepts_per_hour']:.1f} false wakes per hour"),
+    ]  # fmt: skip
     return [
         ("test clips (voices never heard in training)", f"{evaluation['examples']}"),
         ("accuracy, PyTorch float", f"{100 * evaluation['accuracy']:.2f}%"),
@@ -35,6 +40,7 @@ def rows(evaluation: dict, noisy: dict, manifest: dict, stream: dict) -> list[tu
         ("keyword recall on the stream", f"{100 * overall['recall']:.1f}%"),
         ("false accepts per hour", f"{overall['false_accepts_per_hour']:.1f}"),
         ("mean detection latency from word onset", "-" if latency is None else f"{latency:.2f} s"),
+        *wake_rows,
         ("sharing plan", f"{manifest['sharing']['scheme']} (depth {manifest['sharing']['depth']}, "
                          f"{manifest['sharing']['unique_blocks']} stored block(s))"),
         ("unique / effective parameters", f"{manifest['unique_parameters']:,} / {manifest['effective_parameters']:,}"),

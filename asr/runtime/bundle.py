@@ -43,10 +43,15 @@ def write_manifest(export_dir: str | Path, manifest: dict) -> Path:
     return write_text_atomic(Path(export_dir) / "manifest.json", json.dumps(manifest, indent=2) + "\n")
 
 
-def save_threshold(export_dir: str | Path, threshold: float, chosen_by: str) -> None:
-    """Record the detector threshold chosen for this model in its manifest, where `asr demo` looks first."""
+def save_threshold(
+    export_dir: str | Path, threshold: float, chosen_by: str, label_thresholds: dict[str, float] | None = None
+) -> None:
+    """Record the detector threshold chosen for this model (and any keyword's own) in its manifest, where
+    `asr demo` looks first."""
     manifest = read_manifest(export_dir)
     manifest["detector"] = {"threshold": threshold, "chosen_by": chosen_by}
+    if label_thresholds:
+        manifest["detector"]["label_thresholds"] = dict(label_thresholds)
     write_manifest(export_dir, manifest)
 
 

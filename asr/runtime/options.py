@@ -19,10 +19,13 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
 
 def detector_from_args(args: argparse.Namespace, **thresholds) -> tuple[Detector, dict]:
     """The exported model in `args.model_dir` wrapped in a detector with the command line's settings. Without a
-    threshold, the one saved in the manifest (`asr eval-stream --save-threshold`), else DEFAULT_THRESHOLD."""
+    threshold, the ones saved in the manifest (`asr eval-stream --save-threshold`: shared and per keyword), else
+    DEFAULT_THRESHOLD; a keyword's threshold given on the command line wins over the saved ones."""
     model, labels, spec, manifest = load_exported(args.model_dir, precision=args.precision, backend=args.backend)
+    saved = manifest.get("detector", {})
     if thresholds.get("threshold") is None:
-        thresholds["threshold"] = manifest.get("detector", {}).get("threshold", DEFAULT_THRESHOLD)
+        thresholds["threshold"] = saved.get("threshold", DEFAULT_THRESHOLD)
+        thresholds["thresholds"] = saved.get("label_thresholds", {}) | (thresholds.get("thresholds") or {})
     detector = Detector(
         model,
         labels,

@@ -5,7 +5,10 @@ over a recording whose keyword onsets are known and reports, per keyword and ove
 accepts per hour and detection latency. The model runs once; the threshold is then swept over the stored
 posteriors (the decisions are cheap), which gives a DET curve (false reject rate vs false accepts per hour)
 and a chosen threshold: the fewest false accepts per hour with recall >= --target-recall, or the best
-recall with at most --target-fa-per-hour.
+recall with at most --target-fa-per-hour. With --wake-fa-per-hour, the wake word also gets a threshold of its
+own: its best recall with at most that many false accepts of the wake word per hour, the other keywords kept at
+the shared threshold. Behind `asr demo --wake-then-command` only the wake word's false accepts open the gate, and
+one threshold for a dozen keywords is rarely the wake word's best.
 
 Matching: a detection hits an event of its own label when it comes between the event's onset and its end
 (offset_s, else onset_s + the model window) plus --max-delay-s; each event is hit at most once. Every other
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +30,9 @@ from tqdm import tqdm
 
 from asr.files import save_figure_atomic, write_text_atomic
 from asr.runtime.bundle import save_threshold
-from asr.runtime.detector import Decider, Detection, Detector, keywords
+from asr.runtime.detector import Decider, Detection, Detector, keywords, label_thresholds
 from asr.runtime.options import add_detector_arguments, detector_from_args
+from asr.runtime.wake import DEFAULT_WAKE_WORD
 
 THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.01), 2)
 
@@ -71,9 +76,15 @@ def score_recording(detector: Detector, audio: np.ndarray, chunk_s: float = 1.0)
 
 
 def decide(
-    times: np.ndarray, posteriors: np.ndarray, labels: list[str], threshold: float, refractory_s: float
+    times: np.ndarray,
+    posteriors: np.ndarray,
+    labels: list[str],
+    threshold: float,
+    refractory_s: float,
+    overrides: Mapping[str, float] | None = None,
 ) -> list[Detection]:
-    decider = Decider(labels, {label: threshold for label in keywords(labels)}, refractory_s)
+    """The detections of the stored posteriors at `threshold` (per-label `overrides` win), as the demo makes them."""
+    decider = Decider(labels, label_thresholds(labels, threshold, overrides), refractory_s)
     return [d for d in (decider.update(t, p) for t, p in zip(times, posteriors, strict=True)) if d is not None]
 
 
@@ -143,15 +154,18 @@ def evaluate_stream(
     max_delay_s: float = 1.0,
     target_recall: float = 0.9,
     target_fa_per_hour: float | None = None,
+    wake_word: str | None = None,
+    wake_fa_per_hour: float = 1.0,
 ) -> dict:
-    """The full report: the threshold sweep and the chosen threshold's per-label metrics."""
+    """The full report: the threshold sweep and the chosen threshold's per-label metrics; with `wake_word`, also
+    the wake word's own sweep and threshold (the other keywords at the chosen shared threshold)."""
     labels, spec = detector.labels, detector.spec
     duration_s = len(audio) / spec.sample_rate
     times, posteriors = score_recording(detector, audio)
     refractory = detector.decider.refractory_s
 
-    def at(threshold: float) -> dict:
-        found = decide(times, posteriors, labels, threshold, refractory)
+    def at(threshold: float, overrides: Mapping[str, float] | None = None) -> dict:
+        found = decide(times, posteriors, labels, threshold, refractory, overrides)
         return match(found, events, labels, duration_s, spec.clip_seconds, max_delay_s)
 
     sweep = []
@@ -166,7 +180,7 @@ def evaluate_stream(
             }
         )
     chosen, reason = choose(sweep, target_recall, target_fa_per_hour)
-    return {
+    report = {
         "duration_s": duration_s,
         "events": len(events),
         "keyword_events": sum(e.label in keywords(labels) for e in events),
@@ -175,6 +189,22 @@ def evaluate_stream(
         "chosen": {"threshold": chosen["threshold"], "reason": reason, **at(chosen["threshold"])},
         "sweep": sweep,
     }
+    if wake_word is not None:
+        report["wake"] = wake_operating_point(at, chosen["threshold"], wake_word, labels, wake_fa_per_hour)
+    return report
+
+
+def wake_operating_point(at, shared: float, wake_word: str, labels: list[str], fa_per_hour: float) -> dict:
+    """The wake word's own threshold: its best recall with at most `fa_per_hour` false accepts of its own, the
+    other keywords at the `shared` threshold (they still fire, and the refractory period follows them)."""
+    if wake_word not in keywords(labels):
+        raise ValueError(f"wake word {wake_word!r} is not one of the model's keywords {keywords(labels)}")
+    sweep = []
+    for threshold in THRESHOLDS:
+        s = at(shared, {wake_word: float(threshold)})["per_label"][wake_word]
+        sweep.append({"threshold": float(threshold), **s})
+    best, reason = choose(sweep, 1.0, fa_per_hour)
+    return {"word": wake_word, "reason": f"wake word alone: {reason}", **best, "sweep": sweep}
 
 
 def plot_det(report: dict, path: Path) -> None:
@@ -219,6 +249,13 @@ def format_table(report: dict) -> str:
             f"{name:<12} {s['events']:>6} {s['hits']:>5} {recall:>7} {s['false_accepts']:>4} "
             f"{s['false_accepts_per_hour']:>7.1f} {latency:>8}"
         )
+    if "wake" in report:
+        w = report["wake"]
+        recall = f"{w['recall']:.3f}" if w["recall"] is not None else "-"
+        lines.append(
+            f"wake word {w['word']!r} at its own threshold {w['threshold']:.2f} ({w['reason']}): recall {recall}, "
+            f"{w['false_accepts']} false accepts ({w['false_accepts_per_hour']:.1f}/h)"
+        )
     return "\n".join(lines)
 
 
@@ -234,13 +271,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save-threshold", action="store_true", help="store the chosen threshold in the manifest, for `asr demo`"
     )
+    parser.add_argument(
+        "--wake-fa-per-hour",
+        type=float,
+        help="also choose the wake word's own threshold: its best recall with at most this many false accepts "
+        "of the wake word per hour",
+    )
+    parser.add_argument("--wake-word", help=f"default: the manifest's wake_word, else {DEFAULT_WAKE_WORD}")
     add_detector_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from asr.audio import read_audio
 
-    detector, _ = detector_from_args(args)
+    detector, manifest = detector_from_args(args)
+    wake_word = None
+    if args.wake_fa_per_hour is not None:
+        wake_word = args.wake_word or manifest.get("wake_word", DEFAULT_WAKE_WORD)
     events = read_events(args.events)
     audio = read_audio(args.audio, sample_rate=detector.spec.sample_rate)
     report = evaluate_stream(
@@ -250,6 +297,8 @@ def run(args: argparse.Namespace) -> int:
         max_delay_s=args.max_delay_s,
         target_recall=args.target_recall,
         target_fa_per_hour=args.target_fa_per_hour,
+        wake_word=wake_word,
+        wake_fa_per_hour=args.wake_fa_per_hour,
     )
     report.update(model_dir=str(args.model_dir), audio=str(args.audio), events_file=str(args.events))
     print(format_table(report))
@@ -258,6 +307,11 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         plot_det(report, Path(args.plot))
     if args.save_threshold:
-        chosen = report["chosen"]
-        save_threshold(args.model_dir, chosen["threshold"], f"asr eval-stream on {args.audio}: {chosen['reason']}")
+        chosen, wake = report["chosen"], report.get("wake")
+        reason = f"asr eval-stream on {args.audio}: {chosen['reason']}"
+        if wake is None:
+            save_threshold(args.model_dir, chosen["threshold"], reason)
+        else:
+            overrides = {wake["word"]: wake["threshold"]}
+            save_threshold(args.model_dir, chosen["threshold"], f"{reason}; {wake['reason']}", overrides)
     return 0
