@@ -13,7 +13,7 @@ import pytest
 from asr.audio import read_audio
 from asr.cli import main
 from asr.runtime.bundle import load_exported, save_threshold
-from asr.runtime.detector import Detector, keywords
+from asr.runtime.detector import Decider, Detector, keywords
 from asr.runtime.stream_eval import THRESHOLDS, Event, decide, match, read_events, score_recording
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +78,10 @@ def test_events_where_the_detector_fired_score_full_recall_and_no_false_accepts(
     threshold = 0.5
     found = decide(times, posteriors, detector.labels, threshold, detector.decider.refractory_s)
     assert found, "no detection in the generated stream"
+    every_window = Decider(
+        detector.labels, dict.fromkeys(keywords(detector.labels), threshold), detector.decider.refractory_s
+    )
+    assert found == [d for d in map(every_window.update, times, posteriors) if d is not None]  # the skipping is exact
     events = [Event(d.time_s - 0.5, d.label, d.time_s - 0.2) for d in found]
     result = match(found, events, detector.labels, duration_s=60.0, window_s=1.0, max_delay_s=1.0)
     assert result["overall"]["recall"] == 1.0 and result["overall"]["false_accepts"] == 0
