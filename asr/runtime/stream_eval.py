@@ -204,16 +204,23 @@ def evaluate_stream(
 
 
 def wake_operating_point(at, shared: float, wake_word: str, labels: list[str], fa_per_hour: float) -> dict:
-    """The wake word's own threshold: its best recall with at most `fa_per_hour` false accepts of its own, the
-    other keywords at the `shared` threshold (they still fire, and the refractory period follows them)."""
+    """The wake word's own threshold: its best recall with at most `fa_per_hour` false accepts of its own (the
+    other keywords at the `shared` threshold: they still fire, and the refractory period follows them). Among
+    thresholds with that recall and the fewest false accepts, the middle one: the most margin on either side."""
     if wake_word not in keywords(labels):
         raise ValueError(f"wake word {wake_word!r} is not one of the model's keywords {keywords(labels)}")
     sweep = []
     for threshold in THRESHOLDS:
         s = at(shared, {wake_word: float(threshold)})["per_label"][wake_word]
         sweep.append({"threshold": float(threshold), **s})
-    best, reason = choose(sweep, 1.0, fa_per_hour)
-    return {"word": wake_word, "reason": f"wake word alone: {reason}", **best, "sweep": sweep}
+    within = [s for s in sweep if s["false_accepts_per_hour"] <= fa_per_hour]
+    if not within:
+        best = min(sweep, key=lambda s: (s["false_accepts_per_hour"], -s["threshold"]))
+        return {"word": wake_word, "reason": f"no threshold within {fa_per_hour} FA/h: fewest", **best, "sweep": sweep}
+    top = max((s["recall"] or 0, -s["false_accepts"]) for s in within)
+    plateau = [s for s in within if ((s["recall"] or 0), -s["false_accepts"]) == top]
+    best = plateau[len(plateau) // 2]
+    return {"word": wake_word, "reason": f"best recall at <= {fa_per_hour} FA/h", **best, "sweep": sweep}
 
 
 def plot_det(report: dict, path: Path) -> None:
@@ -322,5 +329,7 @@ def run(args: argparse.Namespace) -> int:
             save_threshold(args.model_dir, chosen["threshold"], reason)
         else:
             overrides = {wake["word"]: wake["threshold"]}
-            save_threshold(args.model_dir, chosen["threshold"], f"{reason}; {wake['reason']}", overrides)
+            save_threshold(
+                args.model_dir, chosen["threshold"], f"{reason}; {wake['word']} alone: {wake['reason']}", overrides
+            )
     return 0
