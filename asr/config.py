@@ -72,6 +72,7 @@ class TrainConfig:
     noise_prob: float = 0.8  # probability of mixing background noise into a training example
     snr_db: tuple[float, float] = (5.0, 25.0)
     speed_perturb: tuple[float, float] = (0.85, 1.15)
+    tempo: tuple[float, float] = (1.0, 1.0)  # keyword task: speaking rate x factor (log-uniform), pitch kept
     eq_prob: float = 0.0  # probability of a random channel: spectral tilt, resonances, band limit
     reverb_prob: float = 0.0  # probability of a simulated room (RT60 0.1-0.7 s)
     vtlp: tuple[float, float] = (1.0, 1.0)  # vocal-tract-length warp of the mel axis (formants x factor)
@@ -127,6 +128,9 @@ class Config:
         if self.train.speech_negatives:
             _check(bool(self.data.speech_root), "train.speech_negatives needs data.speech_root (a sentences corpus)")
         _check(self.train.ctc_units in ("letters", "phones"), "train.ctc_units must be 'letters' or 'phones'")
+        _check(
+            0 < min(self.train.tempo) <= max(self.train.tempo), "train.tempo must be [low, high] with 0 < low <= high"
+        )
         _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
         _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")
 

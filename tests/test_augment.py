@@ -1,5 +1,7 @@
 """Speaker and channel augmentation: each changes what it claims to, keeps what it must, and replays from its seed."""
 
+from pathlib import Path
+
 import numpy as np
 
 from asr.data.noise import NoisySplit, active_rms
@@ -74,3 +76,46 @@ def test_noisy_split_mixes_noise_at_the_asked_snr_and_repeats_it():
     snr = 20 * np.log10(active_rms(clean) / np.sqrt(np.mean((wave - clean) ** 2)))
     assert abs(snr - 10.0) < 0.5
     np.testing.assert_array_equal(wave, noisy[1][0])
+
+
+class _Word:
+    """One keyword clip, no background noise: the interface KeywordBatches reads."""
+
+    labels = ["_silence_", "_unknown_", "up"]
+    items = [(Path("up/a.wav"), 2)]
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        return _vowel(f0=150.0, formant=1000.0), 2
+
+    def background_noise(self):
+        return []
+
+
+def _active_frames(frames: np.ndarray) -> np.ndarray:
+    energy = frames.max(axis=1)
+    return frames[energy > energy.max() - 2.0]
+
+
+def test_tempo_shortens_the_word_and_keeps_its_spectrum():
+    """train.tempo 1.5: the word lasts 1.5 times shorter, and after the mel warp in collate its spectrum is the
+    original's (the resampling alone moves it up by the same factor)."""
+    from asr.config import TrainConfig
+    from asr.runtime.frontend import DEFAULT_SPEC, log_mel
+    from asr.train.batches import KeywordBatches
+
+    train = TrainConfig(tempo=(1.5, 1.5), speed_perturb=(1.0, 1.0), noise_prob=0.0, spec_time_mask=0, spec_freq_mask=0)
+    batches = KeywordBatches(_Word(), DEFAULT_SPEC, train, seed=0)
+    example = batches.example(0, np.random.default_rng(0))
+    wave, warp = example[0], example[2]
+    assert warp == 1 / 1.5
+    original, fast = (_active_frames(log_mel(x, DEFAULT_SPEC)) for x in (_vowel(f0=150.0, formant=1000.0), wave))
+    assert abs(len(fast) - len(original) / 1.5) <= 2  # 10 ms frames
+
+    features = batches.collate([example])[0][0].numpy()
+    restored = _active_frames(features)
+    assert abs(int(restored.mean(0).argmax()) - int(original.mean(0).argmax())) <= 1
+    assert int(fast.mean(0).argmax()) > int(original.mean(0).argmax()) + 2  # the warp is what brings it back
+    assert np.corrcoef(restored.mean(0), original.mean(0))[0, 1] > 0.95

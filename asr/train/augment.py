@@ -12,7 +12,7 @@ import torchaudio
 from asr.runtime.frontend import hz_to_mel, mel_to_hz
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=128)
 def _resampler(orig: int, new: int) -> torchaudio.transforms.Resample:
     return torchaudio.transforms.Resample(orig, new)  # builds the sinc kernel once per rate pair
 
