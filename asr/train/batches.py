@@ -79,9 +79,9 @@ class StepBatches(Dataset):
 
 class KeywordBatches(StepBatches):
     """(features [b, frames, n_mels], labels [b], spelled words [sum of lengths], word lengths [b]) with speed
-    perturbation, speaking rate, room, channel, noise, vocal-tract warp and SpecAugment. The word's letters or phonemes (the
-    folder name of each clip, empty for `_silence_`; length -1 for a crop of background speech, which has no
-    transcript) feed the optional auxiliary CTC loss."""
+    perturbation, speaking rate, room, channel, noise, vocal-tract warp and SpecAugment. The word's letters or
+    phonemes (the folder name of each clip, empty for `_silence_`; length -1 for a crop of background speech, which
+    has no transcript) feed the optional auxiliary CTC loss."""
 
     def __init__(
         self, source, spec: FeatureSpec, train: TrainConfig, seed: int, rank: int = 0, world: int = 1, speech=None
@@ -106,8 +106,9 @@ class KeywordBatches(StepBatches):
                 wave, label = self.source[index]
         # A speaking rate of its own (pitch and formants kept): play `tempo` times faster, then warp the mel axis
         # back by 1 / tempo in collate. Speakers differ in rate more than speed_perturb reaches: the diphone voice
-        # kal says "up" in 0.12-0.18 s, most training voices in 0.25-0.35 s. Resampling plus a warp costs next to
-        # nothing, where a phase vocoder cost ~10 ms a clip; the price: above f_max / tempo the warp repeats the top band.
+        # kal says "up" in 0.12-0.18 s, the training voices in 0.25-0.37 s. Resampling plus a warp costs next to
+        # nothing, where a phase vocoder cost ~10 ms a clip; the price: above f_max / tempo the warp repeats the
+        # top band. Measured at 0.8-1.6 it did not help (BENCHMARKS.md, section 3b, rows 51-52): off by default.
         tempo = float(np.exp(rng.uniform(*np.log(self.train.tempo)))) if self.train.tempo != (1.0, 1.0) else 1.0
         low, high = self.train.speed_perturb
         if high > low or tempo != 1.0:
