@@ -324,12 +324,8 @@ def run(args: argparse.Namespace) -> int:
         plot_det(report, Path(args.plot))
     if args.save_threshold:
         chosen, wake = report["chosen"], report.get("wake")
-        reason = f"asr eval-stream on {args.audio}: {chosen['reason']}"
-        if wake is None:
-            save_threshold(args.model_dir, chosen["threshold"], reason)
-        else:
-            overrides = {wake["word"]: wake["threshold"]}
-            save_threshold(
-                args.model_dir, chosen["threshold"], f"{reason}; {wake['word']} alone: {wake['reason']}", overrides
-            )
+        reason, own = f"asr eval-stream on {args.audio}: {chosen['reason']}", None
+        if wake is not None:
+            reason, own = f"{reason}; {wake['word']} alone: {wake['reason']}", {wake["word"]: wake["threshold"]}
+        save_threshold(args.model_dir, chosen["threshold"], reason, own)
     return 0

@@ -20,15 +20,7 @@ from asr.data.speech_commands import UNKNOWN
 from asr.features import LogMel
 from asr.runtime.frontend import FeatureSpec
 from asr.text import phonemes, spell
-from asr.train.augment import (
-    SpecAugment,
-    fit_length,
-    mix_noise,
-    random_eq,
-    reverberate,
-    speed_perturb,
-    vtlp_matrix,
-)
+from asr.train.augment import SpecAugment, fit_length, mix_noise, random_eq, reverberate, speed_perturb, vtlp_matrix
 
 
 @contextmanager
