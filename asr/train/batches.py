@@ -99,7 +99,7 @@ class KeywordBatches(StepBatches):
         # A speaking rate of its own (pitch and formants kept): play `tempo` times faster, then warp the mel axis
         # back by 1 / tempo in collate. Speakers differ in rate more than speed_perturb reaches: the diphone voice
         # kal says "up" in 0.12-0.18 s, the training voices in 0.25-0.37 s. Resampling plus a warp costs next to
-        # nothing, where a phase vocoder cost ~10 ms a clip; the price: above f_max / tempo the warp repeats the
+        # nothing, where a phase vocoder cost ~22 ms a clip; the price: above f_max / tempo the warp repeats the
         # top band. Measured at 0.8-1.6 it did not help (BENCHMARKS.md, section 3b, rows 51-52): off by default.
         tempo = float(np.exp(rng.uniform(*np.log(self.train.tempo)))) if self.train.tempo != (1.0, 1.0) else 1.0
         low, high = self.train.speed_perturb
