@@ -67,7 +67,6 @@ class TrainConfig:
     spell_ctc: float = 0.0  # keyword task: weight of an auxiliary CTC loss that spells the spoken word (0 = off)
     speech_negatives: float = 0.0  # keyword task: share of examples that are 1 s of background speech, unknown
     ctc_units: str = "letters"  # what that loss spells: "letters" or "phones" (espeak-ng US English phonemes)
-    teacher: float = 0.0  # keyword task: weight of an auxiliary loss predicting a real-speech teacher's embedding
     spec_time_mask: int = 10  # max frames per SpecAugment time mask
     spec_freq_mask: int = 6  # max bins per SpecAugment frequency mask
     noise_prob: float = 0.8  # probability of mixing background noise into a training example
@@ -126,8 +125,6 @@ class Config:
         _check(m.lora_rank >= 0, "model.lora_rank must be >= 0")
         if self.train.spell_ctc:
             _check(self.task == "kws" and m.arch == "conformer", "train.spell_ctc needs task 'kws' and a conformer")
-        if self.train.teacher:
-            _check(self.task == "kws" and m.arch == "conformer", "train.teacher needs task 'kws' and a conformer")
         if self.train.speech_negatives:
             _check(bool(self.data.speech_root), "train.speech_negatives needs data.speech_root (a sentences corpus)")
         _check(self.train.ctc_units in ("letters", "phones"), "train.ctc_units must be 'letters' or 'phones'")

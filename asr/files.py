@@ -22,14 +22,6 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return path
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    path = Path(path)
-    tmp = _temp_beside(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
-
-
 def save_figure_atomic(fig, path: str | Path, **savefig_kwargs) -> Path:
     """Save a matplotlib figure (format from the file's suffix) and close it."""
     import matplotlib.pyplot as plt

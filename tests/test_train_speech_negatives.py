@@ -20,7 +20,7 @@ def test_speech_negatives_are_unknown_crops_of_sentences(
     assert speech is not None and len(speech) > 0
     rng_draws = [np.random.default_rng([batches.seed, 0, j]).random() < 0.5 for j in range(batches.batch_size)]
     batch = batches[0]
-    _, labels, _, lengths, *_ = batch
+    _, labels, _, lengths = batch
     unknown = task.labels.index("_unknown_")
     assert 0 < sum(rng_draws) < len(rng_draws)
     assert all(label == unknown for is_speech, label in zip(rng_draws, labels.tolist(), strict=True) if is_speech)
@@ -31,7 +31,7 @@ def test_speech_negatives_are_unknown_crops_of_sentences(
     assert torch.isfinite(loss) and model.speller.weight.grad.abs().sum() > 0
     plain = KeywordTask(load_config("kws-tiny", overrides), tmp_path).batches(0, 1)
     assert plain.speech is None
-    _, plain_labels, *_ = plain[0]
+    _, plain_labels, _, _ = plain[0]
     replaced = [label for is_speech, label in zip(rng_draws, plain_labels.tolist(), strict=True) if is_speech]
     assert any(label != unknown for label in replaced)  # keyword and silence examples became speech
 

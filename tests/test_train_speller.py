@@ -21,7 +21,7 @@ def test_batches_spell_the_word_of_each_clip(tmp_path, commands_corpus, commands
     )
     task = KeywordTask(config, tmp_path)
     batches = task.batches(0, 1)
-    features, labels, spelled, lengths, *_ = batches[0]
+    features, labels, spelled, lengths = batches[0]
     assert len(features) == len(labels) == len(lengths) and int(lengths.sum()) == len(spelled)
     indices = batches.global_indices(0)
     words = iter("".join(SPELLING[i] for i in ids) for ids in torch.split(spelled, lengths.tolist()))
@@ -66,7 +66,7 @@ def test_phone_loss_trains_with_a_phone_sized_speller(tmp_path, commands_corpus,
     config = load_config("kws-tiny", overrides | {"train.spell_ctc": 0.5, "train.ctc_units": "phones"})
     task = KeywordTask(config, tmp_path)
     batches = task.batches(0, 1)
-    _, _, targets, lengths, *_ = batches[0]
+    _, _, targets, lengths = batches[0]
     said = phonemes([p.parent.name for p, _ in task.train_set.items])
     for index, ids in zip(batches.global_indices(0), torch.split(targets, lengths.tolist()), strict=True):
         word = task.train_set.items[index][0].parent.name if index < len(task.train_set.items) else ""

@@ -20,7 +20,7 @@ if [ -n "${missing// /}" ]; then
 fi
 
 if [ -f "$STAMP" ] && cmp -s "$STAMP" tools/requirements.lock.txt && "$VENV/bin/python" -c "import asr" 2>/dev/null \
-   && [ -f "$VENV/rhvoice/.done" ] && "$VENV/bin/python" -c "from asr.train.teacher import model_dir; model_dir()" 2>/dev/null; then
+   && [ -f "$VENV/rhvoice/.done" ]; then
   echo "[setup] environment up to date ($VENV)"; exit 0
 fi
 
@@ -32,9 +32,6 @@ PIP --upgrade pip wheel setuptools >/dev/null
 PIP "torch==2.13.0"
 # Packages whose own dependency pins would replace torch / tensorflow / numpy: installed without deps.
 PIP --no-deps "torchaudio==2.11.0" "tf-keras==2.21.0" "onnx2tf==1.29.24"
-# openWakeWord's wheel only for the two ONNX models it ships (Google's speech_embedding, the training-only teacher
-# of asr/train/teacher.py); none of its code runs, so none of its dependencies are needed.
-PIP --no-deps "openwakeword==0.5.1"
 PIP -r tools/requirements.lock.txt
 # torchaudio 2.11's PyPI wheel ships compiled ops built against CUDA torch; on CPU torch they fail to load
 # and take `import torchaudio` down with them. The project uses only its pure-Python parts (transforms,

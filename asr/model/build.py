@@ -8,7 +8,6 @@ from asr.config import Config
 from asr.model.conformer import CTCConformer, KeywordConformer
 from asr.model.dscnn import DSCNN
 from asr.text import PHONES, SPELLING
-from asr.train.teacher import DIM as TEACHER_DIM
 
 
 def build_model(config: Config, num_outputs: int) -> nn.Module:
@@ -22,8 +21,7 @@ def build_model(config: Config, num_outputs: int) -> nn.Module:
     if config.task == "ctc":
         return CTCConformer(m, n_mels, num_outputs)
     units = len(PHONES if config.train.ctc_units == "phones" else SPELLING) if config.train.spell_ctc else 0
-    teacher_dim = TEACHER_DIM if config.train.teacher else 0
-    return KeywordConformer(m, n_mels, num_outputs, speller_units=units, teacher_dim=teacher_dim)
+    return KeywordConformer(m, n_mels, num_outputs, speller_units=units)
 
 
 def num_outputs(config: Config) -> int:

@@ -54,29 +54,20 @@ class ConformerWithHead(nn.Module):
 class KeywordConformer(ConformerWithHead):
     """features [B, T, n_mels] -> class logits [B, C]: encoder, mean over time, linear.
 
-    Training-only heads, never exported: a `speller` gives letter (or phone) log-probabilities per encoder frame,
-    for an auxiliary CTC loss that spells every word heard, keyword or not; an `embedder` predicts a real-speech
-    teacher's embedding of the clip from the pooled encoder output (asr/train/teacher.py). With either, training
-    mode returns (logits, {"spelling": ..., "embedding": ...}) for the heads it has.
+    With a `speller` (training only, never exported), training mode also returns letter (or phone) log-probabilities per
+    encoder frame, for an auxiliary CTC loss that spells every word heard, keyword or not.
     """
 
-    def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int, speller_units: int = 0, teacher_dim: int = 0):
+    def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int, speller_units: int = 0):
         super().__init__(m, n_mels, num_outputs)
         self.speller = nn.Linear(m.d_model, speller_units + 1) if speller_units else None
-        self.embedder = nn.Linear(m.d_model, teacher_dim) if teacher_dim else None
 
     def forward(self, features: torch.Tensor):
         h = self.encoder(self.dropout(self.subsampling(features)))
-        pooled = h.mean(dim=1)
-        logits = self.classifier(pooled)
-        if not self.training or (self.speller is None and self.embedder is None):
-            return logits
-        aux = {}
-        if self.speller is not None:
-            aux["spelling"] = torch.log_softmax(self.speller(h), dim=-1)
-        if self.embedder is not None:
-            aux["embedding"] = self.embedder(pooled)
-        return logits, aux
+        logits = self.classifier(h.mean(dim=1))
+        if self.training and self.speller is not None:
+            return logits, torch.log_softmax(self.speller(h), dim=-1)
+        return logits
 
 
 class CTCConformer(ConformerWithHead):

@@ -10,7 +10,7 @@ from torch import nn
 
 from asr.model.conformer import TiedConformerEncoder
 
-TRAINING_ONLY = {"speller", "embedder"}  # heads that only shape training; never exported, not counted
+TRAINING_ONLY = {"speller"}  # heads that only shape training; never exported, not counted
 
 
 def _count(module: nn.Module) -> int:

@@ -165,9 +165,12 @@ def evaluate_stream(
     target_fa_per_hour: float | None = None,
     wake_word: str | None = None,
     wake_fa_per_hour: float = 1.0,
+    fixed: tuple[float, Mapping[str, float]] | None = None,
 ) -> dict:
     """The full report: the threshold sweep and the chosen threshold's per-label metrics; with `wake_word`, also
-    the wake word's own sweep and threshold (the other keywords at the chosen shared threshold)."""
+    the wake word's own sweep and threshold (the other keywords at the chosen shared threshold). With `fixed`
+    (a shared threshold and per-label ones, chosen on another recording), the metrics at those instead of a
+    choice: how thresholds chosen on one set of voices hold on another."""
     labels, spec = detector.labels, detector.spec
     duration_s = len(audio) / spec.sample_rate
     times, posteriors = score_recording(detector, audio)
@@ -188,14 +191,19 @@ def evaluate_stream(
                 "false_accepts_per_hour": overall["false_accepts_per_hour"],
             }
         )
-    chosen, reason = choose(sweep, target_recall, target_fa_per_hour)
+    overrides = None
+    if fixed is None:
+        chosen, reason = choose(sweep, target_recall, target_fa_per_hour)
+    else:
+        chosen, overrides = {"threshold": fixed[0]}, fixed[1]
+        reason = "saved: " + ", ".join(f"{k} {v:.2f}" for k, v in {"shared": fixed[0], **overrides}.items())
     report = {
         "duration_s": duration_s,
         "events": len(events),
         "keyword_events": sum(e.label in keywords(labels) for e in events),
         "windows": len(times),
         "settings": {"max_delay_s": max_delay_s, "refractory_s": refractory, "hop_frames": detector.hop_frames},
-        "chosen": {"threshold": chosen["threshold"], "reason": reason, **at(chosen["threshold"])},
+        "chosen": {"threshold": chosen["threshold"], "reason": reason, **at(chosen["threshold"], overrides)},
         "sweep": sweep,
     }
     if wake_word is not None:
@@ -294,6 +302,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "of the wake word per hour",
     )
     parser.add_argument("--wake-word", help=f"default: the manifest's wake_word, else {DEFAULT_WAKE_WORD}")
+    parser.add_argument(
+        "--at-saved-threshold",
+        action="store_true",
+        help="report at the thresholds saved in the manifest (chosen with --save-threshold on another recording, "
+        "e.g. a stream of the validation voices) instead of choosing them on this one",
+    )
     add_detector_arguments(parser)
 
 
@@ -304,6 +318,12 @@ def run(args: argparse.Namespace) -> int:
     wake_word = None
     if args.wake_fa_per_hour is not None:
         wake_word = args.wake_word or manifest.get("wake_word", DEFAULT_WAKE_WORD)
+    fixed = None
+    if args.at_saved_threshold:
+        saved = manifest.get("detector", {})
+        if "threshold" not in saved:
+            raise ValueError(f"{args.model_dir}/manifest.json: no saved threshold (run eval-stream --save-threshold)")
+        fixed = (saved["threshold"], saved.get("label_thresholds", {}))
     events = read_events(args.events)
     audio = read_audio(args.audio, sample_rate=detector.spec.sample_rate)
     report = evaluate_stream(
@@ -315,6 +335,7 @@ def run(args: argparse.Namespace) -> int:
         target_fa_per_hour=args.target_fa_per_hour,
         wake_word=wake_word,
         wake_fa_per_hour=args.wake_fa_per_hour,
+        fixed=fixed,
     )
     report.update(model_dir=str(args.model_dir), audio=str(args.audio), events_file=str(args.events))
     print(format_table(report))

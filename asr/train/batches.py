@@ -70,20 +70,16 @@ class StepBatches(Dataset):
 
 
 class KeywordBatches(StepBatches):
-    """(features [b, frames, n_mels], labels [b], spelled words [sum of lengths], word lengths [b], teacher
-    embeddings [b, dim], has a teacher embedding [b]) with speed perturbation, speaking rate, room, channel, noise,
-    vocal-tract warp and SpecAugment. The word's letters or phonemes (the folder name of each clip, empty for
-    `_silence_`; length -1 for a crop of background speech, which has no transcript) feed the optional auxiliary
-    CTC loss; `teacher` ([clips, dim], one row per clip of `source`; silence and background speech have none)
-    feeds the optional teacher loss."""
+    """(features [b, frames, n_mels], labels [b], spelled words [sum of lengths], word lengths [b]) with speed
+    perturbation, speaking rate, room, channel, noise, vocal-tract warp and SpecAugment. The word's letters or
+    phonemes (the folder name of each clip, empty for `_silence_`; length -1 for a crop of background speech, which
+    has no transcript) feed the optional auxiliary CTC loss."""
 
     def __init__(
-        self, source, spec: FeatureSpec, train: TrainConfig, seed: int, rank: int = 0, world: int = 1, speech=None,
-        teacher: np.ndarray | None = None,
-    ):  # fmt: skip
+        self, source, spec: FeatureSpec, train: TrainConfig, seed: int, rank: int = 0, world: int = 1, speech=None
+    ):
         super().__init__(source, train.batch_size, seed, rank, world)
         self.speech = speech  # sentences (LibriSpeech layout): 1 s crops of them are `_unknown_` examples
-        self.teacher = teacher
         self.spec, self.train = spec, train
         self.logmel = LogMel(spec)
         self.spec_augment = SpecAugment(train.spec_freq_mask, train.spec_time_mask)
@@ -123,9 +119,7 @@ class KeywordBatches(StepBatches):
             target = None
         else:
             target = self.phones.get(word.lower(), []) if self.phones is not None else spell(word)
-        has_clip = word is not None and index < len(self.source.items)
-        embedding = self.teacher[index] if self.teacher is not None and has_clip else None
-        return wave.astype(np.float32), (label, target, embedding), warp, int(rng.integers(2**62))  # replay exactly
+        return wave.astype(np.float32), (label, target), warp, int(rng.integers(2**62))  # replay exactly
 
     def collate(self, examples: list):
         with torch.no_grad():  # one batched STFT; then each example's own SpecAugment masks
@@ -135,15 +129,10 @@ class KeywordBatches(StepBatches):
             warps = [vtlp_matrix(a, spec.n_mels, spec.f_min, spec.f_max) for _, _, a, _ in examples]
             feats = feats @ torch.from_numpy(np.stack(warps)).transpose(1, 2)
         feats = torch.stack([self.spec_augment(f, s) for f, (*_, s) in zip(feats, examples, strict=True)])
-        labels = torch.tensor([y for _, (y, _, _), _, _ in examples])
-        spelled = [ids for _, (_, ids, _), _, _ in examples]
+        labels = torch.tensor([y for _, (y, _), _, _ in examples])
+        spelled = [ids for _, (_, ids), _, _ in examples]
         lengths = torch.tensor([-1 if ids is None else len(ids) for ids in spelled])
-        dim = self.teacher.shape[1] if self.teacher is not None else 0
-        embeddings = [e for _, (_, _, e), _, _ in examples]
-        teacher = torch.tensor(np.stack([np.zeros(dim, np.float32) if e is None else e for e in embeddings]))
-        has_teacher = torch.tensor([e is not None for e in embeddings])
-        spelled = torch.tensor([i for ids in spelled if ids for i in ids], dtype=torch.long)
-        return feats, labels, spelled, lengths, teacher, has_teacher
+        return feats, labels, torch.tensor([i for ids in spelled if ids for i in ids], dtype=torch.long), lengths
 
 
 class SentenceBatches(StepBatches):

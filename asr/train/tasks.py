@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -38,26 +37,13 @@ def open_split(config: Config, root: str | Path, split: str):
 class KeywordTask:
     """Classify 1 s windows into silence, unknown and the keywords; the dev score is accuracy."""
 
-    def __init__(self, config: Config, run_dir: Path, is_main: bool = True):
+    def __init__(self, config: Config, run_dir: Path):
         self.config = config
         self.train_set = open_split(config, config.data.root, "train")
         self.dev_set = open_split(config, config.data.root, "validation")
         self.labels = list(self.train_set.labels)
         self.tokenizer_file = None
         self.num_outputs = len(self.labels)
-        self.teacher = self._teacher_targets(is_main) if config.train.teacher else None
-
-    def _teacher_targets(self, is_main: bool) -> np.ndarray:
-        """The teacher's embedding of every training clip, standardised per dimension (so each counts alike)."""
-        from asr.train.teacher import corpus_embeddings
-
-        paths, root = [p for p, _ in self.train_set.items], self.config.data.root
-        if is_main:  # one process computes the cache; the others read it
-            corpus_embeddings(root, paths, self.config.features.clip_samples)
-        if torch.distributed.is_initialized():
-            torch.distributed.barrier()
-        e = corpus_embeddings(root, paths, self.config.features.clip_samples)
-        return (e - e.mean(axis=0)) / (e.std(axis=0) + 1e-6)
 
     def batches(self, rank: int, world: int) -> KeywordBatches:
         c = self.config
@@ -66,28 +52,24 @@ class KeywordTask:
             from asr.data.librispeech import LibriSpeech
 
             speech = LibriSpeech(c.data.speech_root, c.data.train_split)
-        return KeywordBatches(
-            self.train_set, c.features, c.train, c.train.seed, rank, world, speech=speech, teacher=self.teacher
-        )
+        return KeywordBatches(self.train_set, c.features, c.train, c.train.seed, rank, world, speech=speech)
 
     def loss(self, model, batch, device) -> torch.Tensor:
-        features, labels, spelled, lengths, teacher, has_teacher = (t.to(device) for t in batch)
+        features, labels, spelled, lengths = (t.to(device) for t in batch)
         tc = self.config.train
-        out = model(features)  # a model with training-only heads also returns their outputs in training mode
-        logits, aux = out if isinstance(out, tuple) else (out, {})
+        if not tc.spell_ctc:
+            return F.cross_entropy(model(features), labels, label_smoothing=tc.label_smoothing)
+        logits, letters = model(features)  # a model with a speller also spells in training mode
         loss = F.cross_entropy(logits, labels, label_smoothing=tc.label_smoothing)
         keep = lengths >= 0  # crops of background speech have no transcript: no CTC term
-        if "spelling" in aux and keep.any():
-            letters = aux["spelling"]
-            frames = torch.full((int(keep.sum()),), letters.shape[1], dtype=torch.long, device=device)
-            ctc = F.ctc_loss(
-                letters[keep].transpose(0, 1), spelled, frames, lengths[keep], blank=letters.shape[-1] - 1,
-                zero_infinity=True,
-            )  # fmt: skip
-            loss = loss + tc.spell_ctc * ctc
-        if "embedding" in aux and has_teacher.any():
-            loss = loss + tc.teacher * F.mse_loss(aux["embedding"][has_teacher], teacher[has_teacher])
-        return loss
+        if not keep.any():
+            return loss
+        frames = torch.full((int(keep.sum()),), letters.shape[1], dtype=torch.long, device=device)
+        ctc = F.ctc_loss(
+            letters[keep].transpose(0, 1), spelled, frames, lengths[keep], blank=letters.shape[-1] - 1,
+            zero_infinity=True,
+        )  # fmt: skip
+        return loss + tc.spell_ctc * ctc
 
     def evaluate(self, model) -> dict:
         """Dev metrics; "score" is what best.pt maximises."""
@@ -135,4 +117,4 @@ class CTCTask:
 
 
 def make_task(config: Config, run_dir: Path, is_main: bool = True):
-    return KeywordTask(config, run_dir, is_main) if config.task == "kws" else CTCTask(config, run_dir, is_main)
+    return KeywordTask(config, run_dir) if config.task == "kws" else CTCTask(config, run_dir, is_main)
