@@ -174,3 +174,22 @@ def test_wake_word_gets_a_threshold_of_its_own(kws_export, stream_files, tmp_pat
         == demo("--threshold", str(shared), "--label-threshold", f"{wake}=0.05")
         != demo("--threshold", str(shared))
     )
+
+
+def test_thresholds_chosen_on_one_stream_are_reported_on_another(kws_export, stream_files, tmp_path, capsys):
+    """--at-saved-threshold reports at the manifest's thresholds: on the stream they were chosen on it repeats the
+    choice exactly, wake word included; without saved thresholds it says so."""
+    wav, events_csv = stream_files
+    export = shutil.copytree(kws_export, tmp_path / "export")
+    wake = keywords(load_exported(export)[1])[0]
+    argv = ["eval-stream", str(export), str(wav), str(events_csv)]
+    assert main([*argv, "--at-saved-threshold"]) == 2
+    assert "no saved threshold" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "a.json"), "--wake-word", wake, "--wake-fa-per-hour", "60",
+                 "--save-threshold"]) == 0  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "b.json"), "--at-saved-threshold"]) == 0
+    chosen, wake_point = (json.loads((tmp_path / "a.json").read_text())[k] for k in ("chosen", "wake"))
+    again = json.loads((tmp_path / "b.json").read_text())["chosen"]
+    assert again["threshold"] == chosen["threshold"] and again["reason"].startswith("saved: shared")
+    assert again["per_label"][wake]["hits"] == wake_point["hits"]
+    assert again["per_label"][wake]["false_accepts"] == wake_point["false_accepts"]

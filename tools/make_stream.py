@@ -91,8 +91,10 @@ def make_stream(
     sentences = None
     if sentences_root is not None:
         from asr.data.librispeech import LibriSpeech
+        from asr.data.synth import LIBRISPEECH_SPLITS
 
-        sentences = LibriSpeech(sentences_root, "test-clean")
+        # The sentences of the same split's voices: a validation stream holds no test voice.
+        sentences = LibriSpeech(sentences_root, LIBRISPEECH_SPLITS[split])
 
     length = int(minutes * 60 * SAMPLE_RATE)
     stream = noise_bed(noises, length, rng, noise_db)
@@ -142,7 +144,7 @@ def write_events(path: Path, events: list[tuple[float, str, float]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=Path, default=Path("data/generated/commands"), help="Speech Commands root")
-    parser.add_argument("--sentences", type=Path, help="LibriSpeech-layout root: background speech (test-clean)")
+    parser.add_argument("--sentences", type=Path, help="LibriSpeech-layout root: background speech (of the same split)")
     parser.add_argument("--keywords", nargs="+", default=DataConfig().keywords)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
