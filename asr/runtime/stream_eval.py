@@ -252,7 +252,8 @@ def plot_det(report: dict, path: Path) -> None:
         ax.plot([s["threshold"] for s in sweep], [fa(s) for s in sweep], ".-", label="threshold sweep")
         ax.plot(chosen["threshold"], fa(chosen["overall"]), "r*", markersize=14)
         ax.set(yscale="log", xlabel="threshold", ylabel="false accepts per hour (0 drawn at 0.01)")
-    ax.lines[-1].set_label(f"chosen: threshold {chosen['threshold']:.2f}")
+    saved = chosen["reason"].startswith("saved: ")  # --at-saved-threshold: the reason names every threshold
+    ax.lines[-1].set_label(chosen["reason"] if saved else f"chosen: threshold {chosen['threshold']:.2f}")
     ax.set_title(f"{report['keyword_events']} keyword events, {report['duration_s'] / 60:.1f} min")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
