@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from asr.audio import read_audio
-from asr.evaluate import keyword_logits
+from asr.evaluate import keyword_logits, keyword_report
 from asr.files import write_text_atomic
 from asr.train.checkpoint import load_checkpoint
 from asr.train.tasks import open_split
@@ -103,11 +103,12 @@ class Standardise(torch.nn.Module):
 def summary(probs: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:
     pred = probs.argmax(1)
     keyword = y >= 2
+    report = keyword_report(pred, y, labels)
     return {
-        "accuracy": float((pred == y).mean()),
+        "accuracy": report["accuracy"],
         "keyword_recall": float((pred[keyword] == y[keyword]).mean()),
         "unknown_called_keyword": float((pred[y == 1] >= 2).mean()),
-        "recall": {labels[k]: float((pred[y == k] == k).mean()) for k in range(1, len(labels)) if (y == k).any()},
+        "recall": {k: c["recall"] for k, c in report["per_class"].items() if c["recall"] is not None},
     }
 
 

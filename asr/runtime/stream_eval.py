@@ -195,7 +195,7 @@ def evaluate_stream(
     if fixed is None:
         chosen, reason = choose(sweep, target_recall, target_fa_per_hour)
     else:
-        chosen, overrides = {"threshold": fixed[0]}, fixed[1]
+        chosen, overrides = {"threshold": fixed[0]}, dict(fixed[1])
         reason = "saved: " + ", ".join(f"{k} {v:.2f}" for k, v in {"shared": fixed[0], **overrides}.items())
     report = {
         "duration_s": duration_s,
@@ -203,7 +203,12 @@ def evaluate_stream(
         "keyword_events": sum(e.label in keywords(labels) for e in events),
         "windows": len(times),
         "settings": {"max_delay_s": max_delay_s, "refractory_s": refractory, "hop_frames": detector.hop_frames},
-        "chosen": {"threshold": chosen["threshold"], "reason": reason, **at(chosen["threshold"], overrides)},
+        "chosen": {
+            "threshold": chosen["threshold"],
+            "reason": reason,
+            "label_thresholds": overrides,  # None: shared only
+            **at(chosen["threshold"], overrides),
+        },
         "sweep": sweep,
     }
     if wake_word is not None:
@@ -252,7 +257,7 @@ def plot_det(report: dict, path: Path) -> None:
         ax.plot([s["threshold"] for s in sweep], [fa(s) for s in sweep], ".-", label="threshold sweep")
         ax.plot(chosen["threshold"], fa(chosen["overall"]), "r*", markersize=14)
         ax.set(yscale="log", xlabel="threshold", ylabel="false accepts per hour (0 drawn at 0.01)")
-    saved = chosen["reason"].startswith("saved: ")  # --at-saved-threshold: the reason names every threshold
+    saved = chosen.get("label_thresholds") is not None  # --at-saved-threshold: the reason names every threshold
     ax.lines[-1].set_label(chosen["reason"] if saved else f"chosen: threshold {chosen['threshold']:.2f}")
     ax.set_title(f"{report['keyword_events']} keyword events, {report['duration_s'] / 60:.1f} min")
     ax.grid(True, which="both", alpha=0.3)
