@@ -76,7 +76,6 @@ class TrainConfig:
     eq_prob: float = 0.0  # probability of a random channel: spectral tilt, resonances, band limit
     reverb_prob: float = 0.0  # probability of a simulated room (RT60 0.1-0.7 s)
     vtlp: tuple[float, float] = (1.0, 1.0)  # vocal-tract-length warp of the mel axis (formants x factor)
-    formant_bend: float = 0.0  # max mel bins a smooth random bend moves formants by, each its own way (0 = off)
     ema_decay: float = 0.0  # evaluate and keep as best.pt an exponential moving average of the weights (0 = off)
     eval_every: int = 500
     checkpoint_every: int = 200

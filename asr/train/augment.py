@@ -108,17 +108,12 @@ def reverberate(wave: np.ndarray, rng: np.random.Generator, sample_rate: int) ->
     return (out * (np.abs(wave).max() / (np.abs(out).max() + 1e-12))).astype(np.float32)
 
 
-def vtlp_matrix(
-    factor: float, n_mels: int, f_min: float, f_max: float, bend: float = 0.0, waves: int = 1
-) -> np.ndarray:
+def vtlp_matrix(factor: float, n_mels: int, f_min: float, f_max: float) -> np.ndarray:
     """[n_mels, n_mels] interpolation that warps log-mel frames as if the vocal tract were `factor` times shorter
-    (formants x factor, pitch and timing untouched): output bin i takes the input at frequency f_i / factor.
-    `bend` moves bin i's source by a further bend * sin(pi * waves * i / (n_mels - 1)) bins, zero at both ends:
-    neighbouring formants move by different amounts, as vowel qualities differ between speakers and accents."""
+    (formants x factor, pitch and timing untouched): output bin i takes the input at frequency f_i / factor."""
     mels = np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2)[1:-1]  # the filter centres
     source = hz_to_mel(np.clip(mel_to_hz(mels) / factor, f_min, f_max))
     position = np.interp(source, mels, np.arange(n_mels))
-    position = np.clip(position + bend * np.sin(np.pi * waves * np.arange(n_mels) / (n_mels - 1)), 0, n_mels - 1)
     lower = np.clip(np.floor(position).astype(int), 0, n_mels - 1)
     upper = np.minimum(lower + 1, n_mels - 1)
     weight = position - lower

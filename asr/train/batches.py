@@ -115,21 +115,18 @@ class KeywordBatches(StepBatches):
             wave = mix_noise(wave, self.noises, self.train.snr_db, rng)
         warp = rng.uniform(*self.train.vtlp) if self.train.vtlp != (1.0, 1.0) else 1.0  # no draw when off: old runs
         warp /= tempo
-        bend, waves = 0.0, 1
-        if self.train.formant_bend:  # vowel quality: formants moved apart or together, a smooth bend of the mel axis
-            bend, waves = float(rng.uniform(-1, 1) * self.train.formant_bend), int(rng.integers(1, 4))
         if word is None:  # a crop of a sentence: no transcript, so no CTC target (length -1 marks it)
             target = None
         else:
             target = self.phones.get(word.lower(), []) if self.phones is not None else spell(word)
-        return wave.astype(np.float32), (label, target), (warp, bend, waves), int(rng.integers(2**62))  # replayable
+        return wave.astype(np.float32), (label, target), warp, int(rng.integers(2**62))  # replay exactly
 
     def collate(self, examples: list):
         with torch.no_grad():  # one batched STFT; then each example's own SpecAugment masks
             feats = self.logmel(torch.from_numpy(np.stack([w for w, _, _, _ in examples])))
-        if self.train.vtlp != (1.0, 1.0) or self.train.tempo != (1.0, 1.0) or self.train.formant_bend:
+        if self.train.vtlp != (1.0, 1.0) or self.train.tempo != (1.0, 1.0):
             spec = self.spec
-            warps = [vtlp_matrix(a, spec.n_mels, spec.f_min, spec.f_max, b, k) for _, _, (a, b, k), _ in examples]
+            warps = [vtlp_matrix(a, spec.n_mels, spec.f_min, spec.f_max) for _, _, a, _ in examples]
             feats = feats @ torch.from_numpy(np.stack(warps)).transpose(1, 2)
         feats = torch.stack([self.spec_augment(f, s) for f, (*_, s) in zip(feats, examples, strict=True)])
         labels = torch.tensor([y for _, (y, _), _, _ in examples])
