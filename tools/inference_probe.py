@@ -114,8 +114,11 @@ def main() -> None:
         print(f"{method:30s} {chosen:26s}" + "".join(f" {rows[-1][s]:10.2%}" for s in splits), flush=True)
 
     print(f"{args.checkpoint}, PyTorch float\n{'':30s} {'chosen on validation':26s} validation       test      noisy")
-    conditions = {c for pairs in AUGMENTATIONS.values() for c in pairs}
+    plain = {s: outputs(model, w, spec) for s, (w, _) in splits.items()}  # classifier and phone head, as heard
+    conditions = {c for pairs in AUGMENTATIONS.values() for c in pairs} - {(1.0, 1.0)}
     augmented = {s: {c: np.exp(outputs(model, w, spec, *c)[0]) for c in conditions} for s, (w, _) in splits.items()}
+    for s in splits:
+        augmented[s][1.0, 1.0] = np.exp(plain[s][0])
 
     def tta(split: str, name: str) -> np.ndarray:
         return sum(augmented[split][c] for c in AUGMENTATIONS[name]).argmax(1)
@@ -127,12 +130,11 @@ def main() -> None:
 
     if model.speller is not None:
         keywords = labels[2:]
-        heads = {s: outputs(model, w, spec) for s, (w, _) in splits.items()}
-        scores = {s: keyword_scores(phones, keywords) for s, (_, phones) in heads.items()}
+        scores = {s: keyword_scores(phones, keywords) for s, (_, phones) in plain.items()}
         grid = list(itertools.product(FUSION_WEIGHTS, UNKNOWN_SCORES))
-        val_classes, val_y = heads["validation"][0], splits["validation"][1]
+        val_classes, val_y = plain["validation"][0], splits["validation"][1]
         weight, unknown = max(grid, key=lambda g: accuracy(fuse(val_classes, scores["validation"], *g), val_y))
-        fused = {s: fuse(heads[s][0], scores[s], weight, unknown) for s in splits}
+        fused = {s: fuse(plain[s][0], scores[s], weight, unknown) for s in splits}
         row("phone head fused", f"weight {weight}, unknown {unknown}", fused)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -162,12 +162,11 @@ def main() -> None:
             print(f"{name:8s} accuracy {r['accuracy']:.1%}  keyword recall {r['keyword_recall']:.1%}  unknown "
                   f"called a keyword {r['unknown_called_keyword']:.1%}")  # fmt: skip
             print("         " + ", ".join(f"{k} {v:.0%}" for k, v in r["recall"].items()))
-    if "average" in report:
-        chosen = report["average"].pop("chosen_on_validation")
-        for w, acc in report["average"].items():
-            mark = "  <- chosen on the validation voices" if float(w) == chosen else ""
+    average = report.get("average", {})
+    for w, acc in average.items():
+        if w != "chosen_on_validation":
+            mark = "  <- chosen on the validation voices" if float(w) == average["chosen_on_validation"] else ""
             print(f"average, teacher weight {w}: validation {acc['validation']:.1%}, test {acc['testing']:.1%}{mark}")
-        report["average"]["chosen_on_validation"] = chosen
     print(f"report: {args.out}")
 
 
