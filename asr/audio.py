@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from asr.errors import InputError
 
-class AudioError(ValueError):
+
+class AudioError(InputError):
     """An audio file that cannot be used as it is; the message names the file and the problem."""
 
 

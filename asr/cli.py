@@ -10,21 +10,19 @@ import argparse
 import importlib
 import sys
 
+from asr.errors import AsrError
+
 # name -> (module, one-line help); the order is the data flow.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "data": ("asr.data.cli", "generate the offline corpora (synth) and summarise corpus trees (info)"),
     "model": ("asr.model.cli", "model reports: `asr model info CONFIG` prints unique vs effective parameters"),
     "train": ("asr.train.cli", "train a model from a config (resumes from its checkpoint; torchrun for DDP)"),
     "plot": ("asr.train.plot", "plot a run's training curves"),
-    "eval": ("asr.evaluate", "evaluate a checkpoint on a corpus split (accuracy / WER, JSON report)"),
+    "eval": ("asr.evaluation.evaluate", "evaluate a checkpoint on a corpus split (accuracy / WER, JSON report)"),
     "export": ("asr.export.cli", "PyTorch -> ONNX -> TFLite float32 and int8, parity checks, MCU bundle"),
     "demo": ("asr.runtime.demo", "streaming keyword demo on microphone, file or stdin audio"),
-    "eval-stream": ("asr.runtime.stream_eval", "wake-word metrics on a long labelled recording"),
+    "eval-stream": ("asr.evaluation.stream", "wake-word metrics on a long labelled recording"),
 }
-
-
-class UserError(Exception):
-    """A problem the user can fix (bad file, missing corpus, bad config): printed without a traceback."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(modules[args.command].run(args) or 0)
-    except (UserError, FileNotFoundError, ValueError) as e:
+    except AsrError as e:  # anything else is a bug: keep its traceback
         print(f"asr {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

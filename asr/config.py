@@ -13,12 +13,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asr.runtime.frontend import FeatureSpec
+from asr.errors import InputError
+from asr.features import FeatureSpec
 
 BUILTIN_DIR = Path(__file__).parent / "configs"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config file that cannot be used; the message names the file and the key."""
 
 

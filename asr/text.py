@@ -11,6 +11,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from asr.errors import InputError, MissingError
+
 
 class Tokenizer:
     """A trained sentencepiece model: text <-> token ids."""
@@ -18,12 +20,12 @@ class Tokenizer:
     def __init__(self, model_path: str | Path):
         self.path = Path(model_path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such tokenizer model")
+            raise MissingError(f"{self.path}: no such tokenizer model")
         self._sp = spm.SentencePieceProcessor()
         try:
             self._sp.Load(str(self.path))
         except (OSError, RuntimeError) as e:
-            raise ValueError(f"{self.path}: not a sentencepiece model ({e})") from None
+            raise InputError(f"{self.path}: not a sentencepiece model ({e})") from None
 
     @classmethod
     def train(cls, texts: list[str], out_prefix: str | Path, vocab_size: int, model_type: str = "unigram") -> Tokenizer:
@@ -32,10 +34,10 @@ class Tokenizer:
         The vocabulary is a soft limit: a corpus too small for `vocab_size` pieces gets fewer (read
         `.vocab_size`) instead of an error, so tiny test corpora work with the configured size."""
         if model_type not in ("unigram", "bpe"):
-            raise ValueError(f"tokenizer model_type must be 'unigram' or 'bpe', not {model_type!r}")
+            raise InputError(f"tokenizer model_type must be 'unigram' or 'bpe', not {model_type!r}")
         texts = [t.strip() for t in texts if t.strip()]
         if not texts:
-            raise ValueError("cannot train a tokenizer on no text")
+            raise InputError("cannot train a tokenizer on no text")
         out_prefix = Path(out_prefix)
         out_prefix.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out_prefix.parent, prefix=".tokenizer-") as tmp:

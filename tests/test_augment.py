@@ -44,7 +44,7 @@ def test_reverberation_adds_a_decaying_tail_after_the_word():
 def test_vtlp_moves_a_formant_up_by_the_factor():
     identity = vtlp_matrix(1.0, 40, 20.0, 7600.0)
     np.testing.assert_allclose(identity, np.eye(40), atol=1e-6)
-    from asr.runtime.frontend import DEFAULT_SPEC, log_mel
+    from asr.features import DEFAULT_SPEC, log_mel
 
     frames = log_mel(_vowel(formant=1000.0), DEFAULT_SPEC)
     peak = int(frames[45].argmax())
@@ -103,7 +103,7 @@ def test_tempo_shortens_the_word_and_keeps_its_spectrum():
     """train.tempo 1.5: the word lasts 1.5 times shorter, and after the mel warp in collate its spectrum is the
     original's (the resampling alone moves it up by the same factor)."""
     from asr.config import TrainConfig
-    from asr.runtime.frontend import DEFAULT_SPEC, log_mel
+    from asr.features import DEFAULT_SPEC, log_mel
     from asr.train.batches import KeywordBatches
 
     train = TrainConfig(tempo=(1.5, 1.5), speed_perturb=(1.0, 1.0), noise_prob=0.0, spec_time_mask=0, spec_freq_mask=0)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from asr.config import load_config
-from asr.evaluate import keyword_predictions
-from asr.train.checkpoint import load_checkpoint
+from asr.data.splits import open_split
+from asr.evaluation.evaluate import keyword_predictions
+from asr.model.checkpoint import load_checkpoint
 from asr.train.loop import train
-from asr.train.tasks import open_split
 
 
 def _asr(*args) -> subprocess.CompletedProcess:

@@ -11,12 +11,13 @@ from asr.config import load_config
 from asr.export.flatbuffer import inspect_tflite
 from asr.export.loop import LoopExportError, export_loop_tflite, loop_segments
 from asr.export.micro import probe
-from asr.export.parity import dequantize, quantize, torch_scores
+from asr.export.parity import torch_scores
 from asr.export.routes import choose_route
-from asr.export.runtimes import run_micro
 from asr.export.windows import corpus_windows
 from asr.model import build_model, num_outputs
-from asr.train.checkpoint import load_checkpoint
+from asr.model.checkpoint import load_checkpoint
+from asr.runtime.host_interpreters import run_micro
+from asr.runtime.interpreter import dequantize, quantize
 
 
 def tiny_config(depth: int, **model):

@@ -52,10 +52,11 @@ def test_int8_accuracy_recorded(manifest):
 
 def test_tflite_micro_labels_match_pytorch(kws_export, manifest, kws_checkpoint, commands_corpus):
     """The int8 model in TFLite Micro picks the same labels as PyTorch on generated held-out clips."""
-    from asr.export.parity import quantize, torch_scores
-    from asr.export.runtimes import run_micro
+    from asr.export.parity import torch_scores
     from asr.export.windows import corpus_windows
-    from asr.train.checkpoint import load_checkpoint
+    from asr.model.checkpoint import load_checkpoint
+    from asr.runtime.host_interpreters import run_micro
+    from asr.runtime.interpreter import quantize
 
     loaded = load_checkpoint(kws_checkpoint)
     windows, _, _ = corpus_windows(loaded.config, commands_corpus, "testing", limit=60)

@@ -11,7 +11,7 @@ import pytest
 from asr.audio import read_audio
 from asr.export import flatbuffer
 from asr.export.micro import resolver_method
-from asr.runtime.frontend import FeatureSpec, log_mel
+from asr.features import FeatureSpec, log_mel
 
 pytestmark = pytest.mark.slow
 

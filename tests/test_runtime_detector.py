@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from asr.audio import read_audio
+from asr.features import DEFAULT_SPEC, log_mel
 from asr.runtime.bundle import load_exported
 from asr.runtime.detector import Decider, Detector, StreamingFrontend, keywords
-from asr.runtime.frontend import DEFAULT_SPEC, log_mel
 
 ROOT = Path(__file__).resolve().parents[1]
 

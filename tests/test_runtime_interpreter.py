@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from asr.audio import read_audio
+from asr.features import log_mel
 from asr.runtime.bundle import BundleError, load_exported
-from asr.runtime.frontend import log_mel
 from asr.runtime.interpreter import ModelFileError, TFLiteModel, available_backends
 
 

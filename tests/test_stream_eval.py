@@ -12,9 +12,10 @@ import pytest
 
 from asr.audio import read_audio
 from asr.cli import main
+from asr.evaluation.metrics import THRESHOLDS, Event, decide, match, read_events
+from asr.evaluation.stream import score_recording
 from asr.runtime.bundle import load_exported, save_threshold
 from asr.runtime.detector import Decider, Detector, keywords
-from asr.runtime.stream_eval import THRESHOLDS, Event, decide, match, read_events, score_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 

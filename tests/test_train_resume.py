@@ -10,7 +10,7 @@ import time
 import torch
 from fixtures_model import tiny_kws_overrides
 
-from asr.train.checkpoint import load_checkpoint, read_state
+from asr.model.checkpoint import load_checkpoint, read_state
 
 STEPS, EVERY = 24, 6
 

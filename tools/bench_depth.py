@@ -27,10 +27,11 @@ from asr.export.flatbuffer import inspect_tflite
 from asr.export.loop import export_loop_tflite
 from asr.export.micro import measure_arena
 from asr.export.onnx import export_onnx
-from asr.export.parity import dequantize, quantize, torch_scores
-from asr.export.runtimes import io_details, run_litert, run_micro
+from asr.export.parity import torch_scores
 from asr.export.tflite import convert
 from asr.model import build_model, num_outputs
+from asr.runtime.host_interpreters import io_details, run_litert, run_micro
+from asr.runtime.interpreter import dequantize, quantize
 
 ROUTES = ("unrolled", "loop", "loop+peel")
 
@@ -114,7 +115,7 @@ def bench(config_name: str, depths: list[int], calibration: np.ndarray, probe: n
 
 def bench_accuracy(checkpoint: Path, data: Path | None, calibration_count: int) -> list[dict]:
     """Both routes' int8 accuracy for a trained checkpoint, on its corpus's test split."""
-    from asr.train.checkpoint import load_checkpoint
+    from asr.model.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
     calibration, _ = windows(loaded.config, data, calibration_count)

@@ -24,11 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from asr.config import load_config  # noqa: E402
+from asr.evaluation.metrics import Event, peer_operating_points  # noqa: E402
 from asr.peers import compare  # noqa: E402
 from asr.peers.pocketsphinx import KWS_THRESHOLDS  # noqa: E402
 from asr.peers.testset import load_testset  # noqa: E402
-from asr.peers.wakeword import Stream, summarise  # noqa: E402
-from asr.runtime.stream_eval import Event  # noqa: E402
+from asr.peers.wakeword import Stream  # noqa: E402
 
 SYSTEMS = [*compare.LEARNED, compare.PEER]
 SCALING_CONFIG = "compare-tied"
@@ -80,7 +80,7 @@ def cached_peer(path: Path, testset, unknown: list[str], stream: Stream, args) -
     key = {"data": digest.hexdigest(), "unknown": unknown, "events": len(stream.events), "kws": args.kws_thresholds}
     if path.is_file() and json.loads(path.read_text()).get("key") == key:
         row = json.loads(path.read_text())["row"]
-        row["wake"] = summarise(row["wake"]["sweep"])  # operating points by the current rule
+        row["wake"] = peer_operating_points(row["wake"]["sweep"])  # operating points by the current rule
         return row
     row = compare.pocketsphinx_row(testset, unknown, stream, args.kws_thresholds, args.jobs)
     path.parent.mkdir(parents=True, exist_ok=True)

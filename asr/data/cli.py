@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from asr.cli import UserError
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -23,15 +21,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
-        from asr.data.engines import EngineMissing
         from asr.data.synth import CORPORA, build_corpus
 
         corpora = CORPORA if args.corpus == "all" else (args.corpus,)
         for corpus in corpora:
-            try:
-                root = build_corpus(corpus, args.out, args.scale, args.seed, args.jobs)
-            except EngineMissing as e:
-                raise UserError(str(e)) from None
+            root = build_corpus(corpus, args.out, args.scale, args.seed, args.jobs)
             print(f"{corpus}: {root}")
         return 0
     from asr.data.info import format_report, summarize

@@ -24,6 +24,7 @@ import soundfile as sf
 
 from asr.audio import resample_audio
 from asr.data.recipe import Speaker
+from asr.errors import MissingError
 
 SAMPLE_RATE = 16000
 BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
@@ -32,7 +33,7 @@ WINE = Path("/usr/lib/wine/wine64")
 RHVOICE_ATTEMPTS = 3
 
 
-class EngineMissing(RuntimeError):
+class EngineMissing(MissingError):
     """A synthesizer (or one of its voices) is not installed; the message names the Debian package."""
 
 

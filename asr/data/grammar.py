@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 
+from asr.errors import InputError
+
 _ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen \
 seventeen eighteen nineteen".split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
@@ -20,7 +22,7 @@ def spoken_number(n: int) -> str:
     if n < 1000:
         rest = n % 100
         return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " and " + spoken_number(rest))
-    raise ValueError(f"spoken_number handles 0-999, not {n}")
+    raise InputError(f"spoken_number handles 0-999, not {n}")
 
 
 def templates(grammar: dict, heldout: bool) -> list[str]:
@@ -37,7 +39,7 @@ def fill(template: str, grammar: dict, rng: np.random.Generator) -> str:
             lo, hi = grammar["numbers"][name]
             return spoken_number(int(rng.integers(lo, hi + 1)))
         if name not in grammar["slots"]:
-            raise ValueError(f"grammar template {template!r}: unknown slot {{{name}}}")
+            raise InputError(f"grammar template {template!r}: unknown slot {{{name}}}")
         options = grammar["slots"][name]
         return options[int(rng.integers(len(options)))]
 

@@ -9,19 +9,20 @@ from pathlib import Path
 import soundfile as sf
 
 from asr.data.speech_commands import NOISE_DIR
+from asr.errors import InputError, MissingError
 
 
 def summarize(root: str | Path) -> dict:
     """Per split: clips, hours, speakers, donors and voices (when voices.json says), word types, megabytes."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such corpus directory")
+        raise MissingError(f"{root}: no such corpus directory")
     if (root / "validation_list.txt").is_file() or (root / NOISE_DIR).is_dir():
         layout, files = "speech_commands", _commands_files(root)
     elif (root / "SPEAKERS.TXT").is_file() or any(root.glob("*/*/*/*.trans.txt")):
         layout, files = "librispeech", _librispeech_files(root)
     else:
-        raise ValueError(f"{root}: neither a Speech Commands nor a LibriSpeech tree")
+        raise InputError(f"{root}: neither a Speech Commands nor a LibriSpeech tree")
     voices = read_voices(root) or {}
     splits: dict[str, dict] = defaultdict(_new_split)
     for split, speaker, words, path in files:
@@ -71,7 +72,7 @@ def read_voices(root: Path) -> dict[str, dict] | None:
     try:
         return {str(row["speaker"]): row for row in json.loads(path.read_text())}
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a list of {{speaker, engine, voice, donor, split}} rows: {e}") from None
+        raise InputError(f"{path}: not a list of {{speaker, engine, voice, donor, split}} rows: {e}") from None
 
 
 def _commands_files(root: Path):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import read_audio
+from asr.errors import InputError, MissingError
 
 SAMPLE_RATE = 16000
 
@@ -20,13 +21,13 @@ class LibriSpeech:
         folder = self.root / split
         if not folder.is_dir():
             found = sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
-            raise FileNotFoundError(f"{folder}: no such LibriSpeech split directory (found: {found})")
+            raise MissingError(f"{folder}: no such LibriSpeech split directory (found: {found})")
         self.split = split
         self.items: list[tuple[Path, str, str]] = []  # (audio path, transcript, utterance id)
         for chapter in sorted(p for p in folder.glob("*/*") if p.is_dir()):
             self.items += _read_chapter(chapter)
         if not self.items:
-            raise FileNotFoundError(f"{folder}: no utterances (expected SPEAKER/CHAPTER/*.flac and *.trans.txt)")
+            raise MissingError(f"{folder}: no utterances (expected SPEAKER/CHAPTER/*.flac and *.trans.txt)")
         self.items.sort(key=lambda item: item[2])
 
     def __len__(self) -> int:
@@ -49,20 +50,20 @@ def _read_chapter(chapter: Path) -> list[tuple[Path, str, str]]:
     speaker = chapter.parent.name
     trans = chapter / f"{speaker}-{chapter.name}.trans.txt"
     if not trans.is_file():
-        raise FileNotFoundError(f"{trans}: missing transcript file for chapter {chapter}")
+        raise MissingError(f"{trans}: missing transcript file for chapter {chapter}")
     texts = {}
     for n, line in enumerate(trans.read_text().splitlines(), 1):
         if not line.strip():
             continue
         utt_id, _, text = line.strip().partition(" ")
         if not text:
-            raise ValueError(f"{trans}:{n}: expected 'UTTID TRANSCRIPT', got {line!r}")
+            raise InputError(f"{trans}:{n}: expected 'UTTID TRANSCRIPT', got {line!r}")
         texts[utt_id] = text
     audio = {p.stem: p for p in chapter.glob("*.flac")}
     untranscribed = sorted(set(audio) - set(texts))
     if untranscribed:
-        raise ValueError(f"{audio[untranscribed[0]]}: no transcript line for {untranscribed[0]} in {trans}")
+        raise InputError(f"{audio[untranscribed[0]]}: no transcript line for {untranscribed[0]} in {trans}")
     silent = sorted(set(texts) - set(audio))
     if silent:
-        raise FileNotFoundError(f"{chapter / (silent[0] + '.flac')}: audio missing for its transcript line in {trans}")
+        raise MissingError(f"{chapter / (silent[0] + '.flac')}: audio missing for its transcript line in {trans}")
     return [(audio[u], texts[u], u) for u in texts]

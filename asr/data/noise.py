@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from asr.errors import MissingError
+
 SAMPLE_RATE = 16000
 _FRAME = 160  # 10 ms: speech level is measured over the frames that carry the word, not the silence around it
 RMS = 0.08  # about -22 dBFS: leaves room for the random gain applied when mixing
@@ -97,7 +99,7 @@ class NoisySplit:
         self.source, self.snr_db, self.seed = source, snr_db, seed
         self.noises = [n for n in source.background_noise() if len(n) > SAMPLE_RATE]
         if not self.noises:
-            raise FileNotFoundError(f"{source.root / '_background_noise_'}: no noise clips longer than 1 s to mix in")
+            raise MissingError(f"{source.root / '_background_noise_'}: no noise clips longer than 1 s to mix in")
 
     def __len__(self) -> int:
         return len(self.source)

@@ -12,6 +12,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from asr.errors import InputError, MissingError
+
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 SPLITS = ("train", "validation", "testing")
 # Bumped whenever the synthesis code changes its output, so cached corpora are rebuilt.
@@ -83,7 +85,7 @@ class Recipe:
     def scale(self, name: str) -> Scale:
         scales = self.raw["scale"]
         if name not in scales:
-            raise ValueError(f"{DATA_DIR / 'recipe.toml'}: no scale {name!r} (known: {sorted(scales)})")
+            raise InputError(f"{DATA_DIR / 'recipe.toml'}: no scale {name!r} (known: {sorted(scales)})")
         s = scales[name]
         unknown = self.words["near_miss"] + self.words["common"] + self.words["dictionary"]
         return Scale(
@@ -161,7 +163,7 @@ def load_recipe(data_dir: Path = DATA_DIR) -> Recipe:
     files = [data_dir / "recipe.toml", data_dir / "grammar.toml", *sorted((data_dir / "words").glob("*.txt"))]
     for f in files[:2]:
         if not f.is_file():
-            raise FileNotFoundError(f"{f}: recipe file is missing")
+            raise MissingError(f"{f}: recipe file is missing")
     digest = hashlib.sha256(f"synth-v{SYNTH_VERSION}".encode())
     for f in files:
         digest.update(f.name.encode() + f.read_bytes())
@@ -177,17 +179,17 @@ def _check(recipe: Recipe, data_dir: Path) -> None:
     for name in ("keywords", "near_miss", "common", "dictionary", "heldout"):
         for w in recipe.words.get(name, []):
             if w in seen:
-                raise ValueError(f"{data_dir / 'words' / name}.txt: {w!r} is also in {seen[w]}.txt")
+                raise InputError(f"{data_dir / 'words' / name}.txt: {w!r} is also in {seen[w]}.txt")
             seen[w] = name
     split_of: dict[str, str] = {}
     for split in SPLITS:
         for voice in recipe.raw["splits"][split]:
             donor = recipe.raw["donors"].get(voice, voice.split("+")[0])
             if split_of.setdefault(donor, split) != split:
-                raise ValueError(
+                raise InputError(
                     f"{data_dir / 'recipe.toml'}: donor {donor!r} is in both {split_of[donor]} and {split}"
                 )
     for voice, accent in recipe.raw.get("accents", {}).items():
         missing = set(recipe.words["keywords"]) - set(recipe.raw.get("respell", {}).get(accent, {}))
         if missing:
-            raise ValueError(f"{data_dir / 'recipe.toml'}: [respell.{accent}] (for {voice}) lacks {sorted(missing)}")
+            raise InputError(f"{data_dir / 'recipe.toml'}: [respell.{accent}] (for {voice}) lacks {sorted(missing)}")

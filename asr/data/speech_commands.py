@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import read_audio
+from asr.errors import InputError, MissingError
 
 SPLITS = ("train", "validation", "testing")
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
@@ -46,15 +47,15 @@ class SpeechCommands:
     ):
         self.root = Path(root)
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+            raise InputError(f"split must be one of {SPLITS}, not {split!r}")
         if not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: no such Speech Commands directory")
+            raise MissingError(f"{self.root}: no such Speech Commands directory")
         self.split, self.seed = split, seed
         self.labels = [SILENCE, UNKNOWN, *keywords]
         words = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
         missing = [k for k in keywords if k not in words]
         if missing:
-            raise FileNotFoundError(f"{self.root}: no folder for keyword(s) {missing} (folders: {words[:20]} ...)")
+            raise MissingError(f"{self.root}: no folder for keyword(s) {missing} (folders: {words[:20]} ...)")
         listed = {s: self._read_list(f"{s}_list.txt") for s in ("validation", "testing")}
         index = {k: i + 2 for i, k in enumerate(keywords)}
         items: list[tuple[Path, int]] = []
@@ -73,7 +74,7 @@ class SpeechCommands:
     def _read_list(self, name: str) -> set[str]:
         path = self.root / name
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing split list (a Speech Commands root has {name})")
+            raise MissingError(f"{path}: missing split list (a Speech Commands root has {name})")
         return {line.strip() for line in path.read_text().splitlines() if line.strip()}
 
     def __len__(self) -> int:
@@ -94,7 +95,7 @@ class SpeechCommands:
     def _silence(self, rng: np.random.Generator) -> np.ndarray:
         noises = self.background_noise()
         if not noises:
-            raise FileNotFoundError(f"{self.root / NOISE_DIR}: no background noise clips to make _silence_ from")
+            raise MissingError(f"{self.root / NOISE_DIR}: no background noise clips to make _silence_ from")
         clip = noises[int(rng.integers(len(noises)))]
         start = int(rng.integers(0, max(1, len(clip) - CLIP + 1)))
         return fit(clip[start : start + CLIP] * rng.uniform(0.0, 1.0)).astype(np.float32)

@@ -27,6 +27,7 @@ from asr.audio import resample_audio, write_audio
 from asr.data import grammar, noise, render
 from asr.data.engines import Utterance, check_engine, synthesize
 from asr.data.recipe import SPLITS, Recipe, Scale, Speaker, load_recipe
+from asr.errors import InputError
 from asr.files import write_text_atomic
 
 CORPORA = ("commands", "sentences")
@@ -88,7 +89,7 @@ def plan_commands(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
     for split in SPLITS:
         speakers = [s for s in scale.speakers if s.split == split]
         if not speakers:
-            raise ValueError(f"recipe scale {scale.name!r} has no {split} voices")
+            raise InputError(f"recipe scale {scale.name!r} has no {split} voices")
         for speaker in speakers:
             for word in scale.keywords:
                 for _ in range(scale.keyword_clips[split]):
@@ -235,7 +236,7 @@ def build_corpus(
     Work happens in `out/.corpus.partial` (resumed if a run was killed) and is renamed into place only when
     complete, so `out/corpus` is always either absent, the previous complete corpus, or the new one."""
     if corpus not in CORPORA:
-        raise ValueError(f"unknown corpus {corpus!r} (known: {', '.join(CORPORA)})")
+        raise InputError(f"unknown corpus {corpus!r} (known: {', '.join(CORPORA)})")
     recipe = load_recipe()
     sc = recipe.scale(scale)
     key = {"corpus": corpus, "scale": scale, "seed": seed, "recipe": recipe.digest}

@@ -12,12 +12,14 @@ from pathlib import Path
 
 from ai_edge_litert import schema_py_generated as schema
 
+from asr.errors import InputError
+
 OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 # A duplicate below this size is a shape vector or a small bias that the converter may legitimately repeat.
 DUPLICATE_MIN_BYTES = 256
 
 
-class DuplicateWeightsError(ValueError):
+class DuplicateWeightsError(InputError):
     """A constant tensor is stored more than once: the tied weights were not kept tied."""
 
 
@@ -54,7 +56,7 @@ class TFLiteInfo:
 def load_model(path: Path) -> schema.ModelT:
     data = Path(path).read_bytes()
     if data[4:8] != b"TFL3":
-        raise ValueError(f"{path}: not a TFLite flatbuffer")
+        raise InputError(f"{path}: not a TFLite flatbuffer")
     return schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
 
 

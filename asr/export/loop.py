@@ -21,14 +21,15 @@ import numpy as np
 import torch
 
 from asr.config import Config
+from asr.errors import InputError
 from asr.export.flatbuffer import inspect_tflite
 from asr.export.loop_tflite import int8_loop_carry
-from asr.export.runtimes import io_details
 from asr.model.block import BlockNorms, ConformerBlock
 from asr.model.conformer import KeywordConformer
+from asr.runtime.host_interpreters import io_details
 
 
-class LoopExportError(ValueError):
+class LoopExportError(InputError):
     """The model cannot be exported as a loop; the message names the feature that prevents it."""
 
 
@@ -225,11 +226,11 @@ def export_loop_tflite(
     scale and zero point (output kind: logits), conversion seconds.
     """
     if len(calibration_features) == 0:
-        raise ValueError(f"{out_path}: the calibration set is empty; int8 conversion needs real feature windows")
+        raise InputError(f"{out_path}: the calibration set is empty; int8 conversion needs real feature windows")
     check_exportable(model, config)
     expected = (config.features.num_frames(config.features.clip_samples), config.features.n_mels)
     if tuple(calibration_features.shape[1:]) != expected:
-        raise ValueError(f"calibration features have shape {calibration_features.shape[1:]}, expected {expected}")
+        raise InputError(f"calibration features have shape {calibration_features.shape[1:]}, expected {expected}")
     ratio = carry_range_ratio(model, calibration_features)
     peel = ratio < PEEL_BELOW if peel_first is None else peel_first
     weights, spec = loop_weights(model, config, peel, per_channel_dense)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.errors import InputError
 from asr.export.micro import resolver_method
-from asr.runtime.frontend import FeatureSpec, mel_filterbank, window
+from asr.features import FeatureSpec, mel_filterbank, window
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "mcu"
 TEMPLATE_FILES = (
@@ -51,7 +52,7 @@ def sparse_filterbank(spec: FeatureSpec) -> tuple[list[int], list[int], list[int
 def frontend_sources(spec: FeatureSpec, source: str) -> dict[str, str]:
     """frontend_config.h and frontend_tables.c for `spec`."""
     if spec.n_fft & (spec.n_fft - 1):
-        raise ValueError(f"features.n_fft = {spec.n_fft}: the C front end's FFT needs a power of two")
+        raise InputError(f"features.n_fft = {spec.n_fft}: the C front end's FFT needs a power of two")
     starts, counts, offsets, weights = sparse_filterbank(spec)
     half = np.arange(spec.n_fft // 2) * 2.0 * np.pi / spec.n_fft
     frames = spec.num_frames(spec.clip_samples)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.errors import InputError
 from asr.export.flatbuffer import TFLiteInfo
 
 ARENA_ALIGN = 16  # the arena is searched to this granularity (TFLM aligns its allocations to 16 bytes)
@@ -21,11 +22,11 @@ MAX_ARENA = 64 * 1024 * 1024
 RESOLVER_EXCEPTIONS = {"BATCH_MATMUL": "AddBatchMatMul"}
 
 
-class UnsupportedOpError(ValueError):
+class UnsupportedOpError(InputError):
     """The model uses an op TFLite Micro does not implement; the message names it and where it came from."""
 
 
-class MicroError(ValueError):
+class MicroError(InputError):
     """TFLite Micro failed to load or run a model for another reason (a ValueError: the CLI prints it)."""
 
 

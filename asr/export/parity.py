@@ -16,8 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asr.errors import InputError
+from asr.evaluation import metrics
+from asr.evaluation.metrics import label_agreement
 from asr.export.onnx import run_onnx
-from asr.export.runtimes import run_litert, run_micro, run_tflite_runtime
+from asr.runtime.host_interpreters import run_litert, run_micro, run_tflite_runtime
+from asr.runtime.interpreter import dequantize, quantize
 
 FLOAT_ATOL = 2e-3  # on logits, plus FLOAT_RTOL times the largest logit
 FLOAT_RTOL = 1e-3
@@ -26,16 +30,8 @@ INT8_LABEL_AGREEMENT = 0.95  # the loop route's criterion: the least share of wi
 CRITERIA = ("lsb", "labels")
 
 
-class ParityError(ValueError):
+class ParityError(InputError):
     """An exported model does not compute what the PyTorch model computes (a ValueError: the CLI prints it)."""
-
-
-def quantize(features: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    return np.clip(np.round(features / scale) + zero_point, -128, 127).astype(np.int8)
-
-
-def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
 def torch_scores(model: torch.nn.Module, features: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -76,7 +72,7 @@ def int8_parity(
     INT8_LABEL_AGREEMENT ("labels"), and the CLI warns. Both measures are always recorded.
     """
     if criterion not in CRITERIA:
-        raise ValueError(f"int8 parity criterion {criterion!r} is not one of {CRITERIA}")
+        raise InputError(f"int8 parity criterion {criterion!r} is not one of {CRITERIA}")
     inputs = quantize(windows, io["input"]["scale"], io["input"]["zero_point"])
     runs = {
         "ai_edge_litert": run_litert(int8_tflite, inputs, reference_kernels=True),
@@ -87,7 +83,7 @@ def int8_parity(
     outputs = {name: out.astype(np.int32) for name, (out, _) in runs.items()}
     pairs = [(a, b) for i, a in enumerate(outputs) for b in list(outputs)[i + 1 :]]
     lsb = {f"{a}_vs_{b}": int(np.abs(outputs[a] - outputs[b]).max()) for a, b in pairs}
-    labels = {f"{a}_vs_{b}": _agreement(outputs[a], outputs[b]) for a, b in pairs}
+    labels = {f"{a}_vs_{b}": label_agreement(outputs[a], outputs[b]) for a, b in pairs}
     scale, zero_point = io["output"]["scale"], io["output"]["zero_point"]
     micro = dequantize(runs["tflite_micro"][0], scale, zero_point)
     result = {
@@ -97,7 +93,7 @@ def int8_parity(
         "max_lsb_diff": lsb,
         "label_agreement_min": INT8_LABEL_AGREEMENT,
         "label_agreement": labels,
-        "micro_vs_torch_label_agreement": _agreement(micro, reference),
+        "micro_vs_torch_label_agreement": label_agreement(micro, reference),
         "micro_vs_torch_max_abs_diff": float(np.abs(micro - reference).max()),
         "output_scale": scale,
     }
@@ -123,21 +119,16 @@ def accuracy(
     int8_out, _ = run_litert(int8_tflite, quantize(windows, io["input"]["scale"], io["input"]["zero_point"]))
     result = {
         "windows": len(windows),
-        "torch": _percent(reference, labels),
-        "tflite_float32": _percent(float_scores, labels),
-        "tflite_int8": _percent(int8_out, labels),
-        "int8_vs_float_label_agreement": _agreement(int8_out, float_scores),
-        "int8_vs_torch_label_agreement": _agreement(int8_out, reference),
+        "torch": percent(reference, labels),
+        "tflite_float32": percent(float_scores, labels),
+        "tflite_int8": percent(int8_out, labels),
+        "int8_vs_float_label_agreement": label_agreement(int8_out, float_scores),
+        "int8_vs_torch_label_agreement": label_agreement(int8_out, reference),
     }
     result["int8_drop_points"] = round(result["tflite_float32"] - result["tflite_int8"], 3)
     result["int8_drop_vs_torch_points"] = round(result["torch"] - result["tflite_int8"], 3)
     return result
 
 
-def _agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Share of windows on which two score arrays pick the same label."""
-    return float(np.mean(a.argmax(1) == b.argmax(1)))
-
-
-def _percent(scores: np.ndarray, labels: np.ndarray) -> float:
-    return round(float(np.mean(scores.argmax(1) == labels)) * 100.0, 3)
+def percent(scores: np.ndarray, labels: np.ndarray) -> float:
+    return round(metrics.accuracy(scores, labels) * 100.0, 3)

@@ -22,13 +22,14 @@ import numpy as np
 import torch
 
 from asr.config import Config
+from asr.errors import InputError, MissingError
 from asr.export import flatbuffer, micro, parity
 from asr.export.loop import LoopExportError
 from asr.export.manifest import tensor_info, tool_versions
 from asr.export.mcu import write_bundle
 from asr.export.routes import CONVERTERS, choose_route
-from asr.export.runtimes import io_details
 from asr.runtime.bundle import write_manifest
+from asr.runtime.host_interpreters import io_details
 
 # Float32 constants beyond this many times 4 bytes per unique parameter mean a weight was stored more than once
 # in a transformed form (a duplicate with identical bytes is caught exactly by flatbuffer.check_stored_once).
@@ -101,15 +102,15 @@ def export_model(
     spec = config.features
     shape = (1, spec.num_frames(spec.clip_samples), spec.n_mels)
     if len(calibration) == 0:
-        raise ValueError(f"{out_dir}: the calibration set is empty: int8 scales need real training windows")
+        raise InputError(f"{out_dir}: the calibration set is empty: int8 scales need real training windows")
     model.eval()
     with torch.no_grad():
         try:
             outputs = model(torch.zeros(shape)).shape
         except RuntimeError as e:
-            raise ValueError(f"model does not accept the config's feature window {list(shape)}: {e}") from None
+            raise InputError(f"model does not accept the config's feature window {list(shape)}: {e}") from None
     if tuple(outputs) != (1, len(labels)):
-        raise ValueError(f"model outputs {list(outputs)} but there are {len(labels)} labels {labels}")
+        raise InputError(f"model outputs {list(outputs)} but there are {len(labels)} labels {labels}")
     report = report or {"unique_parameters": sum(p.numel() for p in model.parameters())}
     route, route_note = choose_route(route, model, config)
     started = time.perf_counter()
@@ -192,16 +193,16 @@ def export_checkpoint(
     `route`: as for `export_model`.
     """
     from asr.export.windows import corpus_windows
+    from asr.model.checkpoint import load_checkpoint
     from asr.model.report import parameter_report
-    from asr.train.checkpoint import load_checkpoint
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
+        raise MissingError(f"{checkpoint}: checkpoint not found")
     loaded = load_checkpoint(checkpoint)
     config = loaded.config
     if config.task != "kws":
-        raise ValueError(f"{checkpoint}: task {config.task!r}; only keyword (kws) models export to int8 TFLite Micro")
+        raise InputError(f"{checkpoint}: task {config.task!r}; only keyword (kws) models export to int8 TFLite Micro")
     try:
         choose_route(route, loaded.model, config)  # refuse before reading the corpus; export_model decides again
     except LoopExportError as e:
@@ -209,15 +210,15 @@ def export_checkpoint(
     root = Path(data_root or config.data.root)
     count = calibration if calibration is not None else config.export.calibration_samples
     if count <= 0:
-        raise ValueError(f"--calibration {count}: the calibration set would be empty")
+        raise InputError(f"--calibration {count}: the calibration set would be empty")
     calib_x, _, corpus_labels = corpus_windows(config, root, "train", count)
     if list(corpus_labels) != list(loaded.labels):
-        raise ValueError(
+        raise InputError(
             f"{checkpoint}: labels {loaded.labels} do not match the corpus at {root} ({corpus_labels}); "
             "pass the corpus the model was trained on with --data"
         )
     if len(calib_x) == 0:
-        raise ValueError(f"{root}: the training split has no clips to calibrate with")
+        raise InputError(f"{root}: the training split has no clips to calibrate with")
     test = corpus_windows(config, root, "testing")[:2]
     source = {"checkpoint": str(checkpoint), "config": config.name, "data": str(root)}
     try:

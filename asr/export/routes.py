@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asr.errors import InputError
+
 if TYPE_CHECKING:  # `asr export --help` should not wait for torch
     import numpy as np
     import torch
@@ -77,7 +79,7 @@ def choose_route(requested: str | None, model: torch.nn.Module, config: Config) 
 
     route = requested or DEFAULT_ROUTE
     if route not in ROUTES:
-        raise ValueError(f"--route {route!r}: choose one of {', '.join(ROUTES)}")
+        raise InputError(f"--route {route!r}: choose one of {', '.join(ROUTES)}")
     if route != "loop":
         return route, None
     try:

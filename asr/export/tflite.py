@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.errors import InputError
 from asr.export.onnx import INPUT_NAME
 
 
-class ConversionError(ValueError):
+class ConversionError(InputError):
     """onnx2tf could not convert the model; the message quotes its log (a ValueError: the CLI prints it)."""
 
 
@@ -30,7 +31,7 @@ def convert(onnx_path: Path, calibration: np.ndarray, workdir: Path) -> tuple[Pa
     The input .onnx is copied first: onnx2tf simplifies its input file in place.
     """
     if len(calibration) == 0:
-        raise ValueError(f"{onnx_path}: the calibration set is empty; int8 conversion needs real feature windows")
+        raise InputError(f"{onnx_path}: the calibration set is empty; int8 conversion needs real feature windows")
     workdir.mkdir(parents=True, exist_ok=True)
     work_onnx = workdir / "model.onnx"
     shutil.copyfile(onnx_path, work_onnx)

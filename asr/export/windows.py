@@ -1,6 +1,6 @@
 """Feature windows from the keyword corpus: calibration (training split) and held-out test sets.
 
-Features come from the numpy front end (`asr.runtime.frontend.log_mel`), the one the devices run, so int8
+Features come from the numpy front end (`asr.features.log_mel`), the one the devices run, so int8
 scales are calibrated on exactly what the deployed model will see.
 """
 
@@ -13,7 +13,8 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.config import Config
-from asr.runtime.frontend import FeatureSpec, log_mel
+from asr.errors import MissingError
+from asr.features import FeatureSpec, log_mel
 
 
 def window_features(waveform: np.ndarray, spec: FeatureSpec) -> np.ndarray:
@@ -35,7 +36,7 @@ def corpus_windows(
 
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: keyword corpus not found (generate it with `asr data synth`, or pass --data)")
+        raise MissingError(f"{root}: keyword corpus not found (generate it with `asr data synth`, or pass --data)")
     dataset = SpeechCommands(
         root, split, config.data.keywords, silence_fraction=config.data.silence_fraction, seed=seed
     )

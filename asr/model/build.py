@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from asr.config import Config
+from asr.errors import InputError
 from asr.model.conformer import CTCConformer, KeywordConformer
 from asr.model.dscnn import DSCNN
 from asr.text import PHONES, SPELLING
@@ -16,7 +17,7 @@ def build_model(config: Config, num_outputs: int) -> nn.Module:
     m, n_mels = config.model, config.features.n_mels
     if m.arch == "dscnn":
         if config.task != "kws":
-            raise ValueError("model.arch 'dscnn' is a keyword classifier: it needs task = 'kws'")
+            raise InputError("model.arch 'dscnn' is a keyword classifier: it needs task = 'kws'")
         return DSCNN(num_outputs, dropout=m.dropout)
     if config.task == "ctc":
         return CTCConformer(m, n_mels, num_outputs)

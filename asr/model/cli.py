@@ -7,6 +7,7 @@ import json
 import tomllib
 
 from asr.config import Config, load_config
+from asr.errors import InputError
 from asr.model.build import build_model, num_outputs
 from asr.model.report import format_report, parameter_report
 
@@ -26,7 +27,7 @@ def parse_overrides(items: list[str]) -> dict:
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+            raise InputError(f"--set {item!r}: expected KEY=VALUE")
         try:
             out[key.strip()] = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:

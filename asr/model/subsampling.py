@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from asr.errors import InputError
+
 
 def _conv_out(length, stride: int):
     return (length - 3) // stride + 1
@@ -18,7 +20,7 @@ class ConvSubsampling(nn.Module):
     def __init__(self, n_mels: int, d_model: int, factor: int, channels: int):
         super().__init__()
         if factor not in (2, 4):
-            raise ValueError(f"subsampling factor must be 2 or 4, not {factor}")
+            raise InputError(f"subsampling factor must be 2 or 4, not {factor}")
         self.time_strides = (2, factor // 2)
         self.conv = nn.Sequential(
             nn.Conv2d(1, channels, 3, stride=(self.time_strides[0], 2)),

@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from asr.config import Config, load_config
+from asr.errors import InputError
+from asr.evaluation.metrics import FA_BUDGET, TARGET_RECALL, peer_operating_points
 from asr.files import save_figure_atomic, write_text_atomic
 from asr.model.sharing import sharing_plan
 from asr.peers.testset import TestSet
-from asr.peers.wakeword import FA_BUDGET, TARGET_RECALL, Stream, neural_sweep, point, summarise
+from asr.peers.wakeword import Stream, neural_sweep, point
 
 # key -> config. The tied model comes first: every ratio is against it.
 LEARNED = {"tied": "compare-tied", "lora4": "compare-lora4", "untied": "compare-untied", "dscnn": "compare-dscnn"}
@@ -125,14 +127,14 @@ def training_seconds(metrics: Path) -> float | None:
 def neural_row(system: Learned, checkpoint: Path, export_dir: Path | None, features: FeatureCache, stream: Stream):
     """Every column of one learned system."""
     from asr.export.parity import torch_scores
+    from asr.model.checkpoint import load_checkpoint
     from asr.model.report import parameter_report
     from asr.peers.cost import count_macs, litert_latency_ms
-    from asr.train.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
     testset, spec = features.testset, loaded.config.features
     if loaded.labels != testset.labels:
-        raise ValueError(f"{checkpoint}: labels {loaded.labels} differ from the test set's {testset.labels}")
+        raise InputError(f"{checkpoint}: labels {loaded.labels} differ from the test set's {testset.labels}")
     window_shape = (1, spec.num_frames(spec.clip_samples), spec.n_mels)
     report = parameter_report(loaded.model)
     row = {
@@ -214,7 +216,7 @@ def pocketsphinx_row(testset: TestSet, unknown_words: list[str], stream: Stream,
     for threshold, found, spent in ps.spot_sweep(stream.audio, stream.wake_word, thresholds, jobs):
         sweep.append(point(stream, labels, found, threshold))
         decode_s += spent
-    row["wake"] = summarise(sweep)
+    row["wake"] = peer_operating_points(sweep)
     row["keyphrase_real_time_factor"] = round(decode_s / len(thresholds) / stream.duration_s, 4)
     return row
 

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from asr.export.parity import quantize
-from asr.export.runtimes import io_details, run_litert
+from asr.runtime.host_interpreters import io_details, run_litert
+from asr.runtime.interpreter import quantize
 
 
 def count_macs(model: torch.nn.Module, window_shape: tuple[int, ...]) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from asr.errors import InputError
 from asr.runtime.detector import Detection
 
 SAMPLE_RATE = 16000
@@ -60,7 +61,7 @@ class GrammarRecognizer:
         self._decoder = _decoder(**GRAMMAR_BEAMS)
         self.missing = [w for w in [*keywords, *unknown_words] if self._decoder.lookup_word(w) is None]
         if any(k in self.missing for k in keywords):
-            raise ValueError(f"pocketsphinx's en-us dictionary has no pronunciation for keyword(s) {self.missing}")
+            raise InputError(f"pocketsphinx's en-us dictionary has no pronunciation for keyword(s) {self.missing}")
         self.words = [w for w in dict.fromkeys([*keywords, *unknown_words]) if w not in self.missing]
         self._decoder.add_jsgf_string("words", jsgf(self.words))
         self._decoder.activate_search("words")

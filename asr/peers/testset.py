@@ -16,7 +16,7 @@ from tqdm import tqdm
 from asr.data.noise import NoisySplit
 from asr.data.speech_commands import SpeechCommands
 from asr.export.windows import window_features
-from asr.runtime.frontend import FeatureSpec
+from asr.features import FeatureSpec
 
 
 @dataclass

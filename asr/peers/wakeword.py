@@ -12,14 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from asr.errors import InputError
+from asr.evaluation.metrics import THRESHOLDS, Event, decide, match, peer_operating_points
+from asr.evaluation.stream import score_recording
+from asr.features import FeatureSpec
 from asr.runtime.detector import Detection, Detector
-from asr.runtime.frontend import FeatureSpec
-from asr.runtime.stream_eval import THRESHOLDS, Event, decide, match, score_recording
 
-# Two operating points read off every sweep: the best recall with at most FA_BUDGET false accepts per hour, and
-# the fewest false accepts per hour with recall >= TARGET_RECALL (None when a system never gets there).
-FA_BUDGET = 12.0  # 2 false accepts in a 10-minute stream
-TARGET_RECALL = 0.9
 MAX_DELAY_S = 1.0
 WINDOW_S = 1.0
 
@@ -53,26 +51,10 @@ def point(stream: Stream, labels: list[str], detections: list[Detection], thresh
     }
 
 
-def summarise(sweep: list[dict]) -> dict:
-    """The sweep and its two operating points (see FA_BUDGET, TARGET_RECALL)."""
-    scored = [s for s in sweep if s["recall"] is not None]
-    within = [s for s in scored if s["false_accepts_per_hour"] <= FA_BUDGET]
-    reaching = [s for s in scored if s["recall"] >= TARGET_RECALL]
-    return {
-        "at_fa_budget": max(within, key=lambda s: (s["recall"], -s["false_accepts_per_hour"])) if within else None,
-        "at_target_recall": min(reaching, key=lambda s: (s["false_accepts_per_hour"], -s["recall"]))
-        if reaching
-        else None,
-        "fa_budget_per_hour": FA_BUDGET,
-        "target_recall": TARGET_RECALL,
-        "sweep": sweep,
-    }
-
-
 def neural_sweep(stream: Stream, model, labels: list[str], spec: FeatureSpec, output_kind: str) -> dict:
     """Score `stream` once with the streaming detector (hop 100 ms, 300 ms smoothing) and sweep the threshold."""
     if stream.wake_word not in labels:
-        raise ValueError(f"the model's labels {labels} have no wake word {stream.wake_word!r}")
+        raise InputError(f"the model's labels {labels} have no wake word {stream.wake_word!r}")
     detector = Detector(model, labels, spec, output_kind=output_kind)
     times, posteriors = score_recording(detector, stream.audio)
     wake = labels.index(stream.wake_word)
@@ -83,4 +65,4 @@ def neural_sweep(stream: Stream, model, labels: list[str], spec: FeatureSpec, ou
     for threshold in THRESHOLDS:
         found = decide(times, masked, labels, float(threshold), detector.decider.refractory_s)
         sweep.append(point(stream, labels, found, float(threshold)))
-    return summarise(sweep)
+    return peer_operating_points(sweep)

@@ -15,6 +15,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+from asr.errors import InputError, MissingError
 from asr.runtime.detector import Detection
 
 
@@ -22,17 +23,17 @@ def load_actions(path: str | Path, labels: list[str]) -> dict[str, str]:
     """label -> shell command; every key must be one of the model's labels."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: actions file not found")
+        raise MissingError(f"{path}: actions file not found")
     try:
         table = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{path}: not valid TOML: {e}") from None
+        raise InputError(f"{path}: not valid TOML: {e}") from None
     unknown = sorted(set(table) - set(labels))
     if unknown:
-        raise ValueError(f"{path}: unknown label(s) {unknown}; the model's labels: {labels}")
+        raise InputError(f"{path}: unknown label(s) {unknown}; the model's labels: {labels}")
     bad = sorted(label for label, command in table.items() if not isinstance(command, str))
     if bad:
-        raise ValueError(f"{path}: the command for {bad} must be a string")
+        raise InputError(f"{path}: the command for {bad} must be a string")
     return table
 
 

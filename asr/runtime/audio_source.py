@@ -13,12 +13,14 @@ from typing import BinaryIO
 
 import numpy as np
 
+from asr.errors import InputError
+
 PCM_SCALE = 32768.0  # int16 full scale
 
 NO_MICROPHONE_HINT = "use --file AUDIO.wav, or pipe raw audio: arecord -f S16_LE -r 16000 -c 1 | asr demo MODEL --stdin"
 
 
-class AudioSourceError(ValueError):
+class AudioSourceError(InputError):
     """Audio input that cannot be opened: no PortAudio, no microphone, an unreadable file."""
 
 

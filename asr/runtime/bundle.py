@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from asr.errors import InputError
+from asr.features import FeatureSpec
 from asr.files import write_text_atomic
-from asr.runtime.frontend import FeatureSpec
 from asr.runtime.interpreter import TFLiteModel
 
 OUTPUT_KINDS = ("logits", "probabilities")
 
 
-class BundleError(ValueError):
+class BundleError(InputError):
     """An export directory that cannot be used; the message names the file and the problem."""
 
 

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 
+from asr.errors import InputError
 from asr.runtime.actions import load_actions, run_action
 from asr.runtime.audio_source import NO_MICROPHONE_HINT, file_chunks, list_devices, microphone_chunks, stdin_chunks
 from asr.runtime.detector import DEFAULT_THRESHOLD, Detection, keywords
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(list_devices() or f"PortAudio finds no audio device; {NO_MICROPHONE_HINT}")
         return 0
     if not args.model_dir:
-        raise ValueError("MODEL_DIR is required (an export directory with manifest.json)")
+        raise InputError("MODEL_DIR is required (an export directory with manifest.json)")
     detector, manifest = detector_from_args(args, threshold=args.threshold, thresholds=dict(args.label_threshold))
     labels, spec = detector.labels, detector.spec
     gate = None

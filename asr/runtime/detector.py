@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.errors import InputError
+from asr.features import FeatureSpec, StreamingFrontend
+from asr.labels import is_keyword, keywords
 from asr.runtime.bundle import load_exported, output_kind
-from asr.runtime.frontend import FeatureSpec, frames_to_features
 
 DEFAULT_THRESHOLD = 0.7
 
@@ -31,35 +33,6 @@ class Detection:
 
     def to_dict(self) -> dict:
         return {"time_s": round(self.time_s, 3), "label": self.label, "score": round(self.score, 4)}
-
-
-def is_keyword(label: str) -> bool:
-    return not label.startswith("_")
-
-
-class StreamingFrontend:
-    """Log-mel frames of a stream, each computed once; equal to `log_mel` of the whole stream.
-
-    Only the samples of the next, still incomplete frames are kept (under n_fft samples, since frames overlap).
-    """
-
-    def __init__(self, spec: FeatureSpec) -> None:
-        self.spec = spec
-        self.samples_seen = 0
-        self._pending = np.zeros(0, dtype=np.float32)
-
-    def push(self, samples: np.ndarray) -> np.ndarray:
-        """The new feature frames [n, n_mels] that `samples` (float mono) completes."""
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        self.samples_seen += len(samples)
-        audio = np.concatenate([self._pending, samples])
-        n = self.spec.num_frames(len(audio))
-        if n == 0:
-            self._pending = audio
-            return np.zeros((0, self.spec.n_mels), dtype=np.float32)
-        idx = np.arange(self.spec.n_fft)[None, :] + self.spec.hop_length * np.arange(n)[:, None]
-        self._pending = audio[n * self.spec.hop_length :]
-        return frames_to_features(audio[idx], self.spec)
 
 
 def to_posteriors(scores: np.ndarray, kind: str) -> np.ndarray:
@@ -104,12 +77,8 @@ def label_thresholds(labels: list[str], default: float, overrides: Mapping[str, 
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(keywords(labels)))
     if unknown:
-        raise ValueError(f"threshold for unknown keyword(s) {unknown}; the model's keywords: {keywords(labels)}")
+        raise InputError(f"threshold for unknown keyword(s) {unknown}; the model's keywords: {keywords(labels)}")
     return {label: overrides.get(label, default) for label in keywords(labels)}
-
-
-def keywords(labels: list[str]) -> list[str]:
-    return [label for label in labels if is_keyword(label)]
 
 
 class Detector:
@@ -132,13 +101,13 @@ class Detector:
         refractory_s: float = 0.75,
     ) -> None:
         if not keywords(labels):
-            raise ValueError(f"no keyword labels to detect in {labels}")
+            raise InputError(f"no keyword labels to detect in {labels}")
         self.model, self.labels, self.spec, self.output_kind = model, list(labels), spec, output_kind
         frame_s = spec.hop_length / spec.sample_rate
         self.hop_frames = max(1, round(hop_s / frame_s))
         self.window_frames = spec.num_frames(spec.clip_samples)
         if self.hop_frames > self.window_frames:
-            raise ValueError(f"hop {hop_s} s is longer than the model's {spec.clip_seconds} s window")
+            raise InputError(f"hop {hop_s} s is longer than the model's {spec.clip_seconds} s window")
         self.frontend = StreamingFrontend(spec)
         self.decider = Decider(self.labels, label_thresholds(self.labels, threshold, thresholds), refractory_s)
         self._recent = deque(maxlen=max(1, round(smooth_s / (self.hop_frames * frame_s))))

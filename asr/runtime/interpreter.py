@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.errors import InputError
+
 # backend name -> module holding `Interpreter`, in order of preference.
 BACKENDS: dict[str, str] = {
     "ai-edge-litert": "ai_edge_litert.interpreter",
@@ -21,7 +23,7 @@ BACKENDS: dict[str, str] = {
 TFLITE_IDENTIFIER = b"TFL3"  # the flatbuffer file identifier, bytes 4..8 of every .tflite file
 
 
-class ModelFileError(ValueError):
+class ModelFileError(InputError):
     """A model file that is missing or is not a TFLite flatbuffer."""
 
 
@@ -34,7 +36,7 @@ def _interpreter_class(backend: str | None):
     names = [backend] if backend else list(BACKENDS)
     for name in names:
         if name not in BACKENDS:
-            raise ValueError(f"unknown interpreter backend {name!r}; known: {sorted(BACKENDS)}")
+            raise InputError(f"unknown interpreter backend {name!r}; known: {sorted(BACKENDS)}")
         try:
             return name, importlib.import_module(BACKENDS[name]).Interpreter
         except ImportError:
@@ -51,6 +53,14 @@ def check_tflite_file(path: Path) -> None:
         head = f.read(8)
     if head[4:8] != TFLITE_IDENTIFIER:
         raise ModelFileError(f"{path}: not a TFLite model (no 'TFL3' identifier at bytes 4..8)")
+
+
+def quantize(features: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return np.clip(np.round(features / scale) + zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
 class TFLiteModel:
@@ -85,7 +95,7 @@ class TFLiteModel:
         """Features [T, F] as the model's input tensor [1, T, F] in its dtype."""
         features = np.asarray(features, dtype=np.float32)
         if features.shape != self.input_shape[1:]:
-            raise ValueError(f"{self.path}: input must be {list(self.input_shape[1:])}, got {list(features.shape)}")
+            raise InputError(f"{self.path}: input must be {list(self.input_shape[1:])}, got {list(features.shape)}")
         if self.input_dtype.kind not in "iu":  # a float model takes features as they are
             return features[None].astype(self.input_dtype)
         info = np.iinfo(self.input_dtype)

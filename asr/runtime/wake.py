@@ -6,6 +6,7 @@ false command needs two errors within a few seconds.
 
 from __future__ import annotations
 
+from asr.errors import InputError
 from asr.runtime.detector import Detection
 
 DEFAULT_WAKE_WORD = "marvin"  # Speech Commands' only name-like word, the corpus's natural wake word
@@ -16,7 +17,7 @@ class WakeGate:
 
     def __init__(self, wake_word: str, labels: list[str], window_s: float = 3.0) -> None:
         if wake_word not in labels:
-            raise ValueError(f"wake word {wake_word!r} is not one of the model's labels {labels}")
+            raise InputError(f"wake word {wake_word!r} is not one of the model's labels {labels}")
         self.wake_word, self.window_s = wake_word, window_s
         self._open_until = float("-inf")
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from asr.runtime.frontend import hz_to_mel, mel_to_hz
+from asr.features.frontend import hz_to_mel, mel_to_hz
 
 
 @lru_cache(maxsize=128)
@@ -27,17 +27,6 @@ def speed_perturb(wave: np.ndarray, factor: float, sample_rate: int) -> np.ndarr
         return wave
     with torch.no_grad():
         return _resampler(sample_rate, new_rate)(torch.from_numpy(wave)).numpy()
-
-
-def fit_length(wave: np.ndarray, length: int, rng: np.random.Generator | None) -> np.ndarray:
-    """Crop or zero-pad to `length` samples: at a random offset with `rng`, centred without."""
-    extra = len(wave) - length
-    if extra == 0:
-        return wave
-    offset = int(rng.integers(0, abs(extra) + 1)) if rng is not None else abs(extra) // 2
-    if extra > 0:
-        return wave[offset : offset + length]
-    return np.pad(wave, (offset, -extra - offset))
 
 
 def mix_noise(

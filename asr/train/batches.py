@@ -17,10 +17,11 @@ from torch.utils.data import Dataset
 
 from asr.config import TrainConfig
 from asr.data.speech_commands import UNKNOWN
-from asr.features import LogMel
-from asr.runtime.frontend import FeatureSpec
+from asr.errors import InputError
+from asr.features import FeatureSpec, fit_window
+from asr.features.logmel import LogMel
 from asr.text import phonemes, spell
-from asr.train.augment import SpecAugment, fit_length, mix_noise, random_eq, reverberate, speed_perturb, vtlp_matrix
+from asr.train.augment import SpecAugment, mix_noise, random_eq, reverberate, speed_perturb, vtlp_matrix
 
 
 @contextmanager
@@ -39,9 +40,9 @@ class StepBatches(Dataset):
 
     def __init__(self, source, batch_size: int, seed: int, rank: int = 0, world: int = 1):
         if batch_size % world:
-            raise ValueError(f"train.batch_size {batch_size} must be divisible by the {world} DDP processes")
+            raise InputError(f"train.batch_size {batch_size} must be divisible by the {world} DDP processes")
         if len(source) == 0:
-            raise ValueError("the training split is empty")
+            raise InputError("the training split is empty")
         self.source, self.batch_size, self.seed, self.rank, self.world = source, batch_size, seed, rank, world
 
     def global_indices(self, step: int) -> np.ndarray:
@@ -106,7 +107,7 @@ class KeywordBatches(StepBatches):
         if high > low or tempo != 1.0:
             speed = rng.uniform(low, high) if high > low else 1.0
             wave = speed_perturb(wave, speed * tempo, self.spec.sample_rate)
-        wave = fit_length(wave, self.spec.clip_samples, rng)
+        wave = fit_window(wave, self.spec.clip_samples, rng)
         if self.train.reverb_prob and rng.random() < self.train.reverb_prob:
             wave = reverberate(wave, rng, self.spec.sample_rate)
         if self.train.eq_prob and rng.random() < self.train.eq_prob:

@@ -1,33 +1,15 @@
-"""Checkpoints: written atomically, read with `torch.load(weights_only=True)` (no code runs on load).
-
-A checkpoint holds the config as a plain dict, the labels (or the tokenizer file name), the model weights and,
-for resuming, the optimizer, scheduler, step and every random generator's state.
-"""
+"""Checkpoints, written atomically (the reading side is asr.model.checkpoint), and the random state for resuming."""
 
 from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from asr.config import Config, from_dict
-from asr.model import build_model
-
-FORMAT = "asr-checkpoint-1"
-
-
-@dataclass
-class Loaded:
-    model: torch.nn.Module  # in eval mode
-    config: Config
-    labels: list[str]  # keyword classes; empty for ctc
-    tokenizer: Path | None  # ctc: the sentencepiece model next to the checkpoint
-    step: int
-    state: dict  # everything stored, for resuming
+from asr.model.checkpoint import FORMAT
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -36,29 +18,6 @@ def save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save({"format": FORMAT, **state}, tmp)
     os.replace(tmp, path)
-
-
-def read_state(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for a foreign or corrupt file
-        raise ValueError(f"{path}: not a checkpoint written by `asr train` ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a checkpoint written by `asr train` (format is not {FORMAT!r})")
-    return state
-
-
-def load_checkpoint(path: str | Path) -> Loaded:
-    """The trained model (eval mode) and what it needs at inference: config, labels or tokenizer."""
-    state = read_state(path)
-    config = from_dict(state["config"], f"{path} (stored config)")
-    model = build_model(config, state["num_outputs"])
-    model.load_state_dict(state["model"])
-    tokenizer = Path(path).parent / state["tokenizer"] if state.get("tokenizer") else None
-    return Loaded(model.eval(), config, list(state["labels"]), tokenizer, int(state["step"]), state)
 
 
 def rng_state() -> dict:

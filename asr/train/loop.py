@@ -19,9 +19,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from asr.config import Config
+from asr.errors import InputError
 from asr.model import build_model
+from asr.model.checkpoint import read_state
 from asr.train import distributed
-from asr.train.checkpoint import read_state, rng_state, save_checkpoint, set_rng_state
+from asr.train.checkpoint import rng_state, save_checkpoint, set_rng_state
 from asr.train.tasks import make_task
 
 
@@ -71,7 +73,7 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
     if ckpt_path.is_file():
         state = read_state(ckpt_path)
         if state["config"] != config.to_dict():
-            raise ValueError(f"{ckpt_path}: was trained with another config; use a new --run-dir or delete it")
+            raise InputError(f"{ckpt_path}: was trained with another config; use a new --run-dir or delete it")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

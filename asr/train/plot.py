@@ -8,16 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.errors import InputError, MissingError
 from asr.files import save_figure_atomic
 
 
 def read_metrics(path: Path) -> list[dict]:
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no metrics file (is this a run directory of `asr train`?)")
+        raise MissingError(f"{path}: no metrics file (is this a run directory of `asr train`?)")
     try:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not a metrics file ({e})") from None
+        raise InputError(f"{path}: not a metrics file ({e})") from None
 
 
 def plot_run(run_dir: Path, out: Path) -> Path:

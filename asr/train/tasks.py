@@ -8,30 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from asr.config import Config
-from asr.evaluate import keyword_predictions, keyword_report, transcribe, wer_report
+from asr.data.splits import open_split
+from asr.evaluation.evaluate import keyword_predictions, transcribe
+from asr.evaluation.metrics import keyword_report, wer_report
 from asr.train.batches import KeywordBatches, SentenceBatches
-
-
-def open_split(config: Config, root: str | Path, split: str):
-    """The corpus split as a dataset of the agreed data interface."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such corpus directory (data.root in config {config.name!r})")
-    if config.task == "kws":
-        from asr.data.speech_commands import SpeechCommands
-
-        return SpeechCommands(
-            root,
-            split,
-            config.data.keywords,
-            silence_fraction=config.data.silence_fraction,
-            # Subsampling unknown words is a training choice; evaluation always sees every clip of its split.
-            unknown_fraction=config.data.unknown_fraction if split == "train" else 1.0,
-            seed=config.train.seed,
-        )
-    from asr.data.librispeech import LibriSpeech
-
-    return LibriSpeech(root, split)
 
 
 class KeywordTask:

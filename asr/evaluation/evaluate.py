@@ -21,12 +21,11 @@ from tqdm import tqdm
 
 from asr.data.info import read_voices
 from asr.data.noise import NoisySplit
-from asr.features import LogMel
+from asr.errors import InputError, MissingError
+from asr.evaluation.metrics import keyword_report, unseen_report, wer_report
+from asr.features import FeatureSpec, fit_window, log_mel
+from asr.features.logmel import LogMel
 from asr.files import save_figure_atomic, write_text_atomic
-from asr.runtime.frontend import FeatureSpec, log_mel
-from asr.train.augment import fit_length
-
-GROUPS = ("donor", "engine", "voice")  # voices.json fields accuracy is broken down by ("voice" as engine:voice)
 
 
 @torch.no_grad()
@@ -36,7 +35,7 @@ def keyword_logits(model, source, spec: FeatureSpec, batch_size: int = 128, prog
     model.eval()
     for start in tqdm(range(0, len(source), batch_size), desc="eval", disable=not progress, leave=False):
         items = [source[i] for i in range(start, min(start + batch_size, len(source)))]
-        waves = np.stack([fit_length(w, spec.clip_samples, None) for w, _ in items]).astype(np.float32)
+        waves = np.stack([fit_window(w, spec.clip_samples, None) for w, _ in items]).astype(np.float32)
         device = next(model.parameters()).device
         logits.append(model(logmel(torch.from_numpy(waves)).to(device)).cpu().numpy())
         targets.append(np.array([y for _, y in items]))
@@ -49,123 +48,32 @@ def keyword_predictions(model, source, spec: FeatureSpec, batch_size: int = 128,
     return logits.argmax(-1), targets
 
 
-def keyword_report(preds: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict:
-    """Accuracy, per-class precision / recall / support, and the confusion matrix (rows: truth)."""
-    k = len(labels)
-    confusion = np.bincount(targets * k + preds, minlength=k * k).reshape(k, k)
-    per_class = {}
-    for i, name in enumerate(labels):
-        support, predicted = int(confusion[i].sum()), int(confusion[:, i].sum())
-        per_class[name] = {
-            "support": support,
-            "recall": float(confusion[i, i] / support) if support else None,
-            "precision": float(confusion[i, i] / predicted) if predicted else None,
-        }
-    return {
-        "examples": int(len(targets)),
-        "accuracy": float((preds == targets).mean()) if len(targets) else 0.0,
-        "per_class": per_class,
-        "labels": labels,
-        "confusion": confusion.tolist(),
-    }
-
-
 def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: int = 64, progress: bool = False):
     """(predicted class, true class, runtime info) of the export's int8 model running in TFLite Micro.
 
-    Features come from the numpy front end (asr.runtime.frontend.log_mel) with the manifest's FeatureSpec, and are
+    Features come from the numpy front end (asr.features.log_mel) with the manifest's FeatureSpec, and are
     quantized with the manifest's input scale and zero point, exactly as on the device.
     """
-    from asr.export.parity import quantize
-    from asr.export.runtimes import run_micro
     from asr.runtime.bundle import load_exported
+    from asr.runtime.host_interpreters import run_micro
+    from asr.runtime.interpreter import quantize
 
     model, exported_labels, spec, manifest = load_exported(export_dir, precision="int8")
     if exported_labels != labels:
-        raise ValueError(
+        raise InputError(
             f"{export_dir / 'manifest.json'}: labels {exported_labels} differ from the checkpoint's {labels}"
         )
     scale, zero_point = manifest["input"]["scale"], manifest["input"]["zero_point"]
     preds, targets, times = [], [], []
     for start in tqdm(range(0, len(source), batch_size), desc="eval tflm", disable=not progress, leave=False):
         items = [source[i] for i in range(start, min(start + batch_size, len(source)))]
-        windows = np.stack([log_mel(fit_length(w, spec.clip_samples, None), spec) for w, _ in items])
+        windows = np.stack([log_mel(fit_window(w, spec.clip_samples, None), spec) for w, _ in items])
         scores, ms = run_micro(model.path, quantize(windows, scale, zero_point), manifest["arena_bytes"])
         preds.append(scores.argmax(-1))
         targets.append(np.array([y for _, y in items]))
         times.append(ms)
     info = {"runtime": "tflite_micro", "precision": "int8", "export_dir": str(export_dir), "model": str(model.path)}
     return np.concatenate(preds), np.concatenate(targets), info | {"ms_per_window": float(np.median(times))}
-
-
-def _rate(hits: np.ndarray) -> float | None:
-    return float(hits.mean()) if len(hits) else None
-
-
-def _keyword_accuracy(preds: np.ndarray, targets: np.ndarray, num_labels: int) -> float | None:
-    """Mean recall over the keyword classes present (labels 2..: not _silence_ or _unknown_)."""
-    recalls = [(preds[targets == k] == k).mean() for k in range(2, num_labels) if (targets == k).any()]
-    return float(np.mean(recalls)) if recalls else None
-
-
-def _summary(preds: np.ndarray, targets: np.ndarray, num_labels: int) -> dict:
-    unknown = targets == 1
-    return {
-        "examples": int(len(targets)),
-        "accuracy": _rate(preds == targets),
-        "keyword_accuracy": _keyword_accuracy(preds, targets, num_labels),
-        "false_keyword_rate": _rate(preds[unknown] >= 2),
-    }
-
-
-def unseen_report(preds: np.ndarray, targets: np.ndarray, source, train_words: set[str], labels: list[str]) -> dict:
-    """Keyword-only accuracy, false keywords on unknown words unseen / seen in training and on silence, and (for a
-    generated corpus) accuracy per donor, engine and voice.
-
-    Example i < len(source.items) is the speech clip source.items[i]; the rest are `_silence_` windows.
-    """
-    n = len(source.items)
-    speech_preds, speech_targets = preds[:n], targets[:n]
-    words = np.array([path.parent.name for path, _ in source.items])
-    unknown = speech_targets == 1
-    unseen = unknown & ~np.isin(words, sorted(train_words))
-    seen = unknown & ~unseen
-    report = {
-        "keyword_accuracy": _keyword_accuracy(preds, targets, len(labels)),
-        "false_keyword": {
-            "unseen_words": {
-                "rate": _rate(speech_preds[unseen] >= 2),
-                "clips": int(unseen.sum()),
-                "words": sorted(set(words[unseen])),
-            },
-            "seen_words": {
-                "rate": _rate(speech_preds[seen] >= 2),
-                "clips": int(seen.sum()),
-                "words": len(set(words[seen])),
-            },
-            "silence": {"rate": _rate(preds[n:][targets[n:] == 0] >= 2), "windows": int((targets[n:] == 0).sum())},
-        },
-        "speech_clips": n,
-        "groups": None,
-    }
-    voices = read_voices(source.root)
-    if voices is not None:
-        rows = [voices.get(source.speaker_of(path), {}) for path, _ in source.items]
-        report["groups"] = {}
-        for group in GROUPS:
-            names = np.array([_group_name(row, group) for row in rows])
-            report["groups"][group] = {
-                name: _summary(speech_preds[names == name], speech_targets[names == name], len(labels))
-                | {"splits": sorted({row.get("split", "?") for row, m in zip(rows, names == name, strict=True) if m})}
-                for name in sorted(set(names))
-            }
-    return report
-
-
-def _group_name(row: dict, group: str) -> str:
-    if not row:
-        return "(not in voices.json)"
-    return f"{row['engine']}:{row['voice']}" if group == "voice" else str(row[group])
 
 
 def _pct(value: float | None) -> str:
@@ -225,17 +133,6 @@ def transcribe(model, source, tokenizer, spec: FeatureSpec, batch_size: int = 16
     return refs, hyps
 
 
-def wer_report(refs: list[str], hyps: list[str]) -> dict:
-    import jiwer
-
-    return {
-        "examples": len(refs),
-        "wer": float(jiwer.wer(refs, hyps)),
-        "cer": float(jiwer.cer(refs, hyps)),
-        "samples": [{"ref": r, "hyp": h} for r, h in list(zip(refs, hyps, strict=True))[:10]],
-    }
-
-
 def plot_confusion(report: dict, path: Path) -> None:
     import matplotlib
 
@@ -280,21 +177,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asr.train.checkpoint import load_checkpoint
-    from asr.train.tasks import open_split
+    from asr.data.splits import open_split
+    from asr.model.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(args.checkpoint)
     config = loaded.config
     if not args.data_root.is_dir():
-        raise FileNotFoundError(f"{args.data_root}: no such corpus directory")
+        raise MissingError(f"{args.data_root}: no such corpus directory")
     split = args.split or ("testing" if config.task == "kws" else config.data.test_split)
     source = open_split(config, args.data_root, split)
     if args.noisy:
         if config.task != "kws":
-            raise ValueError(f"{args.checkpoint}: --noisy scores keyword models; this is a {config.task} checkpoint")
+            raise InputError(f"{args.checkpoint}: --noisy scores keyword models; this is a {config.task} checkpoint")
         source = NoisySplit(source, seed=config.train.seed)
     if args.tflite is not None and config.task != "kws":
-        raise ValueError(f"{args.checkpoint}: --tflite scores keyword models; this is a {config.task} checkpoint")
+        raise InputError(f"{args.checkpoint}: --tflite scores keyword models; this is a {config.task} checkpoint")
     condition = "-noisy" if args.noisy else ""
     out = args.out or (args.tflite or args.checkpoint.parent) / f"eval-{split}{condition}.json"
     if config.task == "kws":
@@ -309,7 +206,10 @@ def run(args: argparse.Namespace) -> int:
         train_words = {path.parent.name for path, _ in train_set.items}
         runtime["condition"] = "noisy 5-20 dB SNR" if args.noisy else "clean"
         report = {"model": runtime} | keyword_report(preds, targets, loaded.labels)
-        report |= unseen_report(preds, targets, source, train_words, loaded.labels)
+        words = [path.parent.name for path, _ in source.items]
+        voices = read_voices(source.root)
+        rows = None if voices is None else [voices.get(source.speaker_of(path), {}) for path, _ in source.items]
+        report |= unseen_report(preds, targets, loaded.labels, words, train_words, rows)
         png = out.with_suffix(".confusion.png")
         plot_confusion(report, png)
         print(

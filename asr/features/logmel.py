@@ -1,11 +1,11 @@
-"""The torch front end for training: the same features as `asr.runtime.frontend`, on torchaudio."""
+"""The torch front end for training: the same features as `asr.features`, on torchaudio."""
 
 from __future__ import annotations
 
 import torch
 import torchaudio
 
-from asr.runtime.frontend import DEFAULT_SPEC, FeatureSpec
+from asr.features import DEFAULT_SPEC, FeatureSpec
 
 
 class LogMel(torch.nn.Module):

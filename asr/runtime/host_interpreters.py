@@ -1,4 +1,4 @@
-"""Run a .tflite model on the host's interpreters: ai-edge-litert, tflite-runtime and TFLite Micro.
+"""Run a .tflite model on every interpreter a host has: ai-edge-litert, tflite-runtime and TFLite Micro.
 
 Each returns raw outputs [N, C] in the model's output dtype for inputs already in its input dtype, plus the
 median milliseconds per window (one thread, batch 1), so parity and benchmarks share one code path.
@@ -63,7 +63,7 @@ def run_tflite_runtime(path: Path, inputs: np.ndarray) -> tuple[np.ndarray, floa
         in_path, out_path = Path(tmp) / "in.npy", Path(tmp) / "out.npy"
         np.save(in_path, inputs)
         proc = subprocess.run(
-            [sys.executable, "-m", "asr.export.runtimes", str(path), str(in_path), str(out_path)],
+            [sys.executable, "-m", "asr.runtime.host_interpreters", str(path), str(in_path), str(out_path)],
             capture_output=True,
             text=True,
         )

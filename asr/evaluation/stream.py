@@ -10,58 +10,27 @@ own: its best recall with at most that many false accepts of the wake word per h
 the shared threshold. Behind `asr demo --wake-then-command` only the wake word's false accepts open the gate, and
 one threshold for a dozen keywords is rarely the wake word's best.
 
-Matching: a detection hits an event of its own label when it comes between the event's onset and its end
-(offset_s, else onset_s + the model window) plus --max-delay-s; each event is hit at most once. Every other
-detection is a false accept, including a second one on the same word and any keyword fired on an event
-whose label is not a keyword (`_unknown_`, background speech). Latency is measured from the event's onset.
+Detections are matched to events as asr.evaluation.metrics defines.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from asr.errors import InputError
+from asr.evaluation.metrics import THRESHOLDS, Event, choose, decide, match, read_events, wake_operating_point
 from asr.files import save_figure_atomic, write_text_atomic
+from asr.labels import keywords
 from asr.runtime.bundle import save_threshold
-from asr.runtime.detector import Decider, Detection, Detector, keywords, label_thresholds
+from asr.runtime.detector import Detector
 from asr.runtime.options import add_detector_arguments, detector_from_args
 from asr.runtime.wake import DEFAULT_WAKE_WORD
-
-THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.01), 2)
-
-
-@dataclass(frozen=True)
-class Event:
-    onset_s: float
-    label: str
-    offset_s: float | None = None
-
-
-def read_events(path: str | Path) -> list[Event]:
-    """Events of a CSV with rows `onset_s,label[,offset_s]`; a header row is allowed."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: events file not found")
-    events = []
-    with path.open(newline="") as f:
-        for line_no, row in enumerate(csv.reader(f), 1):
-            if not row or (line_no == 1 and row[0].strip().lower() == "onset_s"):
-                continue
-            try:
-                if len(row) not in (2, 3):
-                    raise ValueError(f"{len(row)} fields")
-                offset = float(row[2]) if len(row) == 3 and row[2].strip() else None
-                events.append(Event(float(row[0]), row[1].strip(), offset))
-            except ValueError as e:
-                raise ValueError(f"{path}:{line_no}: expected onset_s,label[,offset_s], got {row} ({e})") from None
-    return sorted(events, key=lambda e: e.onset_s)
 
 
 def score_recording(detector: Detector, audio: np.ndarray, chunk_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -73,86 +42,6 @@ def score_recording(detector: Detector, audio: np.ndarray, chunk_s: float = 1.0)
             times.append(t)
             posteriors.append(p)
     return np.array(times), np.array(posteriors).reshape(len(times), len(detector.labels))
-
-
-def decide(
-    times: np.ndarray,
-    posteriors: np.ndarray,
-    labels: list[str],
-    threshold: float,
-    refractory_s: float,
-    overrides: Mapping[str, float] | None = None,
-) -> list[Detection]:
-    """The detections of the stored posteriors at `threshold` (per-label `overrides` win), as the demo makes them.
-
-    Only windows where some keyword reaches its threshold, and the first window after them (which re-arms every
-    label), can change the decider's state; the rest are skipped, which makes a sweep of an hour's posteriors
-    take seconds instead of minutes."""
-    thresholds = label_thresholds(labels, threshold, overrides)
-    decider = Decider(labels, thresholds, refractory_s)
-    columns = [labels.index(label) for label in thresholds]
-    above = (posteriors[:, columns] >= np.array(list(thresholds.values()))).any(axis=1)
-    changes = above | np.concatenate([[False], above[:-1]])
-    found = (decider.update(times[i], posteriors[i]) for i in np.flatnonzero(changes))
-    return [d for d in found if d is not None]
-
-
-def match(
-    detections: list[Detection],
-    events: list[Event],
-    labels: list[str],
-    duration_s: float,
-    window_s: float,
-    max_delay_s: float,
-) -> dict:
-    """Per-keyword and overall recall, false accepts (and per hour) and latency of `detections`."""
-    words = keywords(labels)
-    onsets = np.array([e.onset_s for e in events])
-    ends = np.array([e.offset_s if e.offset_s is not None else e.onset_s + window_s for e in events]) + max_delay_s
-    event_labels = np.array([e.label for e in events], dtype=object)
-    hit_at: dict[int, float] = {}  # event index -> detection time
-    false_accepts = dict.fromkeys(words, 0)
-    for d in detections:  # vectorised over events: the threshold sweep calls this ~100 times
-        candidates = np.flatnonzero((onsets <= d.time_s) & (ends >= d.time_s) & (event_labels == d.label))
-        free = [int(i) for i in candidates if int(i) not in hit_at]
-        if free:
-            hit_at[free[0]] = d.time_s
-        else:
-            false_accepts[d.label] += 1
-    hours = duration_s / 3600
-
-    def summary(names: list[str]) -> dict:
-        indices = [i for i, e in enumerate(events) if e.label in names]
-        latencies = [hit_at[i] - events[i].onset_s for i in indices if i in hit_at]
-        fa = sum(false_accepts[n] for n in names)
-        return {
-            "events": len(indices),
-            "hits": len(latencies),
-            "recall": len(latencies) / len(indices) if indices else None,
-            "false_accepts": fa,
-            "false_accepts_per_hour": fa / hours,
-            "latency_mean_s": float(np.mean(latencies)) if latencies else None,
-            "latency_p90_s": float(np.percentile(latencies, 90)) if latencies else None,
-        }
-
-    return {"overall": summary(words), "per_label": {w: summary([w]) for w in words}}
-
-
-def choose(sweep: list[dict], target_recall: float, target_fa_per_hour: float | None) -> tuple[dict, str]:
-    """The sweep point to use, and why. A recording without keyword events (recall None) measures false
-    accepts only: then the lowest threshold within the FA/h target, or with the fewest FA/h."""
-    if target_fa_per_hour is not None:
-        ok = [s for s in sweep if s["false_accepts_per_hour"] <= target_fa_per_hour]
-        if ok:
-            best = max(ok, key=lambda s: (s["recall"] or 0, -s["threshold"]))
-            return best, f"best recall at <= {target_fa_per_hour} FA/h"
-    else:
-        ok = [s for s in sweep if s["recall"] is not None and s["recall"] >= target_recall]
-        if ok:
-            best = min(ok, key=lambda s: (s["false_accepts_per_hour"], -s["recall"], -s["threshold"]))
-            return best, f"fewest FA/h with recall >= {target_recall:.0%}"
-    best = max(sweep, key=lambda s: (s["recall"] or 0, -s["false_accepts_per_hour"], -s["threshold"]))
-    return best, "no keyword events: fewest FA/h" if best["recall"] is None else "target not reached: best recall"
 
 
 def evaluate_stream(
@@ -214,26 +103,6 @@ def evaluate_stream(
     if wake_word is not None:
         report["wake"] = wake_operating_point(at, chosen["threshold"], wake_word, labels, wake_fa_per_hour)
     return report
-
-
-def wake_operating_point(at, shared: float, wake_word: str, labels: list[str], fa_per_hour: float) -> dict:
-    """The wake word's own threshold: its best recall with at most `fa_per_hour` false accepts of its own (the
-    other keywords at the `shared` threshold: they still fire, and the refractory period follows them). Among
-    thresholds with that recall and the fewest false accepts, the middle one: the most margin on either side."""
-    if wake_word not in keywords(labels):
-        raise ValueError(f"wake word {wake_word!r} is not one of the model's keywords {keywords(labels)}")
-    sweep = []
-    for threshold in THRESHOLDS:
-        s = at(shared, {wake_word: float(threshold)})["per_label"][wake_word]
-        sweep.append({"threshold": float(threshold), **s})
-    within = [s for s in sweep if s["false_accepts_per_hour"] <= fa_per_hour]
-    if not within:
-        best = min(sweep, key=lambda s: (s["false_accepts_per_hour"], -s["threshold"]))
-        return {"word": wake_word, "reason": f"no threshold within {fa_per_hour} FA/h: fewest", **best, "sweep": sweep}
-    top = max((s["recall"] or 0, -s["false_accepts"]) for s in within)
-    plateau = [s for s in within if ((s["recall"] or 0), -s["false_accepts"]) == top]
-    best = plateau[len(plateau) // 2]
-    return {"word": wake_word, "reason": f"best recall at <= {fa_per_hour} FA/h", **best, "sweep": sweep}
 
 
 def plot_det(report: dict, path: Path) -> None:
@@ -328,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     if args.at_saved_threshold:
         saved = manifest.get("detector", {})
         if "threshold" not in saved:
-            raise ValueError(f"{args.model_dir}/manifest.json: no saved threshold (run eval-stream --save-threshold)")
+            raise InputError(f"{args.model_dir}/manifest.json: no saved threshold (run eval-stream --save-threshold)")
         fixed = (saved["threshold"], saved.get("label_thresholds", {}))
     events = read_events(args.events)
     audio = read_audio(args.audio, sample_rate=detector.spec.sample_rate)

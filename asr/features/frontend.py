@@ -1,56 +1,13 @@
-"""The log-mel front end: defined once here, computed in numpy on devices.
-
-`FeatureSpec` is the single source of truth for feature settings. Training computes the same features
-with torchaudio (`asr.features.LogMel`), the microcontroller bundle with C (`deploy/mcu/frontend.c`);
-both read these numbers, and tests hold all three together.
-"""
+"""The log-mel front end in numpy: what devices compute, and the reference the torch and C twins are held to."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    sample_rate: int = 16000
-    n_fft: int = 512  # window and FFT length: 32 ms (one length for both keeps the C front end simple)
-    hop_length: int = 160  # 10 ms
-    n_mels: int = 40
-    f_min: float = 20.0
-    f_max: float = 7600.0
-    log_offset: float = 1e-6
-    # Fixed normalisation (not per utterance) so a stream can be normalised frame by frame on a device.
-    mean: float = -5.0
-    std: float = 5.0
-    clip_seconds: float = 1.0  # the keyword model's window
-
-    @property
-    def clip_samples(self) -> int:
-        return int(round(self.clip_seconds * self.sample_rate))
-
-    def num_frames(self, num_samples: int) -> int:
-        """Frames produced from `num_samples` samples (no centre padding)."""
-        if num_samples < self.n_fft:
-            return 0
-        return 1 + (num_samples - self.n_fft) // self.hop_length
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> FeatureSpec:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown feature settings: {sorted(unknown)}")
-        return cls(**values)
-
-
-DEFAULT_SPEC = FeatureSpec()
+from asr.errors import InputError
+from asr.features.spec import DEFAULT_SPEC, FeatureSpec
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -93,9 +50,34 @@ def log_mel(audio: np.ndarray, spec: FeatureSpec = DEFAULT_SPEC) -> np.ndarray:
     """Normalised log-mel features [frames, n_mels] of mono float audio in [-1, 1] at `spec.sample_rate`."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
-        raise ValueError(f"expected mono audio of shape [samples], got {audio.shape}")
+        raise InputError(f"expected mono audio of shape [samples], got {audio.shape}")
     n = spec.num_frames(len(audio))
     if n == 0:
         return np.zeros((0, spec.n_mels), dtype=np.float32)
     idx = np.arange(spec.n_fft)[None, :] + spec.hop_length * np.arange(n)[:, None]
     return frames_to_features(audio[idx], spec)
+
+
+class StreamingFrontend:
+    """Log-mel frames of a stream, each computed once; equal to `log_mel` of the whole stream.
+
+    Only the samples of the next, still incomplete frames are kept (under n_fft samples, since frames overlap).
+    """
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        self.samples_seen = 0
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """The new feature frames [n, n_mels] that `samples` (float mono) completes."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self.samples_seen += len(samples)
+        audio = np.concatenate([self._pending, samples])
+        n = self.spec.num_frames(len(audio))
+        if n == 0:
+            self._pending = audio
+            return np.zeros((0, self.spec.n_mels), dtype=np.float32)
+        idx = np.arange(self.spec.n_fft)[None, :] + self.spec.hop_length * np.arange(n)[:, None]
+        self._pending = audio[n * self.spec.hop_length :]
+        return frames_to_features(audio[idx], self.spec)
