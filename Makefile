@@ -20,7 +20,7 @@ TARGET_FA_PER_HOUR := 60
 # with at most one false wake in the 10-minute validation stream.
 TARGET_WAKE_FA_PER_HOUR := 6
 
-.PHONY: demo test setup lint corpus train export stream summary clean
+.PHONY: demo test setup lint corpus train export stream summary compare clean
 
 demo: setup corpus train export stream summary
 
@@ -33,26 +33,32 @@ corpus: setup
 
 train: corpus
 	$(ASR) train kws-tiny --run-dir $(RUN)
-	$(ASR) eval $(RUN)/best.pt $(GEN)/commands --split testing --out $(RUN)/eval_testing.json
-	$(ASR) eval $(RUN)/best.pt $(GEN)/commands --split testing --noisy --out $(RUN)/eval_testing_noisy.json
 
+# The headline figures: the int8 model running in TFLite Micro, on the held-out voices, clean and noisy.
 export: train
 	@[ -f $(OUT)/manifest.json ] || $(ASR) export $(RUN)/best.pt $(OUT) --mcu
+	$(ASR) eval $(RUN)/best.pt $(GEN)/commands --split testing --tflite $(OUT)
+	$(ASR) eval $(RUN)/best.pt $(GEN)/commands --split testing --tflite $(OUT) --noisy
 
 stream: export
-	@[ -f $(STREAM)/events.csv ] || $(PY) tools/make_stream.py --commands $(GEN)/commands --sentences $(GEN)/sentences --out-dir $(STREAM)
-	@[ -f $(STREAM_VAL)/events.csv ] || $(PY) tools/make_stream.py --commands $(GEN)/commands --sentences $(GEN)/sentences --split validation --out-dir $(STREAM_VAL)
+	@[ -f $(STREAM)/events.csv ] || $(ASR) data stream --commands $(GEN)/commands --sentences $(GEN)/sentences --out-dir $(STREAM)
+	@[ -f $(STREAM_VAL)/events.csv ] || $(ASR) data stream --commands $(GEN)/commands --sentences $(GEN)/sentences --split validation --out-dir $(STREAM_VAL)
 	$(ASR) eval-stream $(OUT) $(STREAM_VAL)/stream.wav $(STREAM_VAL)/events.csv --out $(STREAM_VAL)/report.json --target-fa-per-hour $(TARGET_FA_PER_HOUR) --wake-fa-per-hour $(TARGET_WAKE_FA_PER_HOUR) --save-threshold
 	$(ASR) eval-stream $(OUT) $(STREAM)/stream.wav $(STREAM)/events.csv --plot $(STREAM)/det.png --out $(STREAM)/report.json --at-saved-threshold
 	$(ASR) demo $(OUT) --file $(STREAM)/stream.wav > $(STREAM)/detections.txt
 	@echo "demo on the stream: $$(wc -l < $(STREAM)/detections.txt) detections (first 5 below; all in $(STREAM)/detections.txt)"; head -5 $(STREAM)/detections.txt
 
 summary:
-	$(PY) tools/summary.py --run $(RUN) --export $(OUT) --stream $(STREAM)
+	$(ASR) summary $(OUT) $(STREAM)
+
+# The lab (bench/, not installed): the tied model side by side with its peers (BENCHMARKS.md section 6).
+compare: corpus
+	$(PY) -m bench.compare
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 test: setup lint
 	$(PY) -m pytest -q

@@ -1,3 +1,16 @@
-"""Depth-tied Conformer speech recognition for embedded targets."""
+"""Depth-tied Conformer speech recognition for embedded targets.
 
-__version__ = "0.1.0"
+`from asr import KeywordSpotter` is the device-side API (numpy and a TFLite interpreter; no torch).
+"""
+
+__version__ = "0.2.0"
+__all__ = ["KeywordSpotter"]
+
+
+def __getattr__(name: str):
+    # Lazy, so `import asr.train` never loads the device side and `import asr` alone loads nothing.
+    if name == "KeywordSpotter":
+        from asr.runtime.spotter import KeywordSpotter
+
+        return KeywordSpotter
+    raise AttributeError(f"module 'asr' has no attribute {name!r}")

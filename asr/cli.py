@@ -14,7 +14,10 @@ from asr.errors import AsrError
 
 # name -> (module, one-line help); the order is the data flow.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("asr.data.cli", "generate the offline corpora (synth) and summarise corpus trees (info)"),
+    "data": (
+        "asr.data.cli",
+        "generate the offline corpora (synth), a labelled test stream (stream), corpus summaries (info)",
+    ),
     "model": ("asr.model.cli", "model reports: `asr model info CONFIG` prints unique vs effective parameters"),
     "train": ("asr.train.cli", "train a model from a config (resumes from its checkpoint; torchrun for DDP)"),
     "plot": ("asr.train.plot", "plot a run's training curves"),
@@ -22,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("asr.export.cli", "PyTorch -> ONNX -> TFLite float32 and int8, parity checks, MCU bundle"),
     "demo": ("asr.runtime.demo", "streaming keyword demo on microphone, file or stdin audio"),
     "eval-stream": ("asr.evaluation.stream", "wake-word metrics on a long labelled recording"),
+    "summary": ("asr.evaluation.summary", "the main job's closing table from the reports its steps wrote"),
 }
 
 

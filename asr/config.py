@@ -25,11 +25,11 @@ class ConfigError(InputError):
 
 @dataclass
 class DataConfig:
-    corpus: str = "commands"  # "commands" (Speech Commands layout) or "sentences" (LibriSpeech layout)
     root: str = "data/generated/commands"
     keywords: list[str] = field(
         default_factory=lambda: ["marvin", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
     )
+    wake_word: str = "marvin"  # the keyword `asr demo --wake-then-command` waits for; recorded in the export
     train_split: str = "train-clean-100"  # LibriSpeech-layout split names (sentences corpus, speech_root)
     speech_root: str = ""  # keyword task: a LibriSpeech-layout corpus whose train_split gives background speech
     dev_split: str = "dev-clean"
@@ -73,11 +73,9 @@ class TrainConfig:
     noise_prob: float = 0.8  # probability of mixing background noise into a training example
     snr_db: tuple[float, float] = (5.0, 25.0)
     speed_perturb: tuple[float, float] = (0.85, 1.15)
-    tempo: tuple[float, float] = (1.0, 1.0)  # keyword task: speaking rate x factor (log-uniform), pitch kept
     eq_prob: float = 0.0  # probability of a random channel: spectral tilt, resonances, band limit
     reverb_prob: float = 0.0  # probability of a simulated room (RT60 0.1-0.7 s)
     vtlp: tuple[float, float] = (1.0, 1.0)  # vocal-tract-length warp of the mel axis (formants x factor)
-    ema_decay: float = 0.0  # evaluate and keep as best.pt an exponential moving average of the weights (0 = off)
     eval_every: int = 500
     checkpoint_every: int = 200
     num_workers: int = 1
@@ -107,7 +105,10 @@ class Config:
     def validate(self) -> None:
         m = self.model
         _check(self.task in ("kws", "ctc"), f"task must be 'kws' or 'ctc', not {self.task!r}")
-        _check(self.data.corpus in ("commands", "sentences"), f"data.corpus {self.data.corpus!r} is unknown")
+        if self.task == "kws":
+            _check(
+                self.data.wake_word in self.data.keywords, f"data.wake_word {self.data.wake_word!r} is not a keyword"
+            )
         _check(m.arch in ("conformer", "dscnn"), f"model.arch {m.arch!r} is unknown")
         _check(m.sharing in ("none", "all", "cycle", "sequence"), f"model.sharing {m.sharing!r} is unknown")
         _check(m.depth >= 1, "model.depth must be >= 1")
@@ -129,9 +130,6 @@ class Config:
         if self.train.speech_negatives:
             _check(bool(self.data.speech_root), "train.speech_negatives needs data.speech_root (a sentences corpus)")
         _check(self.train.ctc_units in ("letters", "phones"), "train.ctc_units must be 'letters' or 'phones'")
-        _check(
-            0 < min(self.train.tempo) <= max(self.train.tempo), "train.tempo must be [low, high] with 0 < low <= high"
-        )
         _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
         _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")
 
@@ -185,10 +183,7 @@ def from_dict(values: dict, where: str = "config") -> Config:
 def load_config(name_or_path: str | Path, overrides: dict | None = None) -> Config:
     """Read and validate a config; `overrides` maps dotted keys (`model.depth`) to values."""
     path = resolve_path(name_or_path)
-    try:
-        values = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    values = _read_values(path)
     values.setdefault("name", path.stem)
     for dotted, value in (overrides or {}).items():
         *parents, leaf = dotted.split(".")
@@ -197,3 +192,25 @@ def load_config(name_or_path: str | Path, overrides: dict | None = None) -> Conf
             node = node.setdefault(key, {})
         node[leaf] = value
     return from_dict(values, str(path))
+
+
+def _read_values(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """The TOML tables of `path`, on top of those of the config it `extends` (another file or a built-in name)."""
+    if path in seen:
+        raise ConfigError(f"{path}: `extends` loops back to itself ({' -> '.join(map(str, seen))})")
+    try:
+        values = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    parent = values.pop("extends", None)
+    if parent is None:
+        return values
+    base = resolve_path(parent if "/" not in parent else path.parent / parent)
+    return _merge(_read_values(base, (*seen, path)), values)
+
+
+def _merge(base: dict, child: dict) -> dict:
+    merged = dict(base)
+    for key, value in child.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged

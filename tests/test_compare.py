@@ -1,8 +1,6 @@
-"""tools/compare.py and asr.peers: the side-by-side comparison on the tiny generated corpus, in quick mode."""
+"""bench/compare.py and bench.peers: the side-by-side comparison on the tiny generated corpus, in quick mode."""
 
-import importlib.util
 import json
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -10,31 +8,27 @@ import pytest
 
 from asr.config import load_config
 from asr.data.speech_commands import SpeechCommands
-from asr.peers.pocketsphinx import GrammarRecognizer
-from asr.peers.testset import load_testset
+from asr.runtime.bundle import Manifest
+from bench import compare as bench_compare
+from bench.peers.pocketsphinx import GrammarRecognizer
+from bench.peers.testset import load_testset
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "asr" / "configs"
 
 
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_compared_models_share_data_and_budget_and_the_tied_one_is_kws_tiny():
-    tables = {p.stem: tomllib.loads(p.read_text()) for p in CONFIGS.glob("compare-*.toml")}
-    assert set(tables) == {"compare-tied", "compare-untied", "compare-lora4", "compare-dscnn"}
-    for name, table in tables.items():
-        assert table["train"] == tables["compare-tied"]["train"], f"{name}: another training budget"
-        assert table["data"] == tables["compare-tied"]["data"], f"{name}: other data"
-    assert load_config("compare-tied").model == load_config("kws-tiny").model
-    untied, lora = load_config("compare-untied").model, load_config("compare-lora4").model
+    configs = {p.stem: load_config(p.stem) for p in CONFIGS.glob("compare-*.toml")}
+    assert set(configs) == {"compare-tied", "compare-untied", "compare-lora4", "compare-dscnn"}
+    tied = configs["compare-tied"]
+    for name, config in configs.items():
+        assert config.train == tied.train, f"{name}: another training budget"
+        assert config.data == tied.data, f"{name}: other data"
+    assert tied.model == load_config("kws-tiny").model and tied.data == load_config("kws-tiny").data
+    untied, lora = configs["compare-untied"].model, configs["compare-lora4"].model
     assert (untied.sharing, untied.unique_blocks, untied.depth) == ("none", 4, 4)
     assert (lora.sharing, lora.lora_rank) == ("all", 4)
-    assert load_config("compare-dscnn").model.arch == "dscnn"
+    assert configs["compare-dscnn"].model.arch == "dscnn"
 
 
 def test_noisy_test_set_is_deterministic_per_clip(commands_corpus, commands_keywords):
@@ -65,16 +59,16 @@ def quick(tmp_path_factory, commands_corpus, kws_checkpoint, kws_export):
     argv = ["--quick", "--data", str(commands_corpus), "--sentences", str(out / "none"), "--out", str(out)]
     argv += ["--systems", "tied", "untied", "pocketsphinx", "--no-export", "--no-progress"]
     argv += ["--checkpoint", f"tied={kws_checkpoint}", "--export", f"tied={kws_export}"]
-    return load_tool("compare").main(argv)
+    return bench_compare.main(argv)
 
 
 def test_comparison_table_rows_and_sane_numbers(quick, kws_export):
     rows = {r["system"]: r for r in quick["rows"]}
     assert list(rows) == ["tied", "untied", "pocketsphinx"]
     tied, untied, ps = rows["tied"], rows["untied"], rows["pocketsphinx"]
-    manifest = json.loads((kws_export / "manifest.json").read_text())
+    manifest = Manifest.read(kws_export)
     assert tied["stored_bytes"] == (kws_export / "model_int8.tflite").stat().st_size
-    assert tied["arena_bytes"] == manifest["arena_bytes"] and tied["latency_ms"] > 0
+    assert tied["arena_bytes"] == manifest.arena_bytes and tied["latency_ms"] > 0
     # same depth and width: the same computation, but the untied model stores a block per depth
     assert untied["macs"] == tied["macs"] > 0
     assert untied["unique_parameters"] > tied["unique_parameters"]

@@ -12,6 +12,7 @@ import pytest
 
 from asr.audio import read_audio, write_audio
 from asr.cli import main
+from asr.runtime.bundle import Manifest
 from asr.runtime.detector import Detection
 from asr.runtime.wake import WakeGate
 
@@ -108,7 +109,7 @@ def test_no_microphone_suggests_file_or_stdin(kws_export, capsys, monkeypatch, t
 
 def test_bad_model_file_is_a_clear_error(kws_export, keyword_audio, tmp_path, capsys):
     export = shutil.copytree(kws_export, tmp_path / "export")
-    model = export / json.loads((export / "manifest.json").read_text())["models"]["int8"]
+    model = export / Manifest.read(export).models["int8"]
     model.write_text("not a model")
     assert main(["demo", str(export), "--file", str(keyword_audio)]) == 2
     err = capsys.readouterr().err

@@ -36,7 +36,6 @@ def test_segments_follow_the_sharing_plan():
     assert loop_segments([0, 1, 0, 1, 0, 1]) == [([0, 1], 3)]
     assert loop_segments([0, 0, 1, 1]) == [([0], 2), ([1], 2)]
     assert loop_segments([0, 1, 2]) == [([0], 1), ([1], 1), ([2], 1)]
-    assert loop_segments([0, 0, 0, 0], peel_first=True) == [([0], 1), ([0], 3)]
 
 
 def test_file_does_not_grow_with_depth(tmp_path: Path, calibration):
@@ -45,7 +44,7 @@ def test_file_does_not_grow_with_depth(tmp_path: Path, calibration):
         torch.manual_seed(0)
         config = tiny_config(depth, per_depth_norm=False)
         model = build_model(config, num_outputs(config)).eval()
-        info = export_loop_tflite(model, config, calibration, tmp_path / f"n{depth}.tflite", peel_first=False)
+        info = export_loop_tflite(model, config, calibration, tmp_path / f"n{depth}.tflite")
         assert info["loops"] == [{"blocks": [0], "iterations": depth}]
         assert info["int8_carried_tensors"] == 1
         assert info["op_counts"]["WHILE"] == 1

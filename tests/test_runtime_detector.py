@@ -1,24 +1,18 @@
 """The streaming detector: incremental features, sliding windows, decisions, and detection on real audio."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from asr.audio import read_audio
+from asr.data.stream import make_stream
 from asr.features import DEFAULT_SPEC, log_mel
-from asr.runtime.bundle import load_exported
+from asr.runtime.bundle import Manifest
 from asr.runtime.detector import Decider, Detector, StreamingFrontend, keywords
+from asr.runtime.spotter import KeywordSpotter
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +73,9 @@ def test_decider_fires_once_per_word_and_never_on_fillers():
 def test_detector_finds_keywords_in_a_generated_stream(kws_export, commands_corpus):
     """Keywords in noise, one after another: the streaming path must find what the model knows. The test model
     (a minute of training on a tiny corpus) knows its training voices, so the stream is built from those."""
-    words = keywords(load_exported(kws_export)[1])
-    audio, events = load_tool("make_stream").make_stream(
-        commands_corpus, words, minutes=1, seed=1, snr_db=(20.0, 30.0), split="train"
-    )
-    found = list(Detector.from_export(kws_export).run(np.array_split(audio, len(audio) // 1600)))
+    words = Manifest.read(kws_export).keywords
+    audio, events = make_stream(commands_corpus, words, minutes=1, seed=1, snr_db=(20.0, 30.0), split="train")
+    found = list(KeywordSpotter.from_export(kws_export).detector.run(np.array_split(audio, len(audio) // 1600)))
     keyword_events = [(onset, label) for onset, label, _ in events if label in words]
     hits = [e for e in keyword_events if any(d.label == e[1] and e[0] <= d.time_s <= e[0] + 2 for d in found)]
     assert len(keyword_events) >= 5 and len(hits) >= 0.75 * len(keyword_events)
@@ -92,7 +84,8 @@ def test_detector_finds_keywords_in_a_generated_stream(kws_export, commands_corp
 def test_detector_stays_silent_on_noise(kws_export, commands_corpus):
     from asr.data.speech_commands import SpeechCommands
 
-    _, labels, spec, _ = load_exported(kws_export)
+    manifest = Manifest.read(kws_export)
+    labels, spec = manifest.labels, manifest.features
     noise = np.concatenate(SpeechCommands(commands_corpus, "testing", keywords(labels)).background_noise())
-    detector = Detector.from_export(kws_export)
+    detector = KeywordSpotter.from_export(kws_export).detector
     assert list(detector.run(np.array_split(noise[: 60 * spec.sample_rate], 600))) == []

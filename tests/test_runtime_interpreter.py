@@ -10,13 +10,13 @@ import pytest
 
 from asr.audio import read_audio
 from asr.features import log_mel
-from asr.runtime.bundle import BundleError, load_exported
+from asr.runtime.bundle import BundleError, Manifest, load_exported
 from asr.runtime.interpreter import ModelFileError, TFLiteModel, available_backends
 
 
 @pytest.fixture(scope="module")
 def clip_features(commands_corpus, kws_export):
-    spec = load_exported(kws_export)[2]
+    spec = Manifest.read(kws_export).features
     clip = next(p for p in sorted(commands_corpus.rglob("*.wav")) if "_background_noise_" not in p.parts)
     audio = np.zeros(spec.clip_samples, np.float32)
     data = read_audio(clip, spec.sample_rate)[: spec.clip_samples]
@@ -42,9 +42,9 @@ def test_a_file_that_is_not_tflite_is_refused(tmp_path):
 
 def test_export_dir_with_a_corrupt_model_names_it(kws_export, tmp_path):
     export = copy_export(kws_export, tmp_path)
-    manifest = json.loads((export / "manifest.json").read_text())
-    (export / manifest["models"]["int8"]).write_bytes(b"\0" * 64)
-    with pytest.raises(ModelFileError, match=manifest["models"]["int8"]):
+    manifest = Manifest.read(export)
+    (export / manifest.models["int8"]).write_bytes(b"\0" * 64)
+    with pytest.raises(ModelFileError, match=manifest.models["int8"]):
         load_exported(export)
 
 
@@ -75,10 +75,11 @@ def test_int8_input_quantization_round_trips(kws_export, clip_features):
 
 
 def test_scores_have_one_value_per_label(kws_export, clip_features):
-    model, labels, _, manifest = load_exported(kws_export)
+    model, manifest = load_exported(kws_export)
+    labels = manifest.labels
     scores = model(clip_features)
     assert scores.shape == (len(labels),) and scores.dtype == np.float32
-    if manifest["output"].get("kind") == "probabilities":
+    if manifest.output_kind == "probabilities":
         assert abs(scores.sum() - 1) < 0.05
 
 

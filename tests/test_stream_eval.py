@@ -1,4 +1,4 @@
-"""tools/make_stream.py and `asr eval-stream`: a generated labelled stream, and metrics that add up."""
+"""`asr data stream` and `asr eval-stream`: a generated labelled stream, and metrics that add up."""
 
 import csv
 import json
@@ -14,8 +14,10 @@ from asr.audio import read_audio
 from asr.cli import main
 from asr.evaluation.metrics import THRESHOLDS, Event, decide, match, read_events
 from asr.evaluation.stream import score_recording
-from asr.runtime.bundle import load_exported, save_threshold
-from asr.runtime.detector import Decider, Detector, keywords
+from asr.labels import keywords
+from asr.runtime.bundle import Manifest, Thresholds, load_exported, save_thresholds
+from asr.runtime.detector import Decider
+from asr.runtime.spotter import KeywordSpotter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,16 +25,16 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def stream_files(commands_corpus, kws_export, tmp_path_factory):
     out = tmp_path_factory.mktemp("stream")
-    words = keywords(load_exported(kws_export)[1])
-    cmd = [sys.executable, str(ROOT / "tools/make_stream.py"), "--commands", str(commands_corpus), "--minutes", "1"]
+    words = Manifest.read(kws_export).keywords
+    cmd = [sys.executable, "-m", "asr.cli", "data", "stream", "--commands", str(commands_corpus), "--minutes", "1"]
     subprocess.run([*cmd, "--keywords", *words, "--seed", "3", "--out-dir", str(out)], check=True, capture_output=True)
     return out / "stream.wav", out / "events.csv"
 
 
 def test_make_stream_is_deterministic_and_well_formed(commands_corpus, kws_export, stream_files, tmp_path):
     wav, events_csv = stream_files
-    words = keywords(load_exported(kws_export)[1])
-    cmd = [sys.executable, str(ROOT / "tools/make_stream.py"), "--commands", str(commands_corpus), "--minutes", "1"]
+    words = Manifest.read(kws_export).keywords
+    cmd = [sys.executable, "-m", "asr.cli", "data", "stream", "--commands", str(commands_corpus), "--minutes", "1"]
     subprocess.run([*cmd, "--keywords", *words, "--seed", "3", "--out-dir", str(tmp_path)], check=True)
     assert (tmp_path / "stream.wav").read_bytes() == wav.read_bytes()
     assert (tmp_path / "events.csv").read_text() == events_csv.read_text()
@@ -74,7 +76,7 @@ def test_eval_stream_report_adds_up(kws_export, stream_files, tmp_path, capsys):
 
 def test_events_where_the_detector_fired_score_full_recall_and_no_false_accepts(kws_export, stream_files):
     wav, _ = stream_files
-    detector = Detector.from_export(kws_export)
+    detector = KeywordSpotter.from_export(kws_export).detector
     times, posteriors = score_recording(detector, read_audio(wav))
     threshold = 0.5
     found = decide(times, posteriors, detector.labels, threshold, detector.decider.refractory_s)
@@ -125,8 +127,8 @@ def test_saved_threshold_is_what_the_demo_uses(kws_export, stream_files, tmp_pat
     argv = ["eval-stream", str(export), str(wav), str(events_csv), "--out", str(tmp_path / "r.json")]
     assert main([*argv, "--target-recall", "0.5", "--save-threshold"]) == 0
     chosen = json.loads((tmp_path / "r.json").read_text())["chosen"]["threshold"]
-    assert json.loads((export / "manifest.json").read_text())["detector"]["threshold"] == chosen
-    assert load_exported(export)[1] == load_exported(kws_export)[1]  # still a valid bundle
+    assert Manifest.read(export).thresholds.threshold == chosen
+    assert load_exported(export)[1].labels == Manifest.read(kws_export).labels  # still a valid bundle
 
     def demo(*extra) -> str:
         capsys.readouterr()
@@ -134,7 +136,7 @@ def test_saved_threshold_is_what_the_demo_uses(kws_export, stream_files, tmp_pat
         return capsys.readouterr().out
 
     assert demo() == demo("--threshold", str(chosen))
-    save_threshold(export, 0.05, "a test")  # far from the default 0.7: the two must detect differently
+    save_thresholds(export, Thresholds(0.05, {}, "a test"))  # far from the default 0.7: the two must detect differently
     assert demo() == demo("--threshold", "0.05") != demo("--threshold", "0.7")
 
 
@@ -143,7 +145,7 @@ def test_wake_word_gets_a_threshold_of_its_own(kws_export, stream_files, tmp_pat
     the shared threshold, and `asr demo` then detects what the two thresholds given by hand detect."""
     wav, events_csv = stream_files
     export = shutil.copytree(kws_export, tmp_path / "export")
-    wake = keywords(load_exported(export)[1])[0]
+    wake = Manifest.read(export).keywords[0]
     argv = ["eval-stream", str(export), str(wav), str(events_csv), "--out", str(tmp_path / "r.json")]
     assert main([*argv, "--wake-word", wake, "--wake-fa-per-hour", "60", "--save-threshold"]) == 0
     assert f"wake word {wake!r} at its own threshold" in capsys.readouterr().out
@@ -154,14 +156,14 @@ def test_wake_word_gets_a_threshold_of_its_own(kws_export, stream_files, tmp_pat
     assert own["false_accepts_per_hour"] <= 60 and own["recall"] == max(s["recall"] for s in within)
     assert own["false_accepts"] == min(s["false_accepts"] for s in within if s["recall"] == own["recall"])
 
-    detector = Detector.from_export(export)
+    detector = KeywordSpotter.from_export(export).detector
     times, posteriors = score_recording(detector, read_audio(wav))
     found = decide(times, posteriors, detector.labels, shared, detector.decider.refractory_s, {wake: own["threshold"]})
     direct = match(found, read_events(events_csv), detector.labels, 60.0, 1.0, 1.0)["per_label"][wake]
     assert (direct["hits"], direct["false_accepts"]) == (own["hits"], own["false_accepts"])
 
-    saved = json.loads((export / "manifest.json").read_text())["detector"]
-    assert saved["threshold"] == shared and saved["label_thresholds"] == {wake: own["threshold"]}
+    saved = Manifest.read(export).thresholds
+    assert saved.threshold == shared and saved.label_thresholds == {wake: own["threshold"]}
 
     def demo(*extra) -> str:
         capsys.readouterr()
@@ -169,7 +171,7 @@ def test_wake_word_gets_a_threshold_of_its_own(kws_export, stream_files, tmp_pat
         return capsys.readouterr().out
 
     assert demo() == demo("--threshold", str(shared), "--label-threshold", f"{wake}={own['threshold']}")
-    save_threshold(export, shared, "a test", {wake: 0.05})  # a wake threshold far below the shared one
+    save_thresholds(export, Thresholds(shared, {wake: 0.05}, "a test"))  # a wake threshold far below the shared one
     assert (
         demo()
         == demo("--threshold", str(shared), "--label-threshold", f"{wake}=0.05")
@@ -182,7 +184,7 @@ def test_thresholds_chosen_on_one_stream_are_reported_on_another(kws_export, str
     choice exactly, wake word included; without saved thresholds it says so."""
     wav, events_csv = stream_files
     export = shutil.copytree(kws_export, tmp_path / "export")
-    wake = keywords(load_exported(export)[1])[0]
+    wake = Manifest.read(export).keywords[0]
     argv = ["eval-stream", str(export), str(wav), str(events_csv)]
     assert main([*argv, "--at-saved-threshold"]) == 2
     assert "no saved threshold" in capsys.readouterr().err

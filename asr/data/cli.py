@@ -1,4 +1,5 @@
-"""`asr data synth` (generate the offline corpora) and `asr data info ROOT` (summarise a corpus tree)."""
+"""`asr data synth` (generate the offline corpora), `asr data stream` (a labelled test recording from them) and
+`asr data info ROOT` (summarise a corpus tree)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--scale", choices=["tiny", "default"], default="default")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--jobs", type=int, default=2, help="synthesis processes")
+    from asr.data import stream
+
+    stream.configure(sub.add_parser("stream", help="a long labelled recording of held-out voices for eval-stream"))
     info = sub.add_parser("info", help="clips, hours, donors and voices per split, size on disk")
     info.add_argument("root", help="a Speech Commands or LibriSpeech tree (real or generated)")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -28,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
             root = build_corpus(corpus, args.out, args.scale, args.seed, args.jobs)
             print(f"{corpus}: {root}")
         return 0
+    if args.data_command == "stream":
+        from asr.data.stream import run
+
+        return run(args)
     from asr.data.info import format_report, summarize
 
     report = summarize(args.root)

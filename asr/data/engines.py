@@ -24,9 +24,9 @@ import soundfile as sf
 
 from asr.audio import resample_audio
 from asr.data.recipe import Speaker
+from asr.data.render import SAMPLE_RATE
 from asr.errors import MissingError
 
-SAMPLE_RATE = 16000
 BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
 RHVOICE_HOME = Path(sys.prefix) / "rhvoice"  # say.exe, RHVoice.dll and the wine prefix (tools/rhvoice/install.sh)
 WINE = Path("/usr/lib/wine/wine64")

@@ -1,4 +1,4 @@
-"""Sentences from the smart-speaker grammar (data/grammar.toml), with numbers spelled out as spoken."""
+"""Sentences from the smart-speaker grammar (default_recipe/grammar.toml), numbers spelled out as spoken."""
 
 from __future__ import annotations
 

@@ -9,15 +9,14 @@ import numpy as np
 
 from asr.audio import read_audio
 from asr.errors import InputError, MissingError
-
-SAMPLE_RATE = 16000
+from asr.features import DEFAULT_SPEC
 
 
 class LibriSpeech:
     """Utterances of one split as (waveform float32, transcript, utterance id), sorted by id."""
 
-    def __init__(self, root: str | Path, split: str):
-        self.root = Path(root)
+    def __init__(self, root: str | Path, split: str, sample_rate: int = DEFAULT_SPEC.sample_rate):
+        self.root, self.sample_rate = Path(root), sample_rate
         folder = self.root / split
         if not folder.is_dir():
             found = sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
@@ -35,7 +34,7 @@ class LibriSpeech:
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, str, str]:
         path, text, utt_id = self.items[i]
-        return read_audio(path, SAMPLE_RATE), text, utt_id
+        return read_audio(path, self.sample_rate), text, utt_id
 
     def transcripts(self) -> list[str]:
         """Every transcript of the split (for training a tokenizer)."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from asr.data.render import SAMPLE_RATE
 from asr.errors import MissingError
 
-SAMPLE_RATE = 16000
 _FRAME = 160  # 10 ms: speech level is measured over the frames that carry the word, not the silence around it
 RMS = 0.08  # about -22 dBFS: leaves room for the random gain applied when mixing
 

@@ -1,4 +1,5 @@
-"""The synthesis recipe (data/recipe.toml, data/words/*.txt, data/grammar.toml) and the speakers it defines.
+"""The synthesis recipe (recipe.toml, words/*.txt and grammar.toml, shipped in asr/data/default_recipe/) and the
+speakers it defines.
 
 A *voice* is one engine voice (`flite:awb`, `espeak-ng:en-gb`); a *speaker* is one fixed setting of a voice
 (an espeak-ng variant, a recorded voice's pitch preset) and owns the clips it says, like a person in the real
@@ -10,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from asr.errors import InputError, MissingError
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+DATA_DIR = Path(str(files("asr.data") / "default_recipe"))  # package data: works from a wheel too
 SPLITS = ("train", "validation", "testing")
 # Bumped whenever the synthesis code changes its output, so cached corpora are rebuilt.
 SYNTH_VERSION = 2

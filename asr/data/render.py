@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from asr.features import DEFAULT_SPEC
+
+SAMPLE_RATE = DEFAULT_SPEC.sample_rate  # generated corpora are written at the default feature rate
 
 
 def trim(audio: np.ndarray, floor_db: float = -40.0, margin_s: float = 0.02) -> np.ndarray:

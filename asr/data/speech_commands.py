@@ -16,16 +16,16 @@ import numpy as np
 
 from asr.audio import read_audio
 from asr.errors import InputError, MissingError
+from asr.features import DEFAULT_SPEC, FeatureSpec, fit_window
+from asr.labels import keyword_labels
 
 SPLITS = ("train", "validation", "testing")
-SILENCE, UNKNOWN = "_silence_", "_unknown_"
 NOISE_DIR = "_background_noise_"
-SAMPLE_RATE = 16000
-CLIP = SAMPLE_RATE  # 1 s
 
 
 class SpeechCommands:
-    """Clips of one split as (waveform float32 [16000], label index).
+    """Clips of one split as (waveform float32 [spec.clip_samples], label index), read at spec.sample_rate (a file
+    at another rate is an error, never reinterpreted).
 
     unknown_fraction: the share of each unknown word's clips kept (a random subset fixed by `seed`, at least one
     clip per word while the share is above 0): the breadth of the unknown vocabulary, which matters most for
@@ -41,6 +41,7 @@ class SpeechCommands:
         split: str,
         keywords: list[str],
         *,
+        spec: FeatureSpec = DEFAULT_SPEC,
         silence_fraction: float = 0.1,
         unknown_fraction: float = 1.0,
         seed: int = 0,
@@ -50,8 +51,8 @@ class SpeechCommands:
             raise InputError(f"split must be one of {SPLITS}, not {split!r}")
         if not self.root.is_dir():
             raise MissingError(f"{self.root}: no such Speech Commands directory")
-        self.split, self.seed = split, seed
-        self.labels = [SILENCE, UNKNOWN, *keywords]
+        self.split, self.seed, self.spec = split, seed, spec
+        self.labels = keyword_labels(keywords)
         words = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
         missing = [k for k in keywords if k not in words]
         if missing:
@@ -85,7 +86,7 @@ class SpeechCommands:
             raise IndexError(f"index {i} out of range for {len(self)} examples")
         if i < len(self.items):
             path, label = self.items[i]
-            return fit(read_audio(path, SAMPLE_RATE)), label
+            return fit_window(read_audio(path, self.spec.sample_rate), self.spec.clip_samples), label
         if self.split == "train":
             rng = np.random.default_rng(random.getrandbits(64))
         else:
@@ -97,15 +98,16 @@ class SpeechCommands:
         if not noises:
             raise MissingError(f"{self.root / NOISE_DIR}: no background noise clips to make _silence_ from")
         clip = noises[int(rng.integers(len(noises)))]
-        start = int(rng.integers(0, max(1, len(clip) - CLIP + 1)))
-        return fit(clip[start : start + CLIP] * rng.uniform(0.0, 1.0)).astype(np.float32)
+        n = self.spec.clip_samples
+        start = int(rng.integers(0, max(1, len(clip) - n + 1)))
+        return fit_window(clip[start : start + n] * rng.uniform(0.0, 1.0), n).astype(np.float32)
 
     @cached_property
     def _noises(self) -> list[np.ndarray]:
         folder = self.root / NOISE_DIR
         if not folder.is_dir():
             return []
-        return [read_audio(p, SAMPLE_RATE) for p in sorted(folder.glob("*.wav"))]
+        return [read_audio(p, self.spec.sample_rate) for p in sorted(folder.glob("*.wav"))]
 
     def background_noise(self) -> list[np.ndarray]:
         """The `_background_noise_` clips (for noise mixing in training and `_silence_` examples)."""
@@ -119,10 +121,3 @@ class SpeechCommands:
 
 def _split_of(rel: str, listed: dict[str, set[str]]) -> str:
     return next((name for name, paths in listed.items() if rel in paths), "train")
-
-
-def fit(audio: np.ndarray, samples: int = CLIP) -> np.ndarray:
-    """Zero-pad or cut to exactly `samples` (a few real clips are shorter than 1 s)."""
-    if len(audio) >= samples:
-        return audio[:samples]
-    return np.pad(audio, (0, samples - len(audio)))

@@ -20,6 +20,7 @@ def open_split(config: Config, root: str | Path, split: str):
             root,
             split,
             config.data.keywords,
+            spec=config.features,
             silence_fraction=config.data.silence_fraction,
             # Subsampling unknown words is a training choice; evaluation always sees every clip of its split.
             unknown_fraction=config.data.unknown_fraction if split == "train" else 1.0,
@@ -27,4 +28,4 @@ def open_split(config: Config, root: str | Path, split: str):
         )
     from asr.data.librispeech import LibriSpeech
 
-    return LibriSpeech(root, split)
+    return LibriSpeech(root, split, config.features.sample_rate)

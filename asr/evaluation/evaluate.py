@@ -58,17 +58,18 @@ def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: i
     from asr.runtime.host_interpreters import run_micro
     from asr.runtime.interpreter import quantize
 
-    model, exported_labels, spec, manifest = load_exported(export_dir, precision="int8")
-    if exported_labels != labels:
+    model, manifest = load_exported(export_dir, precision="int8")
+    spec = manifest.features
+    if manifest.labels != labels:
         raise InputError(
-            f"{export_dir / 'manifest.json'}: labels {exported_labels} differ from the checkpoint's {labels}"
+            f"{export_dir / 'manifest.json'}: labels {manifest.labels} differ from the checkpoint's {labels}"
         )
-    scale, zero_point = manifest["input"]["scale"], manifest["input"]["zero_point"]
+    scale, zero_point = manifest.input.scale, manifest.input.zero_point
     preds, targets, times = [], [], []
     for start in tqdm(range(0, len(source), batch_size), desc="eval tflm", disable=not progress, leave=False):
         items = [source[i] for i in range(start, min(start + batch_size, len(source)))]
         windows = np.stack([log_mel(fit_window(w, spec.clip_samples, None), spec) for w, _ in items])
-        scores, ms = run_micro(model.path, quantize(windows, scale, zero_point), manifest["arena_bytes"])
+        scores, ms = run_micro(model.path, quantize(windows, scale, zero_point), manifest.arena_bytes)
         preds.append(scores.argmax(-1))
         targets.append(np.array([y for _, y in items]))
         times.append(ms)

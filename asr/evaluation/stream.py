@@ -27,10 +27,9 @@ from asr.errors import InputError
 from asr.evaluation.metrics import THRESHOLDS, Event, choose, decide, match, read_events, wake_operating_point
 from asr.files import save_figure_atomic, write_text_atomic
 from asr.labels import keywords
-from asr.runtime.bundle import save_threshold
+from asr.runtime.bundle import Thresholds, save_thresholds
 from asr.runtime.detector import Detector
-from asr.runtime.options import add_detector_arguments, detector_from_args
-from asr.runtime.wake import DEFAULT_WAKE_WORD
+from asr.runtime.options import add_detector_arguments, spotter_from_args
 
 
 def score_recording(detector: Detector, audio: np.ndarray, chunk_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -176,7 +175,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="also choose the wake word's own threshold: its best recall with at most this many false accepts "
         "of the wake word per hour",
     )
-    parser.add_argument("--wake-word", help=f"default: the manifest's wake_word, else {DEFAULT_WAKE_WORD}")
+    parser.add_argument("--wake-word", help="default: the manifest's wake word")
     parser.add_argument(
         "--at-saved-threshold",
         action="store_true",
@@ -189,16 +188,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from asr.audio import read_audio
 
-    detector, manifest = detector_from_args(args)
+    spotter = spotter_from_args(args)
+    detector, manifest = spotter.detector, spotter.manifest
     wake_word = None
     if args.wake_fa_per_hour is not None:
-        wake_word = args.wake_word or manifest.get("wake_word", DEFAULT_WAKE_WORD)
+        wake_word = args.wake_word or manifest.wake_word
+        if wake_word is None:
+            raise InputError(f"{args.model_dir}: the manifest names no wake word; pass --wake-word")
     fixed = None
     if args.at_saved_threshold:
-        saved = manifest.get("detector", {})
-        if "threshold" not in saved:
+        if manifest.thresholds is None:
             raise InputError(f"{args.model_dir}/manifest.json: no saved threshold (run eval-stream --save-threshold)")
-        fixed = (saved["threshold"], saved.get("label_thresholds", {}))
+        fixed = (manifest.thresholds.threshold, manifest.thresholds.label_thresholds)
     events = read_events(args.events)
     audio = read_audio(args.audio, sample_rate=detector.spec.sample_rate)
     report = evaluate_stream(
@@ -223,5 +224,5 @@ def run(args: argparse.Namespace) -> int:
         reason, own = f"asr eval-stream on {args.audio}: {chosen['reason']}", None
         if wake is not None:
             reason, own = f"{reason}; {wake['word']} alone: {wake['reason']}", {wake["word"]: wake["threshold"]}
-        save_threshold(args.model_dir, chosen["threshold"], reason, own)
+        save_thresholds(args.model_dir, Thresholds(chosen["threshold"], own or {}, reason))
     return 0

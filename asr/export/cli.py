@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from asr.export.routes import DEFAULT_ROUTE, ROUTES
+from asr.runtime.bundle import Manifest
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,22 +38,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(manifest: dict, out_dir: Path) -> str:
+def summary(manifest: Manifest, out_dir: Path) -> str:
     """A few lines people want after an export: sizes, arena, parity, accuracy."""
-    files, acc, q = manifest["files"], manifest["accuracy"], manifest["parity"]["int8"]
-    lines = [f"note: {manifest['route_note']}"] if "route_note" in manifest else []
+    report = manifest.report
+    files, acc, q = report["files"], report["accuracy"], report["parity"]["int8"]
+    lines = [f"note: {report['route_note']}"] if "route_note" in report else []
     lines += [
-        f"wrote {out_dir} ({manifest['route']} route): "
+        f"wrote {out_dir} ({report['route']} route): "
         + ", ".join(f"{name} {size:,} B" for name, size in files.items()),
-        f"unique parameters {manifest['unique_parameters']:,};"
-        f" int8 constants {manifest['weights']['int8_constant_bytes']:,} B;"
-        f" {manifest['tflite']['int8']['ops']} ops; TFLite Micro arena {manifest['arena_bytes']:,} B"
-        f" (measured {manifest['arena_measured_bytes']:,} B)",
+        f"unique parameters {report['unique_parameters']:,};"
+        f" int8 constants {report['weights']['int8_constant_bytes']:,} B;"
+        f" {report['tflite']['int8']['ops']} ops; TFLite Micro arena {manifest.arena_bytes:,} B"
+        f" (measured {report['arena_measured_bytes']:,} B)",
         "int8 parity: "
         + json.dumps(q["max_lsb_diff"])
         + " LSB; label agreement "
         + json.dumps({k: round(v, 3) for k, v in q["label_agreement"].items()})
-        + f"; float max diff {manifest['parity']['float32']['tflite_float32_max_abs_diff']:.2e}",
+        + f"; float max diff {report['parity']['float32']['tflite_float32_max_abs_diff']:.2e}",
     ]
     if not q["within_tolerance"] and q["criterion"] == "lsb":
         lines.append(f"warning: int8 runtimes differ by more than {q['lsb_tolerance']} steps")

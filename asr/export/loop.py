@@ -33,16 +33,11 @@ class LoopExportError(InputError):
     """The model cannot be exported as a loop; the message names the feature that prevents it."""
 
 
-# Peel the first loop iteration when the loop's input spans less than this share of the carried tensor's range.
-PEEL_BELOW = 0.25
-
-
-def loop_segments(plan: list[int], peel_first: bool = False) -> list[tuple[list[int], int]]:
+def loop_segments(plan: list[int]) -> list[tuple[list[int], int]]:
     """Split a sharing plan into (blocks one loop body applies in turn, iterations).
 
     A periodic plan is one loop: all -> [([0], N)], cycle ABAB -> [([0, 1], N/2)]. Otherwise each run of one block
     is its own loop: sequence AABB -> [([0], 2), ([1], 2)]; untied -> one iteration per block (no loop).
-    `peel_first` runs the first iteration of the first loop on its own, ahead of the loop.
     """
     n = len(plan)
     period = next(p for p in range(1, n + 1) if n % p == 0 and plan == plan[:p] * (n // p))
@@ -55,33 +50,7 @@ def loop_segments(plan: list[int], peel_first: bool = False) -> list[tuple[list[
                 segments[-1] = ([b], segments[-1][1] + 1)
             else:
                 segments.append(([b], 1))
-    blocks, iterations = segments[0]
-    if peel_first and iterations > 1:
-        segments[:1] = [(blocks, 1), (blocks, iterations - 1)]
     return segments
-
-
-def carry_range_ratio(model: KeywordConformer, features: np.ndarray) -> float:
-    """max |subsampling output| / max |block output| on `features`, in float.
-
-    Why it matters: one int8 scale serves every iteration of a loop, and it is set by the widest iteration. Block
-    outputs are LayerNorm outputs (a steady range); if the subsampling output that enters the first iteration is
-    much narrower, its quantization step drowns it and accuracy drops (peel that iteration off the loop).
-    """
-    peaks: dict[str, list[float]] = {"front": [], "blocks": []}
-
-    def record(key: str):
-        return lambda _module, _inputs, output: peaks[key].append(float(output.abs().max()))
-
-    hooks = [model.subsampling.register_forward_hook(record("front"))]
-    hooks += [b.register_forward_hook(record("blocks")) for b in model.encoder.blocks]
-    try:
-        with torch.no_grad():
-            model(torch.from_numpy(np.asarray(features[:256], dtype=np.float32)))
-    finally:
-        for h in hooks:
-            h.remove()
-    return max(peaks["front"]) / max(peaks["blocks"])
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -156,13 +125,11 @@ def check_exportable(model: torch.nn.Module, config: Config) -> None:
         raise LoopExportError("the model is in training mode; call model.eval() (BatchNorm statistics are folded)")
 
 
-def loop_weights(
-    model: KeywordConformer, config: Config, peel_first: bool = False, per_channel_dense: bool = True
-) -> tuple[dict[str, np.ndarray], dict]:
+def loop_weights(model: KeywordConformer, config: Config) -> tuple[dict[str, np.ndarray], dict]:
     """(named float32 arrays, graph spec) for `asr.export.loop_graph`."""
     check_exportable(model, config)
     m, enc = config.model, model.encoder
-    segments = loop_segments(enc.plan, peel_first)
+    segments = loop_segments(enc.plan)
     w: dict[str, np.ndarray] = {}
     sub = model.subsampling
     for i, conv in enumerate(c for c in sub.conv if isinstance(c, torch.nn.Conv2d)):
@@ -198,7 +165,6 @@ def loop_weights(
         "time_strides": list(sub.time_strides),
         "segments": segments,
         "per_depth_norm": m.per_depth_norm,
-        "per_channel_dense": per_channel_dense,
     }
     return {k: v.astype(np.float32) for k, v in w.items()}, spec
 
@@ -211,17 +177,11 @@ def export_loop_tflite(
     *,
     float_path: Path | None = None,
     int8_carry: bool = True,
-    peel_first: bool | None = False,
-    per_channel_dense: bool = True,
 ) -> dict:
     """Write the full-int8 loop model to `out_path` (and the float32 one to `float_path`); return what it is.
 
     `calibration_features`: normalised log-mel windows [N, frames, n_mels] for the int8 activation ranges.
-    `peel_first`: run the first iteration as its own one-iteration loop, with its own int8 scales (the int8 error
-    of the tiny test model fell 4x), at the cost of a second block subgraph (d_model 64: ~45 KB of flash and
-    ~33 KB of arena, flat in depth); None peels when `carry_range_ratio` < PEEL_BELOW on the calibration
-    features. `per_channel_dense`: per-channel int8 scales for the projections (per-tensor saves ~20 KB of flash
-    per block subgraph). `int8_carry`: the loop-carried tensor in int8 (smaller arena; see loop_tflite).
+    `int8_carry`: the loop-carried tensor in int8 (smaller arena; see loop_tflite).
     Returned dict: file and constant bytes, op counts, loops, loop-carried tensors made int8, int8 input/output
     scale and zero point (output kind: logits), conversion seconds.
     """
@@ -231,9 +191,7 @@ def export_loop_tflite(
     expected = (config.features.num_frames(config.features.clip_samples), config.features.n_mels)
     if tuple(calibration_features.shape[1:]) != expected:
         raise InputError(f"calibration features have shape {calibration_features.shape[1:]}, expected {expected}")
-    ratio = carry_range_ratio(model, calibration_features)
-    peel = ratio < PEEL_BELOW if peel_first is None else peel_first
-    weights, spec = loop_weights(model, config, peel, per_channel_dense)
+    weights, spec = loop_weights(model, config)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -258,8 +216,6 @@ def export_loop_tflite(
         **info,
         "loops": [{"blocks": blocks, "iterations": n} for blocks, n in spec["segments"]],
         "int8_carried_tensors": carried,
-        "carry_range_ratio": round(ratio, 4),
-        "per_channel_dense": per_channel_dense,
         **_io_quantization(out_path),
         "seconds": round(time.perf_counter() - start, 1),
     }

@@ -123,9 +123,7 @@ def keyword_model(spec: dict, w: Weights) -> tf.types.experimental.ConcreteFunct
     return model.get_concrete_function()
 
 
-def convert(
-    concrete: tf.types.experimental.ConcreteFunction, calibration: np.ndarray | None, per_channel_dense: bool = True
-) -> bytes:
+def convert(concrete: tf.types.experimental.ConcreteFunction, calibration: np.ndarray | None) -> bytes:
     """float32 TFLite, or full-int8 (int8 input and output) when calibration windows [N, frames, n_mels] are given.
 
     The default (MLIR) quantizer handles WHILE; the old one refuses it."""
@@ -136,8 +134,6 @@ def convert(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-        # Per-channel scales cost 12 bytes per output channel of every weight and bias tensor (~20 KB per block).
-        converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel_dense
     return converter.convert()
 
 
@@ -148,7 +144,7 @@ def main(workdir: Path) -> None:
     concrete = keyword_model(spec, w)
     (workdir / "float32.tflite").write_bytes(convert(concrete, None))
     calibration = np.load(workdir / "calibration.npy")
-    (workdir / "int8.tflite").write_bytes(convert(concrete, calibration, spec["per_channel_dense"]))
+    (workdir / "int8.tflite").write_bytes(convert(concrete, calibration))
 
 
 if __name__ == "__main__":

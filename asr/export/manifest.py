@@ -1,8 +1,10 @@
-"""What the export puts into manifest.json besides its own results (read and written by asr.runtime.bundle)."""
+"""What the export records in the manifest besides its measurements: tensor quantization and tool versions."""
 
 from __future__ import annotations
 
 import importlib.metadata
+
+from asr.runtime.bundle import TensorQuant
 
 PACKAGES = (
     "torch",
@@ -26,15 +28,7 @@ def tool_versions() -> dict[str, str]:
     return versions
 
 
-def tensor_info(details: dict, kind: str | None = None) -> dict:
-    """Shape, dtype and quantization of an interpreter tensor, as JSON."""
+def tensor_info(details: dict) -> TensorQuant:
+    """Shape, dtype and quantization of an interpreter tensor."""
     scale, zero_point = details["quantization"]
-    info = {
-        "shape": [int(d) for d in details["shape"]],
-        "dtype": details["dtype"].__name__,
-        "scale": float(scale),
-        "zero_point": int(zero_point),
-    }
-    if kind:
-        info["kind"] = kind
-    return info
+    return TensorQuant([int(d) for d in details["shape"]], details["dtype"].__name__, float(scale), int(zero_point))

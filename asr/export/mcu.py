@@ -11,6 +11,7 @@ import numpy as np
 from asr.errors import InputError
 from asr.export.micro import resolver_method
 from asr.features import FeatureSpec, mel_filterbank, window
+from asr.runtime.bundle import Manifest
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "mcu"
 TEMPLATE_FILES = (
@@ -107,10 +108,10 @@ def frontend_sources(spec: FeatureSpec, source: str) -> dict[str, str]:
     return {"frontend_config.h": config, "frontend_tables.c": tables}
 
 
-def model_sources(model_bytes: bytes, manifest: dict, ops: list[str], source: str) -> dict[str, str]:
+def model_sources(model_bytes: bytes, manifest: Manifest, ops: list[str], source: str) -> dict[str, str]:
     """model_data.h/.cc, model_settings.h and op_resolver.h for the int8 model described by `manifest`."""
-    spec = FeatureSpec.from_dict(manifest["features"])
-    inp, out, labels = manifest["input"], manifest["output"], manifest["labels"]
+    spec = manifest.features
+    inp, out, labels = manifest.input, manifest.output, manifest.labels
     head = HEADER.format(source=source)
     data_h = head + (
         "#pragma once\n\nextern const unsigned char g_model_data[];\nextern const unsigned int g_model_data_len;\n"
@@ -132,18 +133,18 @@ def model_sources(model_bytes: bytes, manifest: dict, ops: list[str], source: st
             "// see frontend_config.h, generated from the same FeatureSpec.",
             f"constexpr int kSampleRate = {spec.sample_rate};",
             f"constexpr int kWindowSamples = {spec.clip_samples};",
-            f"constexpr int kNumFrames = {inp['shape'][1]};",
-            f"constexpr int kNumMels = {inp['shape'][2]};",
-            f"constexpr float kInputScale = {c_float(inp['scale'])};",
-            f"constexpr int kInputZeroPoint = {inp['zero_point']};",
-            f"constexpr float kOutputScale = {c_float(out['scale'])};",
-            f"constexpr int kOutputZeroPoint = {out['zero_point']};",
-            f"// Output kind: {out['kind']}.",
+            f"constexpr int kNumFrames = {inp.shape[1]};",
+            f"constexpr int kNumMels = {inp.shape[2]};",
+            f"constexpr float kInputScale = {c_float(inp.scale)};",
+            f"constexpr int kInputZeroPoint = {inp.zero_point};",
+            f"constexpr float kOutputScale = {c_float(out.scale)};",
+            f"constexpr int kOutputZeroPoint = {out.zero_point};",
+            f"// Output kind: {manifest.output_kind}.",
             f"constexpr int kNumLabels = {len(labels)};",
             f"constexpr const char* kLabels[kNumLabels] = {{{label_list}}};",
-            f"// Measured: the smallest arena TFLite Micro ran this model with was {manifest['arena_measured_bytes']} "
-            f"bytes; plus a {manifest['arena_margin']:.0%} margin.",
-            f"constexpr int kTensorArenaSize = {manifest['arena_bytes']};",
+            f"// Measured: the smallest arena TFLite Micro ran this model with was "
+            f"{manifest.report['arena_measured_bytes']} bytes; plus a {manifest.report['arena_margin']:.0%} margin.",
+            f"constexpr int kTensorArenaSize = {manifest.arena_bytes};",
             "",
         ]
     )
@@ -158,12 +159,12 @@ def model_sources(model_bytes: bytes, manifest: dict, ops: list[str], source: st
     return {"model_data.h": data_h, "model_data.cc": data_cc, "model_settings.h": settings, "op_resolver.h": resolver}
 
 
-def write_bundle(out_dir: Path, int8_path: Path, manifest: dict, ops: list[str]) -> list[str]:
+def write_bundle(out_dir: Path, int8_path: Path, manifest: Manifest, ops: list[str]) -> list[str]:
     """Write the bundle into `out_dir` (created); returns the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    source = f"{manifest['source']['checkpoint']} ({int8_path.name})"
+    source = f"{manifest.report['source']['checkpoint']} ({int8_path.name})"
     files = model_sources(int8_path.read_bytes(), manifest, ops, source)
-    files.update(frontend_sources(FeatureSpec.from_dict(manifest["features"]), source))
+    files.update(frontend_sources(manifest.features, source))
     for name, text in files.items():
         (out_dir / name).write_text(text)
     for name in TEMPLATE_FILES:

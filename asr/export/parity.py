@@ -73,7 +73,7 @@ def int8_parity(
     """
     if criterion not in CRITERIA:
         raise InputError(f"int8 parity criterion {criterion!r} is not one of {CRITERIA}")
-    inputs = quantize(windows, io["input"]["scale"], io["input"]["zero_point"])
+    inputs = quantize(windows, io["input"].scale, io["input"].zero_point)
     runs = {
         "ai_edge_litert": run_litert(int8_tflite, inputs, reference_kernels=True),
         "tflite_runtime": run_tflite_runtime(int8_tflite, inputs),
@@ -84,7 +84,7 @@ def int8_parity(
     pairs = [(a, b) for i, a in enumerate(outputs) for b in list(outputs)[i + 1 :]]
     lsb = {f"{a}_vs_{b}": int(np.abs(outputs[a] - outputs[b]).max()) for a, b in pairs}
     labels = {f"{a}_vs_{b}": label_agreement(outputs[a], outputs[b]) for a, b in pairs}
-    scale, zero_point = io["output"]["scale"], io["output"]["zero_point"]
+    scale, zero_point = io["output"].scale, io["output"].zero_point
     micro = dequantize(runs["tflite_micro"][0], scale, zero_point)
     result = {
         "windows": len(windows),
@@ -116,7 +116,7 @@ def accuracy(
     """Accuracy (percent) of PyTorch, TFLite float32 and int8 on the held-out windows, and the int8 drop
     (against float32 TFLite and against PyTorch itself)."""
     float_scores, _ = run_litert(float_tflite, windows)
-    int8_out, _ = run_litert(int8_tflite, quantize(windows, io["input"]["scale"], io["input"]["zero_point"]))
+    int8_out, _ = run_litert(int8_tflite, quantize(windows, io["input"].scale, io["input"].zero_point))
     result = {
         "windows": len(windows),
         "torch": percent(reference, labels),

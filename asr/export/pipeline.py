@@ -28,7 +28,7 @@ from asr.export.loop import LoopExportError
 from asr.export.manifest import tensor_info, tool_versions
 from asr.export.mcu import write_bundle
 from asr.export.routes import CONVERTERS, choose_route
-from asr.runtime.bundle import write_manifest
+from asr.runtime.bundle import Manifest
 from asr.runtime.host_interpreters import io_details
 
 # Float32 constants beyond this many times 4 bytes per unique parameter mean a weight was stored more than once
@@ -92,7 +92,7 @@ def export_model(
     source: dict | None = None,
     report: dict | None = None,
     route: str | None = None,
-) -> dict:
+) -> Manifest:
     """Export a keyword model; returns the manifest. `test` is (windows, labels) of the held-out split.
 
     `report` is the model's parameter report (asr.model.report.parameter_report) when it has one. `route` None
@@ -125,7 +125,7 @@ def export_model(
         arena = int(math.ceil(measured * (1 + margin) / micro.ARENA_ALIGN) * micro.ARENA_ALIGN)
 
         input_details, output_details = io_details(int8_path)
-        io = {"input": tensor_info(input_details), "output": tensor_info(output_details, "logits")}
+        io = {"input": tensor_info(input_details), "output": tensor_info(output_details)}
         test_x, test_y = test
         windows = (test_x if len(test_x) else calibration)[: config.export.parity_samples]
         reference = parity.torch_scores(model, windows)
@@ -138,14 +138,9 @@ def export_model(
         )
         m = config.model
         files = [p for p in (onnx_path, float_path, int8_path) if p is not None]
-        manifest = {
+        report = {
             "route": route,
             "route_details": made.details,
-            "labels": list(labels),
-            "features": spec.to_dict(),
-            **io,
-            "models": {"int8": int8_path.name, "float32": float_path.name}
-            | ({"onnx": onnx_path.name} if onnx_path else {}),
             "sharing": {
                 "scheme": m.sharing,
                 "depth": m.depth,
@@ -159,7 +154,6 @@ def export_model(
             "weights": weights,
             "files": {p.name: p.stat().st_size for p in files},
             "tflite": {"float32": float_info.summary(), "int8": int8_info.summary()},
-            "arena_bytes": arena,
             "arena_measured_bytes": measured,
             "arena_margin": margin,
             "parity": {"float32": float_parity, "int8": int8_parity},
@@ -171,11 +165,14 @@ def export_model(
             "versions": tool_versions(),
         }
         if route_note:
-            manifest["route_note"] = route_note
+            report["route_note"] = route_note
+        models = {"int8": int8_path.name, "float32": float_path.name} | ({"onnx": onnx_path.name} if onnx_path else {})
+        wake_word = config.data.wake_word if config.data.wake_word in labels else None
+        manifest = Manifest(labels, spec, models, io["input"], io["output"], arena, wake_word=wake_word, report=report)
         if mcu:
-            manifest["mcu"] = write_bundle(stage / "mcu", int8_path, manifest, sorted(int8_info.op_counts))
-        manifest["export_seconds"] = round(time.perf_counter() - started, 2)
-        write_manifest(stage, manifest)
+            report["mcu"] = write_bundle(stage / "mcu", int8_path, manifest, sorted(int8_info.op_counts))
+        report["export_seconds"] = round(time.perf_counter() - started, 2)
+        manifest.write(stage)
     return manifest
 
 

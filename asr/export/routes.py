@@ -59,9 +59,8 @@ def convert_loop(
     from asr.export.loop import export_loop_tflite
 
     float_path, int8_path = stage / "model_float32.tflite", stage / "model_int8.tflite"
-    # No first-iteration peel: its second block subgraph would store the block's weights a second time.
-    info = export_loop_tflite(model, config, calibration, int8_path, float_path=float_path, peel_first=False)
-    keys = ("loops", "int8_carried_tensors", "carry_range_ratio", "per_channel_dense")
+    info = export_loop_tflite(model, config, calibration, int8_path, float_path=float_path)
+    keys = ("loops", "int8_carried_tensors")
     details = {"converter": "tf.while_loop", **{k: info[k] for k in keys}}
     return Converted(float_path, int8_path, None, info["seconds"], "labels", details)
 

@@ -14,15 +14,7 @@ from tqdm import tqdm
 
 from asr.config import Config
 from asr.errors import MissingError
-from asr.features import FeatureSpec, log_mel
-
-
-def window_features(waveform: np.ndarray, spec: FeatureSpec) -> np.ndarray:
-    """Normalised log-mel [frames, n_mels] of one clip, zero-padded or cut to `spec.clip_samples`."""
-    clip = np.zeros(spec.clip_samples, dtype=np.float32)
-    n = min(len(waveform), spec.clip_samples)
-    clip[:n] = waveform[:n]
-    return log_mel(clip, spec)
+from asr.features import fit_window, log_mel
 
 
 def corpus_windows(
@@ -38,7 +30,12 @@ def corpus_windows(
     if not root.is_dir():
         raise MissingError(f"{root}: keyword corpus not found (generate it with `asr data synth`, or pass --data)")
     dataset = SpeechCommands(
-        root, split, config.data.keywords, silence_fraction=config.data.silence_fraction, seed=seed
+        root,
+        split,
+        config.data.keywords,
+        spec=config.features,
+        silence_fraction=config.data.silence_fraction,
+        seed=seed,
     )
     indices = np.arange(len(dataset))
     if limit is not None and limit < len(indices):
@@ -49,7 +46,7 @@ def corpus_windows(
     try:
         for i in tqdm(indices, desc=f"{split} windows", unit="clip", leave=False):
             waveform, label = dataset[int(i)]
-            features.append(window_features(waveform, config.features))
+            features.append(log_mel(fit_window(waveform, config.features.clip_samples), config.features))
             labels.append(label)
     finally:
         random.setstate(saved)

@@ -70,8 +70,15 @@ class StreamingFrontend:
         self._pending = np.zeros(0, dtype=np.float32)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
-        """The new feature frames [n, n_mels] that `samples` (float mono) completes."""
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        """The new feature frames [n, n_mels] that `samples` (mono float in [-1, 1]) completes."""
+        samples = np.asarray(samples)
+        if samples.dtype.kind != "f" or samples.ndim != 1:
+            # int16 PCM read as float would be 32768x too loud: features of garbage, silently
+            raise InputError(
+                f"expected mono float audio of shape [samples], got {samples.dtype} {list(samples.shape)} "
+                "(scale int16 PCM by 1/32768 first, or use asr.KeywordSpotter.predict, which does)"
+            )
+        samples = samples.astype(np.float32, copy=False)
         self.samples_seen += len(samples)
         audio = np.concatenate([self._pending, samples])
         n = self.spec.num_frames(len(audio))

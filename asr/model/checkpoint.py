@@ -16,6 +16,9 @@ from asr.errors import InputError, MissingError
 from asr.model.build import build_model
 
 FORMAT = "asr-checkpoint-1"
+# Settings removed since a checkpoint was written, with the value at which they did nothing (None: any value):
+# dropped on load when they hold it (the checkpoint runs the same without them), an error otherwise.
+RETIRED = {("data", "corpus"): None, ("train", "tempo"): [1.0, 1.0], ("train", "ema_decay"): 0.0}
 
 
 @dataclass
@@ -44,8 +47,19 @@ def read_state(path: str | Path) -> dict:
 def load_checkpoint(path: str | Path) -> Loaded:
     """The trained model (eval mode) and what it needs at inference: config, labels or tokenizer."""
     state = read_state(path)
-    config = from_dict(state["config"], f"{path} (stored config)")
+    config = from_dict(_without_retired(state["config"], path), f"{path} (stored config)")
     model = build_model(config, state["num_outputs"])
     model.load_state_dict(state["model"])
     tokenizer = Path(path).parent / state["tokenizer"] if state.get("tokenizer") else None
     return Loaded(model.eval(), config, list(state["labels"]), tokenizer, int(state["step"]), state)
+
+
+def _without_retired(values: dict, path: str | Path) -> dict:
+    values = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+    for (section, key), inert in RETIRED.items():
+        if key in values.get(section, {}):
+            value = values[section].pop(key)
+            value = list(value) if isinstance(value, (list, tuple)) else value
+            if inert is not None and value != inert:
+                raise InputError(f"{path}: {section}.{key} = {value!r} is no longer supported; retrain without it")
+    return values

@@ -1,86 +1,142 @@
-"""Load an export directory (manifest.json + .tflite) as a ready model, its labels and its front end.
+"""The export directory: `manifest.json` (the typed `Manifest`) beside the .tflite models.
 
-The manifest is the contract between export and device: labels, feature settings and tensor shapes come
-from it, never from code, so a retrained model cannot silently run with a mismatched front end.
+The manifest is the contract between export and device: labels, feature settings, tensor quantization, the
+TFLite Micro arena, the wake word and the detector thresholds come from it, never from code, so a retrained model
+cannot silently run with a mismatched front end. `Manifest.read` and `Manifest.write` are its only reader and
+writer; what the export measured (sizes, parity, accuracy, latency) rides along in `report`, for people and
+benchmarks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from asr.errors import InputError
 from asr.features import FeatureSpec
 from asr.files import write_text_atomic
+from asr.labels import keywords
 from asr.runtime.interpreter import TFLiteModel
 
+FORMAT = "asr-export-2"
 OUTPUT_KINDS = ("logits", "probabilities")
+FILENAME = "manifest.json"
 
 
 class BundleError(InputError):
     """An export directory that cannot be used; the message names the file and the problem."""
 
 
-def read_manifest(export_dir: str | Path) -> dict:
-    """The parsed manifest.json of `export_dir`, with its required keys checked."""
-    path = Path(export_dir) / "manifest.json"
-    if not Path(export_dir).is_dir():
-        raise BundleError(f"{export_dir}: not an export directory (expected manifest.json and a .tflite model)")
-    if not path.is_file():
-        raise BundleError(f"{path}: missing; is {export_dir} the output of `asr export`?")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise BundleError(f"{path}: not valid JSON: {e}") from None
-    missing = [key for key in ("labels", "features", "models") if key not in manifest]
-    if missing:
-        raise BundleError(f"{path}: missing key(s) {missing}")
-    if output_kind(manifest) not in OUTPUT_KINDS:
-        raise BundleError(f"{path}: output.kind {output_kind(manifest)!r} is not one of {OUTPUT_KINDS}")
-    return manifest
+@dataclass(frozen=True)
+class TensorQuant:
+    """Shape, dtype and int8 quantization of a model's input or output tensor (real = (q - zero_point) * scale)."""
+
+    shape: list[int]
+    dtype: str
+    scale: float
+    zero_point: int
 
 
-def write_manifest(export_dir: str | Path, manifest: dict) -> Path:
-    return write_text_atomic(Path(export_dir) / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+@dataclass(frozen=True)
+class Thresholds:
+    """The detector's posterior thresholds: one shared, and any keyword's own, with how they were chosen."""
+
+    threshold: float
+    label_thresholds: dict[str, float] = field(default_factory=dict)
+    chosen_by: str = ""
 
 
-def save_threshold(
-    export_dir: str | Path, threshold: float, chosen_by: str, label_thresholds: dict[str, float] | None = None
-) -> None:
-    """Record the detector threshold chosen for this model (and any keyword's own) in its manifest, where
-    `asr demo` looks first."""
-    manifest = read_manifest(export_dir)
-    manifest["detector"] = {"threshold": threshold, "chosen_by": chosen_by}
-    if label_thresholds:
-        manifest["detector"]["label_thresholds"] = dict(label_thresholds)
-    write_manifest(export_dir, manifest)
+@dataclass(frozen=True)
+class Manifest:
+    labels: list[str]
+    features: FeatureSpec
+    models: dict[str, str]  # precision ("int8", "float32", "onnx") -> file name in the export directory
+    input: TensorQuant
+    output: TensorQuant
+    arena_bytes: int  # TFLite Micro tensor arena: measured, plus the export's margin
+    output_kind: str = "logits"  # or "probabilities"
+    wake_word: str | None = None  # the keyword `asr demo --wake-then-command` waits for
+    thresholds: Thresholds | None = None  # chosen by `asr eval-stream --save-threshold`
+    report: dict = field(default_factory=dict)  # what the export measured
 
+    def __post_init__(self) -> None:
+        if self.output_kind not in OUTPUT_KINDS:
+            raise BundleError(f"output_kind {self.output_kind!r} is not one of {OUTPUT_KINDS}")
+        if self.wake_word is not None and self.wake_word not in keywords(self.labels):
+            raise BundleError(f"wake word {self.wake_word!r} is not one of the keywords {keywords(self.labels)}")
 
-def output_kind(manifest: dict) -> str:
-    """What the model outputs: "logits" (the default) or "probabilities"."""
-    return manifest.get("output", {}).get("kind", "logits")
+    @property
+    def keywords(self) -> list[str]:
+        return keywords(self.labels)
+
+    def with_thresholds(self, thresholds: Thresholds) -> Manifest:
+        unknown = sorted(set(thresholds.label_thresholds) - set(self.keywords))
+        if unknown:
+            raise BundleError(f"threshold for unknown keyword(s) {unknown}; the model's keywords: {self.keywords}")
+        return dataclasses.replace(self, thresholds=thresholds)
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        values["features"] = self.features.to_dict()
+        return {"format": FORMAT, **values}
+
+    def write(self, export_dir: str | Path) -> Path:
+        return write_text_atomic(Path(export_dir) / FILENAME, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, export_dir: str | Path) -> Manifest:
+        """The manifest of `export_dir`; a clear error for a missing, foreign or older one."""
+        export_dir = Path(export_dir)
+        path = export_dir / FILENAME
+        if not export_dir.is_dir():
+            raise BundleError(f"{export_dir}: not an export directory (expected {FILENAME} and a .tflite model)")
+        if not path.is_file():
+            raise BundleError(f"{path}: missing; is {export_dir} the output of `asr export`?")
+        try:
+            values = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise BundleError(f"{path}: not valid JSON: {e}") from None
+        if not isinstance(values, dict) or values.get("format") != FORMAT:
+            found = values.get("format", "none") if isinstance(values, dict) else "none"
+            raise BundleError(
+                f"{path}: manifest format {found!r}, this version reads {FORMAT!r}: export the model again "
+                f"(`asr export CHECKPOINT {export_dir}`), then re-run `asr eval-stream --save-threshold` if it had "
+                "saved thresholds"
+            )
+        try:
+            values.pop("format")
+            values["features"] = FeatureSpec.from_dict(values["features"])
+            values["input"], values["output"] = TensorQuant(**values["input"]), TensorQuant(**values["output"])
+            if values.get("thresholds") is not None:
+                values["thresholds"] = Thresholds(**values["thresholds"])
+            return cls(**values)
+        except (KeyError, TypeError, InputError) as e:
+            raise BundleError(f"{path}: bad manifest: {e}") from None
 
 
 def load_exported(
     export_dir: str | Path, *, precision: str = "int8", backend: str | None = None
-) -> tuple[TFLiteModel, list[str], FeatureSpec, dict]:
-    """(model, labels, FeatureSpec, manifest) of an export directory; shapes are checked against the spec."""
-    manifest = read_manifest(export_dir)
-    manifest_path = Path(export_dir) / "manifest.json"
-    if precision not in manifest["models"]:
-        raise BundleError(f"{manifest_path}: no {precision!r} model (has {sorted(manifest['models'])})")
-    try:
-        spec = FeatureSpec.from_dict(manifest["features"])
-    except (TypeError, ValueError) as e:
-        raise BundleError(f"{manifest_path}: bad 'features': {e}") from None
-    labels = list(manifest["labels"])
-    model = TFLiteModel(Path(export_dir) / manifest["models"][precision], backend=backend)
-    expected = (1, spec.num_frames(spec.clip_samples), spec.n_mels)
+) -> tuple[TFLiteModel, Manifest]:
+    """(model, manifest) of an export directory; the model's shapes are checked against the manifest."""
+    manifest = Manifest.read(export_dir)
+    path = Path(export_dir) / FILENAME
+    if precision not in manifest.models:
+        raise BundleError(f"{path}: no {precision!r} model (has {sorted(manifest.models)})")
+    model = TFLiteModel(Path(export_dir) / manifest.models[precision], backend=backend)
+    spec = manifest.features
+    expected = (1, spec.window_frames, spec.n_mels)
     if model.input_shape != expected:
         raise BundleError(
             f"{model.path}: input shape {list(model.input_shape)} does not match the manifest's features "
             f"({list(expected)}: {spec.clip_seconds} s of {spec.n_mels} mels)"
         )
-    if model.output_shape[-1] != len(labels):
-        raise BundleError(f"{model.path}: {model.output_shape[-1]} outputs but {len(labels)} labels in {manifest_path}")
-    return model, labels, spec, manifest
+    if model.output_shape[-1] != len(manifest.labels):
+        raise BundleError(f"{model.path}: {model.output_shape[-1]} outputs but {len(manifest.labels)} labels in {path}")
+    return model, manifest
+
+
+def save_thresholds(export_dir: str | Path, thresholds: Thresholds) -> None:
+    """Store the detector thresholds in the export's manifest, where `asr demo` and `KeywordSpotter` look."""
+    Manifest.read(export_dir).with_thresholds(thresholds).write(export_dir)

@@ -15,9 +15,9 @@ import time
 from asr.errors import InputError
 from asr.runtime.actions import load_actions, run_action
 from asr.runtime.audio_source import NO_MICROPHONE_HINT, file_chunks, list_devices, microphone_chunks, stdin_chunks
-from asr.runtime.detector import DEFAULT_THRESHOLD, Detection, keywords
-from asr.runtime.options import add_detector_arguments, detector_from_args
-from asr.runtime.wake import DEFAULT_WAKE_WORD, WakeGate
+from asr.runtime.detector import DEFAULT_THRESHOLD, Detection
+from asr.runtime.options import add_detector_arguments, spotter_from_args
+from asr.runtime.wake import WakeGate
 
 
 def label_threshold(text: str) -> tuple[str, float]:
@@ -63,7 +63,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="act on a command only within SECONDS (default 3) after the wake word",
     )
     parser.add_argument(
-        "--wake-word", default=None, help=f"default: the manifest's wake_word, else {DEFAULT_WAKE_WORD}"
+        "--wake-word", default=None, help="default: the manifest's wake word (the config's data.wake_word)"
     )
     parser.add_argument("--actions", metavar="FILE.toml", help="label = 'shell command' per line")
     parser.add_argument("--chunk-ms", type=float, default=100.0, help="audio read size")
@@ -81,25 +81,28 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.model_dir:
         raise InputError("MODEL_DIR is required (an export directory with manifest.json)")
-    detector, manifest = detector_from_args(args, threshold=args.threshold, thresholds=dict(args.label_threshold))
-    labels, spec = detector.labels, detector.spec
+    spotter = spotter_from_args(args, threshold=args.threshold, label_thresholds=dict(args.label_threshold))
+    labels, rate = spotter.manifest.labels, spotter.sample_rate
     gate = None
     if args.wake_then_command is not None:
-        gate = WakeGate(args.wake_word or manifest.get("wake_word", DEFAULT_WAKE_WORD), labels, args.wake_then_command)
+        wake_word = args.wake_word or spotter.wake_word
+        if wake_word is None:
+            raise InputError(f"{args.model_dir}: the manifest names no wake word; pass --wake-word")
+        gate = WakeGate(wake_word, labels, args.wake_then_command)
     actions = load_actions(args.actions, labels) if args.actions else {}
 
-    chunk = max(1, round(args.chunk_ms / 1000 * spec.sample_rate))
+    chunk = max(1, round(args.chunk_ms / 1000 * rate))
     if args.file:
-        chunks = file_chunks(args.file, spec.sample_rate, chunk, resample=args.resample)
+        chunks = file_chunks(args.file, rate, chunk, resample=args.resample)
     elif args.stdin:
         chunks = stdin_chunks(chunk)
     else:
         device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
-        chunks = microphone_chunks(spec.sample_rate, chunk, device)
-        print(f"listening for {', '.join(keywords(labels))} (Ctrl-C to stop)", file=sys.stderr)
+        chunks = microphone_chunks(rate, chunk, device)
+        print(f"listening for {', '.join(spotter.keywords)} (Ctrl-C to stop)", file=sys.stderr)
 
     started, count = time.perf_counter(), 0
-    for detection in detector.run(chunks):
+    for detection in (d for chunk in chunks for d in spotter.predict(chunk)):
         if gate is not None and not gate.accept(detection):
             continue
         count += 1
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         if detection.label in actions:
             run_action(actions[detection.label], detection)
     elapsed = time.perf_counter() - started
-    seconds = detector.audio_seconds
+    seconds = spotter.detector.audio_seconds
     rtf = f", real-time factor {elapsed / seconds:.3f}" if seconds else ""
     print(f"{count} detection(s) in {seconds:.1f} s of audio{rtf}", file=sys.stderr)
     return 0

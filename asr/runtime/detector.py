@@ -13,14 +13,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from asr.errors import InputError
 from asr.features import FeatureSpec, StreamingFrontend
 from asr.labels import is_keyword, keywords
-from asr.runtime.bundle import load_exported, output_kind
 
 DEFAULT_THRESHOLD = 0.7
 
@@ -54,6 +52,7 @@ class Decider:
     def __init__(self, labels: list[str], thresholds: Mapping[str, float], refractory_s: float) -> None:
         self.refractory_s = refractory_s
         self._watch = [(i, label, float(thresholds[label])) for i, label in enumerate(labels) if is_keyword(label)]
+        self.thresholds = {label: thr for _, label, thr in self._watch}
         self._armed = {label: True for _, label, _ in self._watch}
         self._last_fired = -np.inf
 
@@ -102,6 +101,10 @@ class Detector:
     ) -> None:
         if not keywords(labels):
             raise InputError(f"no keyword labels to detect in {labels}")
+        self._settings = dict(
+            output_kind=output_kind, hop_s=hop_s, smooth_s=smooth_s, threshold=threshold, thresholds=thresholds,
+            refractory_s=refractory_s,
+        )  # fmt: skip
         self.model, self.labels, self.spec, self.output_kind = model, list(labels), spec, output_kind
         frame_s = spec.hop_length / spec.sample_rate
         self.hop_frames = max(1, round(hop_s / frame_s))
@@ -115,12 +118,9 @@ class Detector:
         self._first = 0
         self._next_end = self.window_frames  # frame index (exclusive) where the next window ends
 
-    @classmethod
-    def from_export(
-        cls, export_dir: str | Path, *, backend: str | None = None, precision: str = "int8", **options
-    ) -> Detector:
-        model, labels, spec, manifest = load_exported(export_dir, precision=precision, backend=backend)
-        return cls(model, labels, spec, output_kind=output_kind(manifest), **options)
+    def fresh(self) -> Detector:
+        """A detector with the same model and settings at the start of a new stream."""
+        return Detector(self.model, self.labels, self.spec, **self._settings)
 
     @property
     def audio_seconds(self) -> float:

@@ -1,6 +1,6 @@
 """Wake word, then command: a command counts only shortly after the wake word.
 
-With a dozen keywords always listening, every false accept would act; requiring "marvin" first means a
+With a dozen keywords always listening, every false accept would act; requiring the wake word first means a
 false command needs two errors within a few seconds.
 """
 
@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from asr.errors import InputError
 from asr.runtime.detector import Detection
-
-DEFAULT_WAKE_WORD = "marvin"  # Speech Commands' only name-like word, the corpus's natural wake word
 
 
 class WakeGate:

@@ -16,10 +16,10 @@ import torch
 from torch.utils.data import Dataset
 
 from asr.config import TrainConfig
-from asr.data.speech_commands import UNKNOWN
 from asr.errors import InputError
 from asr.features import FeatureSpec, fit_window
 from asr.features.logmel import LogMel
+from asr.labels import UNKNOWN
 from asr.text import phonemes, spell
 from asr.train.augment import SpecAugment, mix_noise, random_eq, reverberate, speed_perturb, vtlp_matrix
 
@@ -97,16 +97,9 @@ class KeywordBatches(StepBatches):
         else:
             with seeded_python_random(int(rng.integers(2**62))):  # the loader crops `_silence_` with `random`
                 wave, label = self.source[index]
-        # A speaking rate of its own (pitch and formants kept): play `tempo` times faster, then warp the mel axis
-        # back by 1 / tempo in collate. Speakers differ in rate more than speed_perturb reaches: the diphone voice
-        # kal says "up" in 0.12-0.18 s, the training voices in 0.25-0.37 s. Resampling plus a warp costs next to
-        # nothing, where a phase vocoder cost ~22 ms a clip; the price: above f_max / tempo the warp repeats the
-        # top band. Measured at 0.8-1.6 it did not help (BENCHMARKS.md, section 3b, rows 51-52): off by default.
-        tempo = float(np.exp(rng.uniform(*np.log(self.train.tempo)))) if self.train.tempo != (1.0, 1.0) else 1.0
         low, high = self.train.speed_perturb
-        if high > low or tempo != 1.0:
-            speed = rng.uniform(low, high) if high > low else 1.0
-            wave = speed_perturb(wave, speed * tempo, self.spec.sample_rate)
+        if high > low:
+            wave = speed_perturb(wave, rng.uniform(low, high), self.spec.sample_rate)
         wave = fit_window(wave, self.spec.clip_samples, rng)
         if self.train.reverb_prob and rng.random() < self.train.reverb_prob:
             wave = reverberate(wave, rng, self.spec.sample_rate)
@@ -114,8 +107,7 @@ class KeywordBatches(StepBatches):
             wave = random_eq(wave, rng, self.spec.sample_rate)
         if self.noises and rng.random() < self.train.noise_prob:
             wave = mix_noise(wave, self.noises, self.train.snr_db, rng)
-        warp = rng.uniform(*self.train.vtlp) if self.train.vtlp != (1.0, 1.0) else 1.0  # no draw when off: old runs
-        warp /= tempo
+        warp = rng.uniform(*self.train.vtlp) if self.train.vtlp != (1.0, 1.0) else 1.0  # no draw when off
         if word is None:  # a crop of a sentence: no transcript, so no CTC target (length -1 marks it)
             target = None
         else:
@@ -125,7 +117,7 @@ class KeywordBatches(StepBatches):
     def collate(self, examples: list):
         with torch.no_grad():  # one batched STFT; then each example's own SpecAugment masks
             feats = self.logmel(torch.from_numpy(np.stack([w for w, _, _, _ in examples])))
-        if self.train.vtlp != (1.0, 1.0) or self.train.tempo != (1.0, 1.0):
+        if self.train.vtlp != (1.0, 1.0):
             spec = self.spec
             warps = [vtlp_matrix(a, spec.n_mels, spec.f_min, spec.f_max) for _, _, a, _ in examples]
             feats = feats @ torch.from_numpy(np.stack(warps)).transpose(1, 2)

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -61,12 +60,6 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
     model = build_model(config, task.num_outputs).to(d.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, tc.warmup_steps, tc.steps))
-    # An average of recent weights generalizes better than the last step's; BatchNorm statistics are averaged too.
-    ema = (
-        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(tc.ema_decay), use_buffers=True)
-        if tc.ema_decay
-        else None
-    )
     torch.manual_seed(tc.seed + d.rank)  # dropout masks differ between ranks
     step, best, trained_s = 0, {"score": -math.inf, "step": -1}, 0.0  # trained_s: training time before this run
     ckpt_path, best_path, metrics_path = run_dir / "checkpoint.pt", run_dir / "best.pt", run_dir / "metrics.jsonl"
@@ -78,15 +71,11 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, best, trained_s = state["step"], state["best"], state.get("elapsed_s", 0.0)
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"][d.rank] if d.rank < len(state["rng"]) else state["rng"][0])
         if d.is_main:
             _truncate_metrics(metrics_path, step)
             print(f"resuming {run_dir} at step {step}")
     net = distributed.wrap(model, d)
-
-    served = ema.module if ema is not None else model  # the weights evaluated and kept as best.pt
 
     def snapshot(with_training_state: bool) -> dict:
         state = {
@@ -94,7 +83,7 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
             "labels": task.labels,
             "tokenizer": task.tokenizer_file,
             "num_outputs": task.num_outputs,
-            "model": (model if with_training_state else served).state_dict(),
+            "model": model.state_dict(),
             "step": step,
             "best": best,
         }
@@ -106,8 +95,6 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
                 rngs = [rng_state()]
             state |= {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs,
                       "elapsed_s": trained_s + time.time() - started}  # fmt: skip
-            if ema is not None:
-                state["ema"] = ema.state_dict()
         return state
 
     # The loader draws batches `step, step + 1, ...`; its own generator leaves the global RNG untouched.
@@ -130,8 +117,6 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         optimizer.step()
         scheduler.step()
-        if ema is not None:
-            ema.update_parameters(model)
         step += 1
         bar.update()
         bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -141,7 +126,7 @@ def train(config: Config, run_dir: Path, progress: bool = True) -> dict:
                                 "elapsed_s": round(trained_s + time.time() - started, 2)})  # fmt: skip
         if step % tc.eval_every == 0 or step == tc.steps:
             if d.is_main:
-                metrics = task.evaluate(served)
+                metrics = task.evaluate(model)
                 _log(metrics_path, {"step": step, **metrics})
                 if metrics["score"] > best["score"]:
                     best = {"score": metrics["score"], "step": step}

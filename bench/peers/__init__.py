@@ -1,2 +1,2 @@
 """Side-by-side comparison of the tied model with its peers: pocketsphinx, the untied Conformer, DS-CNN and a relaxed
-plan, on the same held-out voices, noise and stream (`tools/compare.py`)."""
+plan, on the same held-out voices, noise and stream (`bench/compare.py`)."""

@@ -1,12 +1,11 @@
 """What one more tied layer costs on a device: int8 flash, TFLite Micro arena and latency against depth.
 
-Routes: `unrolled` (PyTorch -> ONNX -> onnx2tf, asr.export), `loop` (tied blocks as one TFLite WHILE loop,
-asr.export.loop) and `loop+peel` (the loop with its first iteration run ahead of it, for a narrow subsampling
-output). Depths N = 2, 4, 8, 12 of the tied model, plus the untied baseline at N = 4. Randomly initialised models
-are enough for bytes, arena and latency; accuracy needs a trained checkpoint (--checkpoint).
+Routes: `unrolled` (PyTorch -> ONNX -> onnx2tf, asr.export) and `loop` (tied blocks as one TFLite WHILE loop,
+asr.export.loop). Depths N = 2, 4, 8, 12 of the tied model, plus the untied baseline at N = 4. Randomly initialised
+models are enough for bytes, arena and latency; accuracy needs a trained checkpoint (--checkpoint).
 
-    python tools/bench_depth.py [--config kws-tiny] [--depths 2 4 8 12] [--data data/generated/commands]
-                                [--checkpoint runs/NAME/best.pt] [--out bench/depth]
+    python -m bench.depth [--config kws-tiny] [--depths 2 4 8 12] [--data data/generated/commands]
+                                [--checkpoint runs/NAME/best.pt] [--out runs/bench/depth]
 
 Prints a table, the marginal bytes per added layer of each route, and saves OUT/depth.png and OUT/depth.json.
 """
@@ -33,7 +32,7 @@ from asr.model import build_model, num_outputs
 from asr.runtime.host_interpreters import io_details, run_litert, run_micro
 from asr.runtime.interpreter import dequantize, quantize
 
-ROUTES = ("unrolled", "loop", "loop+peel")
+ROUTES = ("unrolled", "loop")
 
 
 def windows(
@@ -65,7 +64,7 @@ def export(route: str, model: torch.nn.Module, config: Config, calibration: np.n
         _, int8_path, _ = convert(onnx_path, calibration, work / "onnx2tf")
         int8_path.replace(path)
     else:
-        export_loop_tflite(model, config, calibration, path, peel_first=route == "loop+peel")
+        export_loop_tflite(model, config, calibration, path)
     return path
 
 
@@ -177,7 +176,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="keyword corpus for calibration (default: config's)")
     parser.add_argument("--calibration", type=int, default=100)
     parser.add_argument("--checkpoint", type=Path, default=None, help="trained keyword checkpoint for accuracy")
-    parser.add_argument("--out", type=Path, default=Path("bench/depth"))
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/depth"))
     args = parser.parse_args()
     config = load_config(args.config)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,7 @@ from tqdm import tqdm
 
 from asr.data.noise import NoisySplit
 from asr.data.speech_commands import SpeechCommands
-from asr.export.windows import window_features
-from asr.features import FeatureSpec
+from asr.features import FeatureSpec, fit_window, log_mel
 
 
 @dataclass
@@ -31,7 +30,7 @@ class TestSet:
     def features(self, condition: str, spec: FeatureSpec) -> np.ndarray:
         """Normalised log-mel windows [N, frames, n_mels] of `condition` ("clean" or "noisy")."""
         waves = self.clean if condition == "clean" else self.noisy
-        return np.stack([window_features(w, spec) for w in waves]).astype(np.float32)
+        return np.stack([log_mel(fit_window(w, spec.clip_samples), spec) for w in waves]).astype(np.float32)
 
 
 def load_testset(

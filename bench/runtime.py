@@ -1,7 +1,7 @@
 """Benchmark the device runtime on this CPU: per-window model latency, front-end cost, the streaming
 detector's real-time factor, and the demo process's peak memory, for each installed TFLite interpreter.
 
-    python tools/bench_runtime.py EXPORT_DIR [--audio stream.wav] [--seconds 60]
+    python -m bench.runtime EXPORT_DIR [--audio stream.wav] [--seconds 60]
 
 Each backend is measured in its own process (tflite-runtime cannot share a process with tensorflow, and
 peak memory must be the demo's own). One interpreter thread, as on a Pi core.
@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+from asr.runtime.interpreter import available_backends
 
-from asr.runtime.interpreter import available_backends  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(export_dir: str, audio_path: str, backend: str) -> dict:

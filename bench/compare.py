@@ -1,13 +1,13 @@
 """The tied keyword model side by side with its peers, in one run: pocketsphinx, the untied Conformer, DS-CNN and a
 relaxed plan, on the held-out voices of the commands corpus (clean and noisy) and on a wake-word stream.
 
-    python tools/compare.py                      # default corpus; trains what runs/ lacks; about 30 min on 2 cores
-    python tools/compare.py --quick --data DIR   # tiny models, 30 steps, short stream: a smoke run of the machinery
+    python -m bench.compare                     # default corpus; trains what runs/ lacks; about 30 min on 2 cores
+    python -m bench.compare --quick --data DIR   # tiny models, 30 steps, short stream: a smoke run of the machinery
 
 Writes OUT/compare.md + compare.json (the table, ratios against the tied model), OUT/accuracy_vs_bytes.png,
 OUT/det.png (wake-word DET curves of every system), OUT/stream/ (the stream used) and, unless --no-scaling,
 OUT/scaling.{md,json,png}: how stored bytes, TFLite Micro arena and latency grow with depth N for tied (M=1) and
-untied models (random weights, the standard onnx2tf route, measured with tools/bench_depth.py's functions).
+untied models (random weights, the standard onnx2tf route, measured with bench/depth.py's functions).
 Learned models are trained with the same budget (--steps, default the compare-* configs' train.steps) and reused
 from RUNS/NAME/ when already trained and exported, so a second run is fast.
 """
@@ -17,18 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from asr.config import load_config  # noqa: E402
-from asr.evaluation.metrics import Event, peer_operating_points  # noqa: E402
-from asr.peers import compare  # noqa: E402
-from asr.peers.pocketsphinx import KWS_THRESHOLDS  # noqa: E402
-from asr.peers.testset import load_testset  # noqa: E402
-from asr.peers.wakeword import Stream  # noqa: E402
+from asr.config import load_config
+from asr.data.stream import make_stream, write_events
+from asr.evaluation.metrics import Event, peer_operating_points
+from bench import depth as bench_depth
+from bench.peers import compare
+from bench.peers.pocketsphinx import KWS_THRESHOLDS
+from bench.peers.testset import load_testset
+from bench.peers.wakeword import Stream
 
 SYSTEMS = [*compare.LEARNED, compare.PEER]
 SCALING_CONFIG = "compare-tied"
@@ -44,29 +43,18 @@ def pairs(items: list[str], flag: str) -> dict[str, Path]:
     return out
 
 
-def load_tool(name: str):
-    """A sibling script of tools/ as a module (make_stream, bench_depth)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def build_stream(args, root: Path, out_dir: Path) -> Stream:
     """The wake-word stream: the wake word's held-out clips among unknown words (every other word of the corpus,
     the other keywords included) and background speech, over background noise; saved to OUT/stream/."""
-    tool = load_tool("make_stream")
     sentences = args.sentences if args.sentences and args.sentences.is_dir() else None
-    audio, events = tool.make_stream(
+    audio, events = make_stream(
         root, [args.wake_word], minutes=args.stream_minutes, seed=args.seed, sentences_root=sentences, keyword_share=0.3
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     from asr.audio import write_audio
 
     write_audio(out_dir / "stream.wav", audio, 16000)
-    tool.write_events(out_dir / "events.csv", events)
+    write_events(out_dir / "events.csv", events)
     return Stream(audio, [Event(onset, label, offset) for onset, label, offset in events], args.wake_word)
 
 
@@ -104,8 +92,7 @@ def scaling(args, root: Path, out_dir: Path) -> list[dict]:
     key = {"config": base.to_dict()["model"], "depths": args.scaling_depths}
     if cache.is_file() and json.loads(cache.read_text()).get("key") == key:
         return json.loads(cache.read_text())["rows"]
-    bench = load_tool("bench_depth")  # the LOOP engineer's export + measurement, unrolled route only
-    calibration, _ = bench.windows(base, root, 64)
+    calibration, _ = bench_depth.windows(base, root, 64)
     rows = []
     cases = [(sharing, n) for n in args.scaling_depths for sharing in ("all", "none")]
     for sharing, depth in tqdm(cases, desc="scaling", unit="model"):
@@ -116,8 +103,8 @@ def scaling(args, root: Path, out_dir: Path) -> list[dict]:
         torch.manual_seed(0)
         model = build_model(cfg, num_outputs(cfg)).eval()
         with tempfile.TemporaryDirectory(prefix="compare-scaling-") as tmp:
-            path = bench.export("unrolled", model, cfg, calibration, Path(tmp))
-            measured = bench.measure(path, calibration[:20])
+            path = bench_depth.export("unrolled", model, cfg, calibration, Path(tmp))
+            measured = bench_depth.measure(path, calibration[:20])
         params = sum(p.numel() for p in model.parameters())
         rows.append({"sharing": sharing, "depth": depth, "unique_parameters": params, **measured})
     tmp = cache.with_name(".scaling.json.tmp")

@@ -1,5 +1,5 @@
 """The comparison itself: each system's row (accuracy, wake-word metrics, stored bytes, arena, MACs, latency),
-ratios against the tied model, the markdown + JSON table and the plots. `tools/compare.py` is the command.
+ratios against the tied model, the markdown + JSON table and the plots. `bench/compare.py` is the command.
 
 Learned systems are trained by the project's own loop (`asr.train.loop.train`, which resumes or returns at once
 when RUN_DIR already holds a finished run) and exported by the project's int8 path (`asr.export`), so every
@@ -19,8 +19,8 @@ from asr.errors import InputError
 from asr.evaluation.metrics import FA_BUDGET, TARGET_RECALL, peer_operating_points
 from asr.files import save_figure_atomic, write_text_atomic
 from asr.model.sharing import sharing_plan
-from asr.peers.testset import TestSet
-from asr.peers.wakeword import Stream, neural_sweep, point
+from bench.peers.testset import TestSet
+from bench.peers.wakeword import Stream, neural_sweep, point
 
 # key -> config. The tied model comes first: every ratio is against it.
 LEARNED = {"tied": "compare-tied", "lora4": "compare-lora4", "untied": "compare-untied", "dscnn": "compare-dscnn"}
@@ -129,7 +129,7 @@ def neural_row(system: Learned, checkpoint: Path, export_dir: Path | None, featu
     from asr.export.parity import torch_scores
     from asr.model.checkpoint import load_checkpoint
     from asr.model.report import parameter_report
-    from asr.peers.cost import count_macs, litert_latency_ms
+    from bench.peers.cost import count_macs, litert_latency_ms
 
     loaded = load_checkpoint(checkpoint)
     testset, spec = features.testset, loaded.config.features
@@ -150,17 +150,18 @@ def neural_row(system: Learned, checkpoint: Path, export_dir: Path | None, featu
         "macs": count_macs(loaded.model, window_shape),
     }
     if export_dir is not None:
+        from asr.runtime.bundle import Manifest
         from asr.runtime.interpreter import TFLiteModel
 
-        manifest = json.loads((export_dir / "manifest.json").read_text())
-        int8_path = export_dir / manifest["models"]["int8"]
+        manifest = Manifest.read(export_dir)
+        int8_path = export_dir / manifest.models["int8"]
         model = TFLiteModel(int8_path, backend="ai-edge-litert")  # float windows in, dequantized scores out
-        output_kind = manifest["output"].get("kind", "logits")
+        output_kind = manifest.output_kind
         row |= {
             "backend": "int8 TFLite, ai-edge-litert",
             "export_dir": str(export_dir),
             "stored_bytes": int8_path.stat().st_size,
-            "arena_bytes": int(manifest["arena_bytes"]),
+            "arena_bytes": manifest.arena_bytes,
             "latency_ms": round(litert_latency_ms(int8_path, features.get("clean", spec)[:200]), 4),
         }
     else:
@@ -183,7 +184,7 @@ def pocketsphinx_row(testset: TestSet, unknown_words: list[str], stream: Stream,
     """pocketsphinx: JSGF closed-set accuracy, keyphrase wake-word sweep, model bytes, decoding time."""
     import importlib.metadata
 
-    from asr.peers import pocketsphinx as ps
+    from bench.peers import pocketsphinx as ps
 
     recognizer = ps.GrammarRecognizer(testset.labels, unknown_words)
     row = {

@@ -1,7 +1,7 @@
 """Export keyword models side by side (e.g. kws-tiny tied vs untied at equal depth) and print a table.
 
-    python tools/bench_export.py RUN_TIED/best.pt RUN_UNTIED/best.pt            # trained checkpoints
-    python tools/bench_export.py kws-tiny kws-tiny:model.sharing=none,model.unique_blocks=4   # configs, untrained
+    python -m bench.export RUN_TIED/best.pt RUN_UNTIED/best.pt            # trained checkpoints
+    python -m bench.export kws-tiny kws-tiny:model.sharing=none,model.unique_blocks=4   # configs, untrained
 
 A config (name or .toml, optional `:key=value,...` overrides) is exported with random weights: sizes, arena,
 op counts and latency are real, accuracy is not. Checkpoints calibrate and score on their corpus (--data).
