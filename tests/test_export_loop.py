@@ -1,6 +1,5 @@
 """The loop export: tied blocks as one TFLite WHILE loop, flat in depth, computing what PyTorch computes."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from asr.export.routes import choose_route
 from asr.export.windows import corpus_windows
 from asr.model import build_model, num_outputs
 from asr.model.checkpoint import load_checkpoint
+from asr.runtime.bundle import Manifest
 from asr.runtime.host_interpreters import run_micro
 from asr.runtime.interpreter import dequantize, quantize
 
@@ -53,34 +53,34 @@ def test_file_does_not_grow_with_depth(tmp_path: Path, calibration):
 
 
 @pytest.fixture(scope="module")
-def loop_manifest(kws_export_loop):
-    return json.loads((kws_export_loop / "manifest.json").read_text())
+def loop_manifest(kws_export_loop) -> Manifest:
+    return Manifest.read(kws_export_loop)
 
 
 @pytest.mark.slow
 def test_asr_export_route_loop_writes_the_export_contract(kws_export_loop, loop_manifest):
-    m = loop_manifest
-    assert m["route"] == "loop" and "route_note" not in m
-    assert m["route_details"]["loops"] == [{"blocks": [0], "iterations": m["sharing"]["depth"]}]
-    assert m["models"] == {"int8": "model_int8.tflite", "float32": "model_float32.tflite"}  # no ONNX on this route
-    for name, size in m["files"].items():
+    m, r = loop_manifest, loop_manifest.report
+    assert r["route"] == "loop" and "route_note" not in r
+    assert r["route_details"]["loops"] == [{"blocks": [0], "iterations": r["sharing"]["depth"]}]
+    assert m.models == {"int8": "model_int8.tflite", "float32": "model_float32.tflite"}  # no ONNX on this route
+    for name, size in r["files"].items():
         assert (kws_export_loop / name).stat().st_size == size
-    assert m["input"]["shape"] == [1, 97, 40] and m["input"]["dtype"] == "int8" and m["input"]["scale"] > 0
-    assert m["output"]["shape"] == [1, len(m["labels"])] and m["output"]["kind"] == "logits"
-    assert m["features"]["n_mels"] == 40 and m["versions"]["tflite-micro"] != "not installed"
+    assert m.input.shape == [1, 97, 40] and m.input.dtype == "int8" and m.input.scale > 0
+    assert m.output.shape == [1, len(m.labels)] and m.output_kind == "logits"
+    assert m.features.n_mels == 40 and r["versions"]["tflite-micro"] != "not installed"
     int8 = inspect_tflite(kws_export_loop / "model_int8.tflite")
-    assert int8.duplicates == [] and m["weights"]["int8_constant_bytes"] == int8.constant_bytes
-    assert m["tflite"]["int8"]["op_counts"]["WHILE"] == 1
+    assert int8.duplicates == [] and r["weights"]["int8_constant_bytes"] == int8.constant_bytes
+    assert r["tflite"]["int8"]["op_counts"]["WHILE"] == 1
     # the float TensorFlow re-implementation is the PyTorch model
-    assert m["parity"]["float32"]["tflite_float32_max_abs_diff"] < 1e-3
-    q = m["parity"]["int8"]
+    assert r["parity"]["float32"]["tflite_float32_max_abs_diff"] < 1e-3
+    q = r["parity"]["int8"]
     assert q["criterion"] == "labels" and set(q["label_agreement"]) == set(q["max_lsb_diff"])
     assert q["within_tolerance"] == (min(q["label_agreement"].values()) >= q["label_agreement_min"])
     assert q["micro_vs_torch_label_agreement"] >= 0.9
-    acc = m["accuracy"]
+    acc = r["accuracy"]
     assert acc["windows"] > 0 and acc["int8_vs_torch_label_agreement"] >= 0.9
     assert acc["int8_drop_vs_torch_points"] == pytest.approx(acc["torch"] - acc["tflite_int8"], abs=1e-3)
-    assert set(m["latency_ms"]) >= {"ai_edge_litert", "tflite_runtime", "tflite_micro"}
+    assert set(r["latency_ms"]) >= {"ai_edge_litert", "tflite_runtime", "tflite_micro"}
 
 
 @pytest.mark.slow
@@ -91,10 +91,11 @@ def test_loop_export_runs_in_tflite_micro_with_its_measured_arena(
     loaded = load_checkpoint(kws_checkpoint)
     test = corpus_windows(loaded.config, commands_corpus, "testing", 40)[0]
     path, m = kws_export_loop / "model_int8.tflite", loop_manifest
-    assert m["arena_bytes"] >= m["arena_measured_bytes"] and probe(path, m["arena_measured_bytes"])[0]
-    assert not probe(path, m["arena_measured_bytes"] - 64)[0]
-    micro, _ = run_micro(path, quantize(test, m["input"]["scale"], m["input"]["zero_point"]), m["arena_bytes"])
-    scores = dequantize(micro, m["output"]["scale"], m["output"]["zero_point"])
+    measured = m.report["arena_measured_bytes"]
+    assert m.arena_bytes >= measured and probe(path, measured)[0]
+    assert not probe(path, measured - 64)[0]
+    micro, _ = run_micro(path, quantize(test, m.input.scale, m.input.zero_point), m.arena_bytes)
+    scores = dequantize(micro, m.output.scale, m.output.zero_point)
     agreement = float(np.mean(scores.argmax(1) == torch_scores(loaded.model, test).argmax(1)))
     assert agreement >= 0.9, agreement
 
