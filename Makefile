@@ -5,6 +5,12 @@ VENV := .venv
 ASR := $(VENV)/bin/asr
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# One instruction set for PyTorch's CPU kernels (ATen, oneDNN, MKL) on every machine: they pick their code by the CPU
+# they run on, and AVX-512 and AVX2 kernels round differently, so one commit can train different models on two
+# machines of one kind. The cost in training time is in BENCHMARKS.md section 1.
+export ATEN_CPU_CAPABILITY := avx2
+export ONEDNN_MAX_CPU_ISA := AVX2
+export MKL_CBWR := AVX2
 
 GEN := data/generated
 RUN := runs/kws-tiny

@@ -14,8 +14,8 @@ OUTPUT_NAME = "scores"
 def export_onnx(model: torch.nn.Module, path: Path, input_shape: tuple[int, ...]) -> Path:
     """Write `model` (eval mode) to `path` with the TorchScript exporter.
 
-    dynamo=False and opset 17: this exporter stores tied weights once and onnx2tf converts its output
-    (see STACK.md); the dynamo exporter duplicated tied Linear weights.
+    dynamo=False and opset 17: this exporter stores tied weights once and onnx2tf converts its output; the dynamo
+    exporter duplicated tied Linear weights.
     """
     model.eval()
     example = torch.zeros(input_shape, dtype=torch.float32)

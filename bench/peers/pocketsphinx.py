@@ -20,9 +20,10 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.errors import InputError
+from asr.features import DEFAULT_SPEC
 from asr.runtime.detector import Detection
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = DEFAULT_SPEC.sample_rate
 # Keyphrase thresholds swept for the DET curve (pocketsphinx's documented useful range is 1e-50 .. 1e-5).
 KWS_THRESHOLDS = (1e-40, 1e-35, 1e-30, 1e-25, 1e-20, 1e-15, 1e-10, 1e-5)
 # Grammar search beams, narrower than the defaults (1e-48 / 7e-29 / 1e-48, tuned for large vocabularies): 1.8x
