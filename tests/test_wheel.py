@@ -1,35 +1,77 @@
 """The package stands on its own: a wheel built by `python -m build`, installed into a fresh venv, synthesizes a
-corpus and exports an MCU bundle, reading its recipe and templates as package data (no checkout needed)."""
+corpus and exports an MCU bundle, reading its recipe and templates as package data (no checkout needed); with only
+the `device` extra beside it (no torch, no TensorFlow anywhere), `from asr import KeywordSpotter` runs the demo."""
 
+import importlib.metadata
+import json
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def fresh_python(tmp_path_factory) -> Path:
-    """A new venv holding only the wheel; its dependencies are seen through a path file (the wheel comes first)."""
-    tmp = tmp_path_factory.mktemp("wheel")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp / "dist"), str(ROOT)],
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
         check=True, capture_output=True,
     )  # fmt: skip
-    wheel = next((tmp / "dist").glob("tied_asr-*.whl"))
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                        text=True).strip())  # fmt: skip
-    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return next(out.glob("tied_asr-*.whl"))
+
+
+def new_venv(path: Path, wheel: Path) -> tuple[Path, Path]:
+    """(python, site-packages) of a new venv holding the wheel and nothing else."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    python = path / "bin" / "python"
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(subprocess.check_output([python, "-c", code], text=True).strip())
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--target", str(site), str(wheel)],
         check=True, capture_output=True,
     )  # fmt: skip
+    return python, site
+
+
+def requirement_closure(names: list[str]) -> set[str]:
+    """The installed distributions `names` need, theirs included (markers evaluated, no extras)."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        dist = importlib.metadata.distribution(todo.pop())
+        if dist.name.lower() in seen:
+            continue
+        seen.add(dist.name.lower())
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def fresh_python(tmp_path_factory, wheel) -> Path:
+    """The wheel in a new venv; every other package is seen through a path file (the wheel comes first)."""
+    python, site = new_venv(tmp_path_factory.mktemp("venv") / "full", wheel)
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python
+
+
+@pytest.fixture(scope="module")
+def device_python(tmp_path_factory, wheel) -> Path:
+    """The wheel in a new venv beside the `device` extra's packages and what they need, linked in one by one."""
+    python, site = new_venv(tmp_path_factory.mktemp("venv") / "device", wheel)
+    extra = [Requirement(r) for r in importlib.metadata.requires("tied-asr") if 'extra == "device"' in r]
+    for name in requirement_closure([r.name for r in extra if r.marker.evaluate({"extra": "device"})]):
+        dist = importlib.metadata.distribution(name)
+        for top in {f.parts[0] for f in dist.files if f.parts[0] != ".." and not f.parts[0].endswith(".dist-info")}:
+            if not (site / top).exists():
+                (site / top).symlink_to(dist.locate_file(top))
     return python
 
 
@@ -50,3 +92,19 @@ def test_installed_wheel_synthesizes_and_exports(fresh_python, tmp_path, kws_che
     assert export.returncode == 0, export.stderr
     mcu = tmp_path / "out" / "mcu"
     assert {"main.cc", "model_data.cc", "model_settings.h", "frontend.c"} <= {p.name for p in mcu.iterdir()}
+
+
+def test_the_api_runs_with_only_the_device_extra(device_python, tmp_path, kws_export, commands_corpus):
+    clip = next(p for p in sorted(commands_corpus.rglob("*.wav")) if "_background_noise_" not in p.parts)
+    code = (
+        "import importlib.util, json\nfrom asr import KeywordSpotter\n"
+        f"spotter = KeywordSpotter.from_export({str(kws_export)!r}, threshold=0.3)\n"
+        f"print(json.dumps([d.to_dict() for d in spotter.predict_clip({str(clip)!r})]))\n"
+        "print([m for m in ('torch', 'tensorflow', 'torchaudio') if importlib.util.find_spec(m)])"
+    )
+    run = subprocess.run([device_python, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    found, heavy = run.stdout.splitlines()
+    assert heavy == "[]"  # not merely unimported: not installed
+    demo = _asr(sys.executable, tmp_path, "demo", str(kws_export), "--file", str(clip), "--json", "--threshold", "0.3")
+    assert json.loads(found) == [json.loads(line) for line in demo.stdout.splitlines()]
