@@ -1,21 +1,26 @@
 """The microcontroller bundle (OUTDIR/mcu/): the int8 model as a C array, its settings, an op resolver of the ops
-it uses, and the C front end with tables generated from FeatureSpec (template sources in deploy/mcu/)."""
+it uses, the C front end with tables generated from FeatureSpec, and the detector's decision step in C (template
+sources: the package data asr/export/mcu_templates/)."""
 
 from __future__ import annotations
 
-import shutil
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from asr.export.micro import resolver_method
+from asr.runtime.detector import DEFAULT_THRESHOLD, Detector, is_keyword, label_thresholds
 from asr.runtime.frontend import FeatureSpec, mel_filterbank, window
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "mcu"
+TEMPLATES = resources.files("asr.export") / "mcu_templates"
 TEMPLATE_FILES = (
     "frontend.c",
     "frontend.h",
     "host_features.c",
+    "detector.c",
+    "detector.h",
+    "host_detector.c",
     "main.cc",
     "README.md",
     "CMakeLists.txt",
@@ -137,7 +142,7 @@ def model_sources(model_bytes: bytes, manifest: dict, ops: list[str], source: st
             f"constexpr int kInputZeroPoint = {inp['zero_point']};",
             f"constexpr float kOutputScale = {c_float(out['scale'])};",
             f"constexpr int kOutputZeroPoint = {out['zero_point']};",
-            f"// Output kind: {out['kind']}.",
+            f"constexpr bool kOutputIsProbabilities = {'true' if out['kind'] == 'probabilities' else 'false'};",
             f"constexpr int kNumLabels = {len(labels)};",
             f"constexpr const char* kLabels[kNumLabels] = {{{label_list}}};",
             f"// Measured: the smallest arena TFLite Micro ran this model with was {manifest['arena_measured_bytes']} "
@@ -157,14 +162,60 @@ def model_sources(model_bytes: bytes, manifest: dict, ops: list[str], source: st
     return {"model_data.h": data_h, "model_data.cc": data_cc, "model_settings.h": settings, "op_resolver.h": resolver}
 
 
+def detector_sources(manifest: dict, source: str) -> dict[str, str]:
+    """detector_config.h: the Pi detector's settings (its defaults; thresholds saved in the manifest's "detector")."""
+    spec = FeatureSpec.from_dict(manifest["features"])
+    labels = manifest["labels"]
+    saved = manifest.get("detector", {})
+    thresholds = label_thresholds(labels, saved.get("threshold", DEFAULT_THRESHOLD), saved.get("label_thresholds"))
+    defaults = Detector.__init__.__kwdefaults__
+    frame_s = spec.hop_length / spec.sample_rate
+    hop_frames = max(1, round(defaults["hop_s"] / frame_s))
+    smooth = max(1, round(defaults["smooth_s"] / (hop_frames * frame_s)))
+    label_list = ", ".join(f'"{label}"' for label in labels)
+    return {
+        "detector_config.h": HEADER.format(source=source)
+        + "\n".join(
+            [
+                "#ifndef ASR_DETECTOR_CONFIG_H_",
+                "#define ASR_DETECTOR_CONFIG_H_",
+                "",
+                f"#define DETECTOR_NUM_LABELS {len(labels)}",
+                f"// The Pi's defaults: a window every {defaults['hop_s']:g} s, averaged over "
+                f"{defaults['smooth_s']:g} s.",
+                "// A longer hop (fewer model runs per second) may be set with -DDETECTOR_HOP_FRAMES=N.",
+                "#ifndef DETECTOR_HOP_FRAMES",
+                f"#define DETECTOR_HOP_FRAMES {hop_frames}",
+                "#endif",
+                "#ifndef DETECTOR_SMOOTH_WINDOWS",
+                f"#define DETECTOR_SMOOTH_WINDOWS {smooth}",
+                "#endif",
+                f"#define DETECTOR_REFRACTORY_S {c_float(defaults['refractory_s'])}",
+                "",
+                f"static const char* const kDetectorLabels[DETECTOR_NUM_LABELS] = {{{label_list}}};",
+                '// Filler labels (starting with "_") never fire.',
+                "static const unsigned char kDetectorIsKeyword[DETECTOR_NUM_LABELS] = "
+                f"{{{', '.join(str(int(is_keyword(label))) for label in labels)}}};",
+                f"// Thresholds: {'saved by `asr eval-stream --save-threshold`' if saved else 'the default'}.",
+                "static const float kDetectorThresholds[DETECTOR_NUM_LABELS] = "
+                f"{{{', '.join(c_float(thresholds.get(label, 1.0)) for label in labels)}}};",
+                "",
+                "#endif  // ASR_DETECTOR_CONFIG_H_",
+                "",
+            ]
+        )
+    }
+
+
 def write_bundle(out_dir: Path, int8_path: Path, manifest: dict, ops: list[str]) -> list[str]:
     """Write the bundle into `out_dir` (created); returns the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     source = f"{manifest['source']['checkpoint']} ({int8_path.name})"
     files = model_sources(int8_path.read_bytes(), manifest, ops, source)
     files.update(frontend_sources(FeatureSpec.from_dict(manifest["features"]), source))
+    files.update(detector_sources(manifest, source))
     for name, text in files.items():
         (out_dir / name).write_text(text)
     for name in TEMPLATE_FILES:
-        shutil.copyfile(TEMPLATE_DIR / name, out_dir / name)
+        (out_dir / name).write_bytes((TEMPLATES / name).read_bytes())
     return sorted([*files, *TEMPLATE_FILES])

@@ -1,7 +1,7 @@
 """The log-mel front end: defined once here, computed in numpy on devices.
 
 `FeatureSpec` is the single source of truth for feature settings. Training computes the same features
-with torchaudio (`asr.features.LogMel`), the microcontroller bundle with C (`deploy/mcu/frontend.c`);
+with torchaudio (`asr.features.LogMel`), the microcontroller bundle with C (`asr/export/mcu_templates/frontend.c`);
 both read these numbers, and tests hold all three together.
 """
 
