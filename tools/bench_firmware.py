@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -21,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.export import firmware
+from asr.export import firmware, flatbuffer
 from asr.export.firmware_check import agreement, image_sizes, parse_profile, run_firmware, test_clips
+from asr.export.mcu import write_bundle
 
 CLOCKS_MHZ = (64, 160, 240)
 FRAME_S = 0.01  # the front end's hop; a window hop is a whole number of frames
@@ -51,6 +53,18 @@ def stream_profile(target: str, exe: Path, pcm: np.ndarray) -> dict:
         "detector_instructions": profile["detector_instructions"],
         "detections": sum(line.startswith("detection ") for line in log.splitlines()),
     }
+
+
+def fresh_bundle(export_dir: Path, work: Path) -> Path:
+    """A copy of the export (manifest, int8 model) with its MCU bundle written by this checkout's templates, so an
+    export made by an older version is measured with the current firmware sources."""
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("manifest.json", "model_int8.tflite"):
+        shutil.copyfile(export_dir / name, work / name)
+    manifest = json.loads((work / "manifest.json").read_text())
+    ops = sorted(flatbuffer.inspect_tflite(work / "model_int8.tflite").op_counts)
+    write_bundle(work / "mcu", work / "model_int8.tflite", manifest, ops)
+    return work
 
 
 def bench_target(export_dir: Path, target: str, pcm: np.ndarray, frames: int, mels: int) -> dict:
@@ -105,6 +119,19 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def op_table(rows: list[dict], top: int = 8) -> str:
+    """Where the model's instructions go: each op type's own instructions per window, per image."""
+    rows = [r for r in rows if r.get("op_instructions")]
+    ops = sorted(
+        {op for r in rows for op in r["op_instructions"]}, key=lambda op: -rows[0]["op_instructions"].get(op, 0)
+    )
+    lines = ["| op | " + " | ".join(r["target"] for r in rows) + " |", "|---" * (len(rows) + 1) + "|"]
+    for op in ops[:top]:
+        cells = [f"{r['op_instructions'].get(op, 0) / 1e6:.2f}M" for r in rows]
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("export_dir", type=Path)
@@ -112,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips", type=int, default=200)
     p.add_argument("--targets", default="host,m4,m4-cmsis,m55")
     p.add_argument("--out", type=Path, default=Path("bench/firmware.json"))
+    p.add_argument("--work", type=Path, default=Path("bench/firmware"), help="where the bundle and images are built")
     args = p.parse_args(argv)
-    manifest = json.loads((args.export_dir / "manifest.json").read_text())
+    export_dir = fresh_bundle(args.export_dir, args.work)
+    manifest = json.loads((export_dir / "manifest.json").read_text())
     _, frames, mels = manifest["input"]["shape"]
     pcm, _ = test_clips(args.data, manifest["labels"], args.clips)
     done = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -124,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"[bench_firmware] {target}: build and run {len(pcm)} clips", file=sys.stderr)
         try:
-            done["rows"][target] = bench_target(args.export_dir, target, pcm, frames, mels) | {"frames": frames}
+            done["rows"][target] = bench_target(export_dir, target, pcm, frames, mels) | {"frames": frames}
         except firmware.FirmwareError as e:
             print(f"[bench_firmware] {target} failed: {e}", file=sys.stderr)
             continue
@@ -133,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(done, indent=1))
         tmp.replace(args.out)
     print(table(list(done["rows"].values())))
+    print()
+    print(op_table(list(done["rows"].values())))
     return 0
 
 

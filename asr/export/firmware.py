@@ -64,16 +64,16 @@ TARGETS = {
     "host": Target("host", defines=("-DTF_LITE_USE_CTIME",)),
     "m4": Target(
         "m4", "arm-none-eabi-", ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", *ARM), False, "ARMCM4", "mps2-an386",
-        "cortex-m4", 0x400000, 0x400000, ("-DARMCM4_FP",),
+        "cortex-m4", 0x400000, 0x400000,
     ),
     "m4-cmsis": Target(
         "m4-cmsis", "arm-none-eabi-", ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", *ARM), True, "ARMCM4", "mps2-an386",
-        "cortex-m4", 0x400000, 0x400000, ("-DARMCM4_FP",),
+        "cortex-m4", 0x400000, 0x400000,
     ),
     # -mcpu=cortex-m55 with the hard-float ABI enables Helium (MVE), which CMSIS-NN uses.
     "m55": Target(
         "m55", "arm-none-eabi-", ("-mcpu=cortex-m55", *ARM), True, "ARMCM55", "mps3-an547",
-        "cortex-m55", 0x80000, 0x80000, ("-DARMCM55",),
+        "cortex-m55", 0x80000, 0x80000,
     ),
 }  # fmt: skip
 
@@ -254,7 +254,8 @@ def board_support(target: Target, tree: Path, out: Path, compiler: Compiler) -> 
         if n != 1:
             raise FirmwareError(f"{dfp}: unexpected linker script (no {name})")
     (out / "board.ld").write_text(script)
-    objs = [compiler.object_for(dfp / "Source" / f"{kind}_{target.device}.c", "-O2") for kind in ("startup", "system")]
+    bsp = Compiler(target, tree, compiler.obj_dir / "bsp" / target.device, [*compiler.extra, f"-D{target.device}"])
+    objs = [bsp.object_for(dfp / "Source" / f"{kind}_{target.device}.c", "-O2") for kind in ("startup", "system")]
     flags = ["-T", str(out / "board.ld"), *map(str, objs), "-Wl,--no-warn-rwx-segments"]
     if target.cpu == "cortex-m55":
         # newlib's rdimon start-up moves SP to where QEMU's semihosting says the stack is, which trips the
@@ -269,8 +270,9 @@ def build(export_dir: Path, target_name: str, out: Path | None = None, kit: str 
         raise FirmwareError(f"unknown target {target_name!r}; choose from {sorted(TARGETS)}")
     target = TARGETS[target_name]
     bundle = Path(export_dir) / "mcu"
-    if not (bundle / "op_resolver.h").is_file():
-        raise FirmwareError(f"{bundle}: no MCU bundle (op_resolver.h); export with `asr export ... --mcu`")
+    missing = [name for name in ("op_resolver.h", *BUNDLE_SOURCES) if not (bundle / name).is_file()]
+    if missing:
+        raise FirmwareError(f"{bundle}: no {', '.join(missing)}; export (again) with `asr export ... --mcu`")
     check_tools(target)
     tree = tflm_tree(find_kit(kit))
     out = Path(out or Path(export_dir) / "firmware" / target_name)

@@ -80,7 +80,11 @@ def parse_profile(log: str) -> dict:
         [[int(x) for x in m] for m in re.findall(r"frontend_ticks=(\d+) model_ticks=(\d+) detector_ticks=(\d+)", log)]
     )
     stack = re.search(r"profile stack_below_main=(\d+)", log)
+    ops = {
+        name: int(ticks) * per_tick / len(windows) for name, ticks in re.findall(r"profile op (\S+) ticks=(\d+)", log)
+    }
     return {
+        "op_instructions": dict(sorted(ops.items(), key=lambda kv: -kv[1])),  # per window, each op's own
         "instructions_per_tick": per_tick,
         "frontend_instructions": float(np.median(windows[:, 0]) * per_tick),
         "model_instructions": float(np.median(windows[:, 1]) * per_tick),

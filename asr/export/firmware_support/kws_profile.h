@@ -6,6 +6,9 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+
+#include "tensorflow/lite/micro/micro_profiler_interface.h"
 
 namespace kws_profile {
 volatile uint32_t wraps = 0;
@@ -40,6 +43,8 @@ __attribute__((noinline)) static void ProfileStart() {
   kSysTick[1] = 0xFFFFFFu;
   kSysTick[2] = 0;
   kSysTick[0] = 7;  // processor clock, interrupt on wrap, enable
+  while (kSysTick[2] == 0) {
+  }  // the first tick loads the reload value
   uint32_t n = kCalibrationLoops;
   const uint64_t t0 = ProfileTicks();
   __asm volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n) : : "cc");
@@ -60,3 +65,44 @@ static void ProfileStackReport() {
   printf("profile stack_below_main=%lu paint=%lu\n", static_cast<unsigned long>(kStackPaint - (p - stack_floor) * 4),
          static_cast<unsigned long>(kStackPaint));
 }
+
+// Instructions per op type, each op's own (a WHILE's body ops are counted under their own names, not the WHILE's).
+class OpProfiler : public tflite::MicroProfilerInterface {
+ public:
+  uint32_t BeginEvent(const char* tag) override {
+    int t = 0;
+    while (t < tags_ && strcmp(names_[t], tag) != 0) t++;
+    if (t == tags_ && tags_ < kMaxTags) names_[tags_++] = tag;
+    stack_[depth_] = {t, ProfileTicks(), 0};
+    return depth_++;
+  }
+  void EndEvent(uint32_t handle) override {
+    const Open& open = stack_[handle];
+    const uint64_t elapsed = ProfileTicks() - open.start;
+    if (open.tag < kMaxTags) {
+      self_[open.tag] += elapsed - open.children;
+      count_[open.tag]++;
+    }
+    depth_ = handle;
+    if (handle > 0) stack_[handle - 1].children += elapsed;
+  }
+  void Report() const {
+    for (int t = 0; t < tags_; t++) {
+      printf("profile op %s ticks=%llu calls=%lu\n", names_[t], static_cast<unsigned long long>(self_[t]),
+             static_cast<unsigned long>(count_[t]));
+    }
+  }
+
+ private:
+  static constexpr int kMaxTags = 48;
+  struct Open {
+    int tag;
+    uint64_t start, children;
+  };
+  const char* names_[kMaxTags] = {};
+  uint64_t self_[kMaxTags] = {};
+  uint32_t count_[kMaxTags] = {};
+  int tags_ = 0;
+  Open stack_[8] = {};
+  uint32_t depth_ = 0;
+};

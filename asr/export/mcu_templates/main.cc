@@ -25,9 +25,12 @@
 
 #ifdef KWS_PROFILE  // the instruction counter of `asr firmware`'s emulated boards
 #include "kws_profile.h"
+static OpProfiler op_profiler;
+#define KWS_OP_PROFILER (&op_profiler)
 #else
 static inline uint64_t ProfileTicks() { return 0; }
 static inline void ProfileReport(uint64_t, uint64_t, uint64_t) {}
+#define KWS_OP_PROFILER nullptr
 #endif
 
 static_assert(kNumFrames == FRONTEND_NUM_FRAMES && kNumMels == FRONTEND_N_MELS, "front end and model disagree");
@@ -168,7 +171,7 @@ int RunKeywordApp(bool stream, FILE* in, FILE* dump) {
     printf("error: op_resolver.h registers more ops than its MicroMutableOpResolver holds\n");
     return 1;
   }
-  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize);
+  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize, nullptr, KWS_OP_PROFILER);
   if (interpreter.AllocateTensors() != kTfLiteOk) {
     printf("error: AllocateTensors failed: an op the model uses is missing from op_resolver.h (named above), or "
            "kTensorArenaSize (%d) is too small\n", kTensorArenaSize);
@@ -210,6 +213,7 @@ int main(int argc, char** argv) {
   if (dump != nullptr) fclose(dump);
 #ifdef KWS_PROFILE
   ProfileStackReport();
+  op_profiler.Report();
 #endif
   return rc;
 }
