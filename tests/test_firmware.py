@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from asr.export import firmware
-from asr.export.firmware_check import agreement, run_firmware, test_clips
+from asr.export.firmware_check import agreement, run_firmware, split_clips
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def host_firmware(kws_export_loop, tmp_path_factory):
 def test_host_firmware_matches_python_micro(host_firmware, kws_export_loop, commands_corpus):
     """Raw PCM in; the C front end and the compiled interpreter give Python TFLite Micro's outputs."""
     manifest = json.loads((kws_export_loop / "manifest.json").read_text())
-    pcm, _ = test_clips(commands_corpus, manifest["labels"], 12)
+    pcm, _ = split_clips(commands_corpus, manifest["labels"], 12)
     _, frames, mels = manifest["input"]["shape"]
     run = run_firmware("host", host_firmware, pcm, frames, mels)
     result = agreement(kws_export_loop, run, pcm)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.export import firmware, flatbuffer
-from asr.export.firmware_check import agreement, image_sizes, parse_profile, run_firmware, test_clips
+from asr.export.firmware_check import agreement, image_sizes, parse_profile, run_firmware, split_clips
 from asr.export.mcu import write_bundle
 
 CLOCKS_MHZ = (64, 160, 240)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     export_dir = fresh_bundle(args.export_dir, args.work)
     manifest = json.loads((export_dir / "manifest.json").read_text())
     _, frames, mels = manifest["input"]["shape"]
-    pcm, _ = test_clips(args.data, manifest["labels"], args.clips)
+    pcm, _ = split_clips(args.data, manifest["labels"], args.clips)
     done = json.loads(args.out.read_text()) if args.out.exists() else {}
     if done.get("export_dir") != str(args.export_dir.resolve()) or done.get("clips") != len(pcm):
         done = {"export_dir": str(args.export_dir.resolve()), "clips": len(pcm), "rows": {}}

@@ -30,7 +30,7 @@ def to_pcm16(waves: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(waves) * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def test_clips(corpus: Path, labels: list[str], count: int) -> tuple[np.ndarray, np.ndarray]:
+def split_clips(corpus: Path, labels: list[str], count: int) -> tuple[np.ndarray, np.ndarray]:
     """(int16 PCM [n, 16000], label index [n]) of `count` clips spread evenly over the corpus's testing split."""
     from asr.data.speech_commands import SpeechCommands
     from asr.train.augment import fit_length
