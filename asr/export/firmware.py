@@ -128,7 +128,7 @@ def check_tools(target: Target) -> None:
 
 def registered_ops(bundle: Path) -> list[str]:
     """The resolver methods (`AddFullyConnected`, ...) that the bundle's op_resolver.h calls."""
-    return re.findall(r"resolver\.(Add\w+)\(\)", (bundle / "op_resolver.h").read_text())
+    return re.findall(r"resolver\.(Add\w+)\(", (bundle / "op_resolver.h").read_text())
 
 
 def kernel_sources(tree: Path, methods: list[str], cmsis_nn: bool) -> list[Path]:
@@ -290,7 +290,10 @@ def build(export_dir: Path, target_name: str, out: Path | None = None, kit: str 
 
     app = Compiler(target, tree, out / "obj", [f"-I{bundle}", f"-I{SUPPORT}"] + (["-DKWS_PROFILE"] * target.embedded))
     shutil.rmtree(app.obj_dir, ignore_errors=True)  # the bundle changes with every export: always rebuild it
-    app_objs = app.objects([(bundle / name, "-O2") for name in BUNDLE_SOURCES], "bundle")
+    sources = [bundle / name for name in BUNDLE_SOURCES]
+    if target.embedded:
+        sources.append(Path(str(SUPPORT / "board_sbrk.c")))
+    app_objs = app.objects([(src, "-O2") for src in sources], "bundle")
     exe = out / ("kws.elf" if target.embedded else "kws")
     link = [target.prefix + "g++", *target_flags(target), "-Wl,--gc-sections", "-o", str(exe), *map(str, app_objs)]
     if target.embedded:

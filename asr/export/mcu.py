@@ -21,6 +21,7 @@ TEMPLATE_FILES = (
     "detector.c",
     "detector.h",
     "host_detector.c",
+    "logistic_lut.h",
     "main.cc",
     "README.md",
     "CMakeLists.txt",
@@ -151,9 +152,12 @@ def model_sources(model_bytes: bytes, manifest: dict, ops: list[str], source: st
             "",
         ]
     )
-    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}());" for op in ops)
+    # LOGISTIC gets the table kernel of logistic_lut.h (the reference kernel's outputs, far fewer instructions).
+    kernels = {"LOGISTIC": "kws::RegisterLogisticLut()"}
+    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({kernels.get(op, '')}));" for op in ops)
     resolver = head + (
         "#pragma once\n\n"
+        '#include "logistic_lut.h"\n'
         '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"\n\n'
         f"// Exactly the {len(ops)} op types the int8 model uses.\n"
         f"using ModelOpResolver = tflite::MicroMutableOpResolver<{len(ops)}>;\n\n"
