@@ -106,7 +106,7 @@ def phonemes(words: list[str]) -> dict[str, list[int]]:
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
     except FileNotFoundError as e:
-        raise RuntimeError("train.ctc_units = 'phones' needs espeak-ng (apt-get install espeak-ng)") from e
+        raise MissingError("train.ctc_units = 'phones' needs espeak-ng (apt-get install espeak-ng)") from e
     lines = [line for line in out.splitlines() if line.strip()]
     if len(lines) != len(words):
         raise RuntimeError(f"espeak-ng gave {len(lines)} phoneme lines for {len(words)} words")

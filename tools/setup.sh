@@ -8,6 +8,8 @@ VENV=${VENV:-.venv}
 PY=${PYTHON:-python3.11}
 APT_PKGS="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-suopuhe-lj sox libsox-fmt-all libsndfile1 libportaudio2 gcc g++
   wine64 gcc-mingw-w64-x86-64-win32"  # the last two: RHVoice (tools/rhvoice/install.sh)
+# Firmware (asr firmware, tools/bench_firmware.py): the Arm compiler with its C/C++ libraries, and QEMU's boards.
+APT_PKGS="$APT_PKGS gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
 STAMP="$VENV/.setup-done"
 
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $APT_PKGS 2>/dev/null | grep -v "install ok installed" | cut -d' ' -f1 || true)

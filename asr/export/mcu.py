@@ -1,9 +1,10 @@
 """The microcontroller bundle (OUTDIR/mcu/): the int8 model as a C array, its settings, an op resolver of the ops
-it uses, and the C front end with tables generated from FeatureSpec (template sources in deploy/mcu/)."""
+it uses, the C front end with tables generated from FeatureSpec, and the detector's decision step in C (template
+sources: the package data asr/export/mcu_templates/)."""
 
 from __future__ import annotations
 
-import shutil
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,19 @@ import numpy as np
 from asr.errors import InputError
 from asr.export.micro import resolver_method
 from asr.features import FeatureSpec, mel_filterbank, window
+from asr.labels import is_keyword
 from asr.runtime.bundle import Manifest
+from asr.runtime.detector import DEFAULT_THRESHOLD, Detector, label_thresholds
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "mcu"
+TEMPLATES = resources.files("asr.export") / "mcu_templates"
 TEMPLATE_FILES = (
     "frontend.c",
     "frontend.h",
     "host_features.c",
+    "detector.c",
+    "detector.h",
+    "host_detector.c",
+    "logistic_lut.h",
     "main.cc",
     "README.md",
     "CMakeLists.txt",
@@ -139,7 +146,7 @@ def model_sources(model_bytes: bytes, manifest: Manifest, ops: list[str], source
             f"constexpr int kInputZeroPoint = {inp.zero_point};",
             f"constexpr float kOutputScale = {c_float(out.scale)};",
             f"constexpr int kOutputZeroPoint = {out.zero_point};",
-            f"// Output kind: {manifest.output_kind}.",
+            f"constexpr bool kOutputIsProbabilities = {str(manifest.output_kind == 'probabilities').lower()};",
             f"constexpr int kNumLabels = {len(labels)};",
             f"constexpr const char* kLabels[kNumLabels] = {{{label_list}}};",
             f"// Measured: the smallest arena TFLite Micro ran this model with was "
@@ -148,9 +155,12 @@ def model_sources(model_bytes: bytes, manifest: Manifest, ops: list[str], source
             "",
         ]
     )
-    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}());" for op in ops)
+    # LOGISTIC gets the table kernel of logistic_lut.h (the reference kernel's outputs, far fewer instructions).
+    kernels = {"LOGISTIC": "kws::RegisterLogisticLut()"}
+    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({kernels.get(op, '')}));" for op in ops)
     resolver = head + (
         "#pragma once\n\n"
+        '#include "logistic_lut.h"\n'
         '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"\n\n'
         f"// Exactly the {len(ops)} op types the int8 model uses.\n"
         f"using ModelOpResolver = tflite::MicroMutableOpResolver<{len(ops)}>;\n\n"
@@ -159,14 +169,60 @@ def model_sources(model_bytes: bytes, manifest: Manifest, ops: list[str], source
     return {"model_data.h": data_h, "model_data.cc": data_cc, "model_settings.h": settings, "op_resolver.h": resolver}
 
 
+def detector_sources(manifest: Manifest, source: str) -> dict[str, str]:
+    """detector_config.h: the Pi detector's settings (its defaults; the thresholds saved in the manifest)."""
+    spec, labels, saved = manifest.features, manifest.labels, manifest.thresholds
+    thresholds = label_thresholds(
+        labels, saved.threshold if saved else DEFAULT_THRESHOLD, saved.label_thresholds if saved else None
+    )
+    defaults = Detector.__init__.__kwdefaults__
+    frame_s = spec.hop_length / spec.sample_rate
+    hop_frames = max(1, round(defaults["hop_s"] / frame_s))
+    smooth = max(1, round(defaults["smooth_s"] / (hop_frames * frame_s)))
+    label_list = ", ".join(f'"{label}"' for label in labels)
+    return {
+        "detector_config.h": HEADER.format(source=source)
+        + "\n".join(
+            [
+                "#ifndef ASR_DETECTOR_CONFIG_H_",
+                "#define ASR_DETECTOR_CONFIG_H_",
+                "",
+                f"#define DETECTOR_NUM_LABELS {len(labels)}",
+                f"// The Pi's defaults: a window every {defaults['hop_s']:g} s, averaged over "
+                f"{defaults['smooth_s']:g} s.",
+                "// A longer hop (fewer model runs per second) may be set with -DDETECTOR_HOP_FRAMES=N.",
+                "#ifndef DETECTOR_HOP_FRAMES",
+                f"#define DETECTOR_HOP_FRAMES {hop_frames}",
+                "#endif",
+                "#ifndef DETECTOR_SMOOTH_WINDOWS",
+                f"#define DETECTOR_SMOOTH_WINDOWS {smooth}",
+                "#endif",
+                f"#define DETECTOR_REFRACTORY_S {c_float(defaults['refractory_s'])}",
+                "",
+                f"static const char* const kDetectorLabels[DETECTOR_NUM_LABELS] = {{{label_list}}};",
+                '// Filler labels (starting with "_") never fire.',
+                "static const unsigned char kDetectorIsKeyword[DETECTOR_NUM_LABELS] = "
+                f"{{{', '.join(str(int(is_keyword(label))) for label in labels)}}};",
+                f"// Thresholds: {'saved by `asr eval-stream --save-threshold`' if saved else 'the default'}.",
+                "static const float kDetectorThresholds[DETECTOR_NUM_LABELS] = "
+                f"{{{', '.join(c_float(thresholds.get(label, 1.0)) for label in labels)}}};",
+                "",
+                "#endif  // ASR_DETECTOR_CONFIG_H_",
+                "",
+            ]
+        )
+    }
+
+
 def write_bundle(out_dir: Path, int8_path: Path, manifest: Manifest, ops: list[str]) -> list[str]:
     """Write the bundle into `out_dir` (created); returns the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     source = f"{manifest.report['source']['checkpoint']} ({int8_path.name})"
     files = model_sources(int8_path.read_bytes(), manifest, ops, source)
     files.update(frontend_sources(manifest.features, source))
+    files.update(detector_sources(manifest, source))
     for name, text in files.items():
         (out_dir / name).write_text(text)
     for name in TEMPLATE_FILES:
-        shutil.copyfile(TEMPLATE_DIR / name, out_dir / name)
+        (out_dir / name).write_bytes((TEMPLATES / name).read_bytes())
     return sorted([*files, *TEMPLATE_FILES])

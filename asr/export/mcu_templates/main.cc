@@ -1,0 +1,220 @@
+// A TFLite Micro keyword app (like micro_speech): 16 kHz int16 PCM in, the C front end, int8 inference, and the
+// Raspberry Pi detector's decision step (detector.c). All model facts (shapes, quantization, labels, arena size,
+// ops, thresholds) come from the files `asr export --mcu` generated next to this one.
+//
+//   kws [--stream] [PCM_FILE|-] [INPUT_DUMP]
+// Clip mode (default): the input is a sequence of 1 s clips; one line per clip:
+//   result LABEL SCORE Q0 Q1 ... (the label, its dequantized score, and the raw int8 outputs)
+// and INPUT_DUMP, if named, receives each clip's int8 model input (how `asr firmware` checks the front end).
+// --stream: the input is one continuous recording, as from a microphone; the model runs every
+// DETECTOR_HOP_FRAMES feature frames on the latest window, and each detection prints
+//   detection TIME_S LABEL SCORE
+// On a board, replace ReadPcm() with the microphone driver (I2S on an ESP32-S3).
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+#include "detector.h"
+#include "frontend.h"
+#include "model_data.h"
+#include "model_settings.h"
+#include "op_resolver.h"
+#include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/schema/schema_generated.h"
+
+#ifdef KWS_PROFILE  // the instruction counter of `asr firmware`'s emulated boards
+#include "kws_profile.h"
+static OpProfiler op_profiler;
+#define KWS_OP_PROFILER (&op_profiler)
+#else
+static inline uint64_t ProfileTicks() { return 0; }
+static inline void ProfileReport(uint64_t, uint64_t, uint64_t) {}
+#define KWS_OP_PROFILER nullptr
+#endif
+
+static_assert(kNumFrames == FRONTEND_NUM_FRAMES && kNumMels == FRONTEND_N_MELS, "front end and model disagree");
+
+namespace {
+alignas(16) uint8_t tensor_arena[kTensorArenaSize];
+// The latest window's int8 features as a ring of frames (the model's input tensor lives in the arena, which the
+// interpreter reuses during Invoke, so it cannot hold features across hops).
+int8_t feature_ring[kNumFrames * kNumMels];
+int ring_next = 0;  // the frame slot written next (= the oldest frame once the ring is full)
+float frame[FRONTEND_N_FFT];  // the samples of the next frame, in [-1, 1]
+float mel[FRONTEND_N_MELS];
+int16_t hop_pcm[FRONTEND_HOP];
+float posteriors[kNumLabels];
+
+bool ReadPcm(FILE* in, int16_t* out, int count) {
+  return fread(out, sizeof(int16_t), count, in) == static_cast<size_t>(count);
+}
+
+// Reads `count` samples into the end of `frame` (after shifting it left by `count`). False at end of input.
+bool ReadIntoFrame(FILE* in, int count) {
+  int16_t* pcm = hop_pcm;
+  for (int done = 0; done < count; done += FRONTEND_HOP) {
+    const int n = count - done < FRONTEND_HOP ? count - done : FRONTEND_HOP;
+    if (!ReadPcm(in, pcm, n)) return false;
+    memmove(frame, frame + n, (FRONTEND_N_FFT - n) * sizeof(float));
+    for (int i = 0; i < n; i++) frame[FRONTEND_N_FFT - n + i] = pcm[i] * (1.0f / 32768.0f);
+  }
+  return true;
+}
+
+// The C front end on `frame`, quantized into the ring.
+void PushFrame() {
+  frontend_frame(frame, mel);
+  frontend_quantize(mel, kNumMels, kInputScale, kInputZeroPoint, feature_ring + ring_next * kNumMels);
+  ring_next = (ring_next + 1) % kNumFrames;
+}
+
+// Copies the ring, oldest frame first, into the model input and runs the model.
+TfLiteStatus RunModel(tflite::MicroInterpreter& interpreter) {
+  int8_t* input = interpreter.input(0)->data.int8;
+  const int older = (kNumFrames - ring_next) * kNumMels;
+  memcpy(input, feature_ring + ring_next * kNumMels, older);
+  memcpy(input + older, feature_ring, ring_next * kNumMels);
+  return interpreter.Invoke();
+}
+
+int Best(const int8_t* scores) {
+  int best = 0;
+  for (int i = 1; i < kNumLabels; i++) {
+    if (scores[i] > scores[best]) best = i;
+  }
+  return best;
+}
+
+// Class probabilities from the int8 output (a softmax of the dequantized logits unless it outputs probabilities).
+void Posteriors(const int8_t* q, float* out) {
+  float top = -INFINITY, sum = 0.0f;
+  for (int i = 0; i < kNumLabels; i++) {
+    out[i] = (q[i] - kOutputZeroPoint) * kOutputScale;
+    top = out[i] > top ? out[i] : top;
+  }
+  if (kOutputIsProbabilities) return;
+  for (int i = 0; i < kNumLabels; i++) sum += (out[i] = expf(out[i] - top));
+  for (int i = 0; i < kNumLabels; i++) out[i] /= sum;
+}
+
+int RunClips(tflite::MicroInterpreter& interpreter, FILE* in, FILE* dump) {
+  const int8_t* output = interpreter.output(0)->data.int8;
+  const int used = FRONTEND_N_FFT + (kNumFrames - 1) * FRONTEND_HOP;  // samples the frames cover
+  static int16_t rest[kWindowSamples - FRONTEND_N_FFT - (kNumFrames - 1) * FRONTEND_HOP + 1];
+  while (true) {
+    const uint64_t t0 = ProfileTicks();
+    ring_next = 0;
+    if (!ReadIntoFrame(in, FRONTEND_N_FFT)) return 0;
+    PushFrame();
+    for (int f = 1; f < kNumFrames; f++) {
+      if (!ReadIntoFrame(in, FRONTEND_HOP)) return 0;
+      PushFrame();
+    }
+    if (!ReadPcm(in, rest, kWindowSamples - used)) return 0;
+    if (dump != nullptr) fwrite(feature_ring, 1, sizeof(feature_ring), dump);
+    const uint64_t t1 = ProfileTicks();
+    if (RunModel(interpreter) != kTfLiteOk) return 1;
+    const uint64_t t2 = ProfileTicks();
+    const int best = Best(output);
+    printf("result %s %.4f", kLabels[best], (output[best] - kOutputZeroPoint) * kOutputScale);
+    for (int i = 0; i < kNumLabels; i++) printf(" %d", output[i]);
+    printf("\n");
+    ProfileReport(t1 - t0, t2 - t1, 0);
+  }
+}
+
+int RunStream(tflite::MicroInterpreter& interpreter, FILE* in) {
+  const int8_t* output = interpreter.output(0)->data.int8;
+  static DetectorState detector;
+  detector_init(&detector);
+  if (!ReadIntoFrame(in, FRONTEND_N_FFT)) return 0;
+  PushFrame();
+  uint64_t t0 = ProfileTicks();
+  for (long frames = 1;; frames++) {
+    if (frames >= kNumFrames && (frames - kNumFrames) % DETECTOR_HOP_FRAMES == 0) {
+      const uint64_t t1 = ProfileTicks();
+      if (RunModel(interpreter) != kTfLiteOk) return 1;
+      const uint64_t t2 = ProfileTicks();
+      Posteriors(output, posteriors);
+      float score = 0.0f;
+      // Stream time of the last sample the window saw, as in the Python detector.
+      const float time_s = static_cast<float>((frames - 1) * FRONTEND_HOP + FRONTEND_N_FFT) / FRONTEND_SAMPLE_RATE;
+      const int fired = detector_update(&detector, time_s, posteriors, &score);
+      if (fired >= 0) printf("detection %.3f %s %.4f\n", time_s, kLabels[fired], score);
+      const uint64_t t3 = ProfileTicks();
+      ProfileReport(t1 - t0, t2 - t1, t3 - t2);
+      t0 = ProfileTicks();
+    }
+    if (!ReadIntoFrame(in, FRONTEND_HOP)) return 0;
+    PushFrame();
+  }
+}
+}  // namespace
+
+// The app; returns non-zero on a setup error, after printing what is wrong.
+int RunKeywordApp(bool stream, FILE* in, FILE* dump) {
+  // A corrupt or foreign model must stop here with a message, not fault later inside the interpreter.
+  flatbuffers::Verifier verifier(g_model_data, g_model_data_len);
+  if (!tflite::VerifyModelBuffer(verifier)) {
+    printf("error: model_data.cc (%u bytes) is not a valid TFLite model flatbuffer\n", g_model_data_len);
+    return 1;
+  }
+  const tflite::Model* model = tflite::GetModel(g_model_data);
+  if (model->version() != TFLITE_SCHEMA_VERSION) {
+    printf("error: the model has TFLite schema version %lu; this TFLite Micro supports version %d\n",
+           static_cast<unsigned long>(model->version()), TFLITE_SCHEMA_VERSION);
+    return 1;
+  }
+  static ModelOpResolver resolver;
+  if (RegisterModelOps(resolver) != kTfLiteOk) {
+    printf("error: op_resolver.h registers more ops than its MicroMutableOpResolver holds\n");
+    return 1;
+  }
+  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize, nullptr, KWS_OP_PROFILER);
+  if (interpreter.AllocateTensors() != kTfLiteOk) {
+    printf("error: AllocateTensors failed: an op the model uses is missing from op_resolver.h (named above), or "
+           "kTensorArenaSize (%d) is too small\n", kTensorArenaSize);
+    return 1;
+  }
+  const TfLiteTensor* input = interpreter.input(0);
+  const TfLiteTensor* output = interpreter.output(0);
+  if (input->type != kTfLiteInt8 || input->bytes != sizeof(feature_ring) || output->type != kTfLiteInt8 ||
+      output->bytes != static_cast<size_t>(kNumLabels)) {
+    printf("error: the model's input or output is not the int8 [1, %d, %d] -> [1, %d] of model_settings.h\n",
+           kNumFrames, kNumMels, kNumLabels);
+    return 1;
+  }
+  printf("arena used: %u of %d bytes\n", static_cast<unsigned>(interpreter.arena_used_bytes()), kTensorArenaSize);
+  return stream ? RunStream(interpreter, in) : RunClips(interpreter, in, dump);
+}
+
+#ifdef ESP_PLATFORM
+extern "C" void app_main(void) { RunKeywordApp(true, stdin, nullptr); }
+#else
+int main(int argc, char** argv) {
+#ifdef KWS_PROFILE
+  ProfileStart();
+#endif
+  int arg = 1;
+  const bool stream = argc > arg && strcmp(argv[arg], "--stream") == 0;
+  arg += stream;
+  FILE* in = stdin;
+  if (argc > arg && strcmp(argv[arg], "-") != 0 && (in = fopen(argv[arg], "rb")) == nullptr) {
+    printf("error: cannot open %s\n", argv[arg]);
+    return 2;
+  }
+  FILE* dump = nullptr;
+  if (argc > arg + 1 && (dump = fopen(argv[arg + 1], "wb")) == nullptr) {
+    printf("error: cannot write %s\n", argv[arg + 1]);
+    return 2;
+  }
+  const int rc = RunKeywordApp(stream, in, dump);
+  if (dump != nullptr) fclose(dump);
+#ifdef KWS_PROFILE
+  ProfileStackReport();
+  op_profiler.Report();
+#endif
+  return rc;
+}
+#endif

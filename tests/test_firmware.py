@@ -1,0 +1,98 @@
+"""The MCU bundle compiled with TensorFlow Lite Micro (`asr firmware`, host target) agrees with the Python
+TFLite Micro interpreter, and a corrupt or mismatched model stops at start-up with a message.
+
+Needs the offline TFLM kit ($TFLM_KIT or ../shared/third_party/tflm) and g++; the first run compiles the ~70
+TFLM sources the model needs (a few minutes on 2 cores), later runs reuse ~/.cache/tied-asr/tflm/.
+The Cortex-M images and their QEMU runs are a benchmark: bench/firmware.py.
+"""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from asr.export import firmware
+from asr.export.firmware_check import agreement, run_firmware, split_clips
+from asr.runtime.bundle import Manifest
+
+pytestmark = pytest.mark.slow
+
+
+def _kit_or_skip():
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not installed (apt-get install g++)")
+    try:
+        return firmware.find_kit()
+    except firmware.FirmwareError as e:
+        pytest.skip(f"TFLite Micro kit not found: {e}")
+
+
+@pytest.fixture(scope="module")
+def host_firmware(kws_export_loop, tmp_path_factory):
+    _kit_or_skip()
+    return firmware.build(kws_export_loop, "host", tmp_path_factory.mktemp("fw") / "host")
+
+
+def test_host_firmware_matches_python_micro(host_firmware, kws_export_loop, commands_corpus):
+    """Raw PCM in; the C front end and the compiled interpreter give Python TFLite Micro's outputs."""
+    manifest = Manifest.read(kws_export_loop)
+    pcm, _ = split_clips(commands_corpus, manifest.labels, 12)
+    _, frames, mels = manifest.input.shape
+    run = run_firmware("host", host_firmware, pcm, frames, mels)
+    result = agreement(kws_export_loop, run, pcm)
+    assert result["clips"] == len(pcm) >= 10
+    # Same input, same reference kernels: the same int8 outputs.
+    assert result["labels_same_input"] == 1.0 and result["max_lsb_same_input"] == 0
+    # From the audio: the C front end may round a feature across a quantization step, no more.
+    assert result["frontend_max_lsb"] <= 1
+    assert result["labels_end_to_end"] == 1.0
+    assert "arena used: " in run.log
+
+
+def _model_offsets(model: bytes) -> int:
+    """Byte offset of the root table's `version` field (field 0) in a TFLite flatbuffer."""
+    table = int.from_bytes(model[0:4], "little")
+    vtable = table - int.from_bytes(model[table : table + 4], "little", signed=True)
+    return table + int.from_bytes(model[vtable + 4 : vtable + 6], "little")
+
+
+def _build_variant(export_dir, tmp_path, name, edit):
+    variant = tmp_path / name
+    shutil.copytree(export_dir / "mcu", variant / "mcu")
+    edit(variant / "mcu")
+    exe = firmware.build(variant, "host", variant / "build")
+    proc = subprocess.run([str(exe)], input=np.zeros(16000, np.int16).tobytes(), capture_output=True, timeout=60)
+    return proc.returncode, (proc.stdout + proc.stderr).decode()
+
+
+def test_missing_op_and_wrong_schema_are_reported(host_firmware, kws_export_loop, tmp_path):
+    def drop_op(mcu):
+        text = (mcu / "op_resolver.h").read_text()
+        assert "  TF_LITE_ENSURE_STATUS(resolver.AddWhile());\n" in text
+        (mcu / "op_resolver.h").write_text(text.replace("  TF_LITE_ENSURE_STATUS(resolver.AddWhile());\n", ""))
+
+    rc, log = _build_variant(kws_export_loop, tmp_path, "no_while", drop_op)
+    assert rc == 1
+    assert "Didn't find op for builtin opcode 'WHILE'" in log and "missing from op_resolver.h" in log
+
+    def bump_schema(mcu):
+        model = bytearray((kws_export_loop / "model_int8.tflite").read_bytes())
+        at = _model_offsets(bytes(model))
+        assert int.from_bytes(model[at : at + 4], "little") == 3
+        model[at : at + 4] = (4).to_bytes(4, "little")
+        data = ",\n".join(f"0x{b:02x}" for b in model)
+        text = (mcu / "model_data.cc").read_text()
+        head = text[: text.index("{") + 1]
+        tail = f"\n}};\nconst unsigned int g_model_data_len = {len(model)};\n"
+        (mcu / "model_data.cc").write_text(f"{head}\n{data}{tail}")
+
+    rc, log = _build_variant(kws_export_loop, tmp_path, "schema4", bump_schema)
+    assert rc == 1 and "schema version 4; this TFLite Micro supports version 3" in log
+
+    def truncate(mcu):
+        text = (mcu / "model_data.cc").read_text()
+        (mcu / "model_data.cc").write_text(text.replace("g_model_data_len = ", "g_model_data_len = 64 + 0 * "))
+
+    rc, log = _build_variant(kws_export_loop, tmp_path, "truncated", truncate)
+    assert rc == 1 and "not a valid TFLite model flatbuffer" in log
