@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from asr.export.mcu import detector_sources
-from asr.runtime.bundle import Manifest
+from asr.runtime.bundle import Manifest, Thresholds
 from asr.runtime.detector import Detector
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")]
@@ -28,12 +28,12 @@ def _posteriors(labels: list[str], windows: int, seed: int) -> np.ndarray:
 def test_c_decision_step_matches_python(kws_export_loop, tmp_path):
     manifest = Manifest.read(kws_export_loop)
     labels = manifest.labels
-    keywords = [x for x in labels if not x.startswith("_")]
-    saved = {"threshold": 0.6, "label_thresholds": {keywords[0]: 0.8, keywords[-1]: 0.45}}
+    keywords = manifest.keywords
+    saved = Thresholds(0.6, {keywords[0]: 0.8, keywords[-1]: 0.45}, "a test")
     mcu = tmp_path / "mcu"
     shutil.copytree(kws_export_loop / "mcu", mcu)
     (mcu / "detector_config.h").write_text(
-        detector_sources(manifest | {"detector": saved}, "test")["detector_config.h"]
+        detector_sources(manifest.with_thresholds(saved), "test")["detector_config.h"]
     )
     exe = tmp_path / "host_detector"
     sources = [str(mcu / "detector.c"), str(mcu / "host_detector.c")]
@@ -49,8 +49,8 @@ def test_c_decision_step_matches_python(kws_export_loop, tmp_path):
             labels,
             spec,
             output_kind="probabilities",
-            threshold=saved["threshold"],
-            thresholds=saved["label_thresholds"],
+            threshold=saved.threshold,
+            thresholds=saved.label_thresholds,
         )
         frames = detector.window_frames + (len(posteriors) - 1) * detector.hop_frames
         audio = np.zeros(spec.n_fft + (frames - 1) * spec.hop_length, np.float32)
