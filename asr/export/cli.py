@@ -24,15 +24,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibration", type=int, default=None, metavar="N", help="training windows for int8 calibration (config)"
     )
-    parser.add_argument("--data", type=Path, default=None, metavar="ROOT", help="keyword corpus root (config's)")
+    parser.add_argument("--data", type=Path, default=None, metavar="ROOT", help="corpus root (config's)")
+    parser.add_argument("--window-seconds", type=float, default=None, help="CTC models: the fixed window (3 s)")
+    parser.add_argument("--overlap-seconds", type=float, default=None, help="CTC models: window overlap (1 s)")
+    parser.add_argument("--parity", type=int, default=None, metavar="N", help="CTC models: test utterances checked")
 
 
 def run(args: argparse.Namespace) -> int:
     from asr.export.pipeline import export_checkpoint
 
+    ctc = {"window_s": args.window_seconds, "overlap_s": args.overlap_seconds, "parity_utterances": args.parity}
     manifest = export_checkpoint(
-        args.checkpoint, args.outdir, mcu=args.mcu, calibration=args.calibration, data_root=args.data, route=args.route
+        args.checkpoint,
+        args.outdir,
+        mcu=args.mcu,
+        calibration=args.calibration,
+        data_root=args.data,
+        route=args.route,
+        **{k: v for k, v in ctc.items() if v is not None},
     )
+    if manifest.get("ctc"):
+        from asr.export.ctc import summary as ctc_summary
+
+        print(ctc_summary(manifest, args.outdir))
+        return 0
     print(summary(manifest, args.outdir))
     return 0
 

@@ -25,7 +25,7 @@ from asr.export.flatbuffer import inspect_tflite
 from asr.export.loop_tflite import int8_loop_carry
 from asr.export.runtimes import io_details
 from asr.model.block import BlockNorms, ConformerBlock
-from asr.model.conformer import KeywordConformer
+from asr.model.conformer import ConformerWithHead, CTCConformer, KeywordConformer
 
 
 class LoopExportError(ValueError):
@@ -60,7 +60,7 @@ def loop_segments(plan: list[int], peel_first: bool = False) -> list[tuple[list[
     return segments
 
 
-def carry_range_ratio(model: KeywordConformer, features: np.ndarray) -> float:
+def carry_range_ratio(model: ConformerWithHead, features: np.ndarray) -> float:
     """max |subsampling output| / max |block output| on `features`, in float.
 
     Why it matters: one int8 scale serves every iteration of a loop, and it is set by the widest iteration. Block
@@ -144,8 +144,8 @@ def _fold_bn_scale(w: dict[str, np.ndarray], conv_key: str, scale_keys: list[str
 
 def check_exportable(model: torch.nn.Module, config: Config) -> None:
     """Raise LoopExportError naming what the loop export does not support."""
-    if not isinstance(model, KeywordConformer):
-        raise LoopExportError(f"the loop export needs a keyword Conformer, not {type(model).__name__}")
+    if not isinstance(model, (KeywordConformer, CTCConformer)):
+        raise LoopExportError(f"the loop export needs a keyword or CTC Conformer, not {type(model).__name__}")
     if config.model.lora_rank:
         raise LoopExportError(
             f"model.lora_rank = {config.model.lora_rank}: per-depth LoRA adapters are not supported by the loop "
@@ -156,7 +156,7 @@ def check_exportable(model: torch.nn.Module, config: Config) -> None:
 
 
 def loop_weights(
-    model: KeywordConformer, config: Config, peel_first: bool = False, per_channel_dense: bool = True
+    model: ConformerWithHead, config: Config, peel_first: bool = False, per_channel_dense: bool = True
 ) -> tuple[dict[str, np.ndarray], dict]:
     """(named float32 arrays, graph spec) for `asr.export.loop_graph`."""
     check_exportable(model, config)
@@ -198,12 +198,13 @@ def loop_weights(
         "segments": segments,
         "per_depth_norm": m.per_depth_norm,
         "per_channel_dense": per_channel_dense,
+        "head": "ctc" if isinstance(model, CTCConformer) else "keyword",
     }
     return {k: v.astype(np.float32) for k, v in w.items()}, spec
 
 
 def export_loop_tflite(
-    model: KeywordConformer,
+    model: ConformerWithHead,
     config: Config,
     calibration_features: np.ndarray,
     out_path: Path,
@@ -275,7 +276,7 @@ def _io_quantization(path: Path) -> dict:
         }
         for k, d in details.items()
     }
-    out["output"]["kind"] = "logits"
+    out["output"]["kind"] = "log_probs" if len(out["output"]["shape"]) == 3 else "logits"
     return out
 
 

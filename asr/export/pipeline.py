@@ -186,10 +186,11 @@ def export_checkpoint(
     calibration: int | None = None,
     data_root: Path | None = None,
     route: str | None = None,
+    **ctc,
 ) -> dict:
     """Export a keyword checkpoint, calibrating on its corpus's training split and scoring on its test split.
 
-    `route`: as for `export_model`.
+    `route`: as for `export_model`. A CTC checkpoint goes to `asr.export.ctc.export_ctc_checkpoint` with `ctc`.
     """
     from asr.export.windows import corpus_windows
     from asr.model.report import parameter_report
@@ -200,8 +201,12 @@ def export_checkpoint(
         raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
     loaded = load_checkpoint(checkpoint)
     config = loaded.config
-    if config.task != "kws":
-        raise ValueError(f"{checkpoint}: task {config.task!r}; only keyword (kws) models export to int8 TFLite Micro")
+    if config.task == "ctc":  # sentence models: fixed windows, tokenizer in the manifest (asr.export.ctc)
+        from asr.export.ctc import export_ctc_checkpoint
+
+        if mcu or (route or "loop") != "loop":
+            raise ValueError(f"{checkpoint}: a CTC model exports through the loop route only, without --mcu (yet)")
+        return export_ctc_checkpoint(checkpoint, out_dir, calibration=calibration, data_root=data_root, **ctc)
     try:
         choose_route(route, loaded.model, config)  # refuse before reading the corpus; export_model decides again
     except LoopExportError as e:

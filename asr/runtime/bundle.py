@@ -13,7 +13,7 @@ from asr.files import write_text_atomic
 from asr.runtime.frontend import FeatureSpec
 from asr.runtime.interpreter import TFLiteModel
 
-OUTPUT_KINDS = ("logits", "probabilities")
+OUTPUT_KINDS = ("logits", "probabilities", "log_probs")  # log_probs: per-frame CTC outputs (asr.runtime.ctc)
 
 
 class BundleError(ValueError):

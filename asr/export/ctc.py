@@ -1,0 +1,314 @@
+"""Export a CTC (sentence) model to int8 TFLite through the loop route, with its tokenizer, and check it.
+
+The model runs on a fixed window (static shapes for TFLite Micro) and outputs per-frame log-probabilities; the
+device slides it over longer audio with overlap (`asr.runtime.ctc_stream`). The manifest carries the tokenizer's
+pieces and scores (a few KB; the sentencepiece model file is ~240 KB of normaliser tables the device does not need),
+so the device decodes without torch or sentencepiece. Parity is judged where it matters: greedy transcripts of real
+test utterances, int8 (ai-edge-litert and TFLite Micro) against PyTorch float on the same windows, and WER of each
+against the references.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from asr.config import Config
+from asr.export import flatbuffer, micro
+from asr.export.loop import LoopExportError, check_exportable
+from asr.export.manifest import tensor_info, tool_versions
+from asr.export.pipeline import check_weights, staging
+from asr.export.routes import convert_loop
+from asr.export.runtimes import io_details
+from asr.runtime.bundle import write_manifest
+from asr.runtime.ctc import Pieces, greedy
+from asr.runtime.ctc_stream import CTCStream, WindowPlan, encoder_frames, silence_feature
+from asr.runtime.frontend import log_mel
+
+DEFAULT_WINDOW_SECONDS = 3.0  # sentences of the generated corpus run 2-5 s; attention cost grows with the square
+DEFAULT_OVERLAP_SECONDS = 1.0  # context shared by neighbouring windows (half on each side)
+FLOAT_LOG_PROB_ATOL = 2e-2  # TFLite float32 against PyTorch, on log-probabilities
+
+
+def window_plan(config: Config, window_s: float, overlap_s: float) -> tuple[Config, WindowPlan]:
+    """The config with its feature window set to `window_s`, and the plan of windows every window - overlap."""
+    if not 0 <= overlap_s < window_s:
+        raise ValueError(f"--overlap-seconds {overlap_s} must be at least 0 and below --window-seconds {window_s}")
+    spec = dataclasses.replace(config.features, clip_seconds=window_s)
+    strides = [2, config.model.subsampling // 2]
+    stride = int(np.prod(strides))
+    frame_s = spec.hop_length / spec.sample_rate
+    hop = max(stride, int(round((window_s - overlap_s) / frame_s / stride)) * stride)
+    plan = WindowPlan(spec.num_frames(spec.clip_samples), min(hop, spec.num_frames(spec.clip_samples)), strides)
+    return dataclasses.replace(config, features=spec), plan
+
+
+def utterance_windows(features: np.ndarray, plan: WindowPlan, pad: float) -> np.ndarray:
+    """Every window the device would run over one utterance's features [frames, n_mels]."""
+    out = []
+    for start in plan.starts(len(features)):
+        rows = features[start : start + plan.window_frames]
+        filler = np.full((plan.window_frames - len(rows), features.shape[1]), pad, dtype=np.float32)
+        out.append(np.concatenate([rows, filler]))
+    return np.stack(out)
+
+
+def torch_window_model(model: torch.nn.Module):
+    """PyTorch on one window, as the exported model computes it: features [W, F] -> log-probs [T', V]."""
+
+    def run(rows: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))[None])[0].numpy()
+
+    return run
+
+
+def micro_window_model(path: Path, arena: int):
+    """TFLite Micro on one window (int8 in and out, (de)quantized with the model's own parameters)."""
+    from tflite_micro import runtime
+
+    from asr.export.parity import dequantize, quantize
+
+    interpreter = runtime.Interpreter.from_file(str(path), arena_size=arena)
+    (i_scale, i_zero), (o_scale, o_zero) = ((d["scale"], d["zero_point"]) for d in _io(path).values())
+
+    def run(rows: np.ndarray) -> np.ndarray:
+        interpreter.set_input(quantize(rows, i_scale, i_zero)[None], 0)
+        interpreter.invoke()
+        return dequantize(interpreter.get_output(0), o_scale, o_zero)[0]
+
+    return run
+
+
+def _io(path: Path) -> dict:
+    i, o = io_details(path)
+    return {"input": tensor_info(i), "output": tensor_info(o, "log_probs")}
+
+
+def stream_log_probs(run, audio: np.ndarray, spec, plan: WindowPlan, units: int) -> np.ndarray:
+    stream = CTCStream(run, spec, plan, units)
+    return np.concatenate([stream.push(audio), stream.finish()])
+
+
+def transcript_parity(
+    model: torch.nn.Module,
+    pieces: Pieces,
+    utterances: list[tuple[np.ndarray, str]],
+    spec,
+    plan: WindowPlan,
+    float_path: Path,
+    int8_path: Path,
+    arena: int,
+) -> dict:
+    """Greedy transcripts of each runtime over the device's windows; equal-transcript rate and token error against
+    PyTorch on the same windows, and WER against the references (also PyTorch on whole utterances)."""
+    import jiwer
+
+    from asr.runtime.interpreter import TFLiteModel
+
+    units = len(pieces.pieces) + 1
+    blank = units - 1
+    runs = {
+        "torch": torch_window_model(model),
+        "tflite_float32": TFLiteModel(float_path),
+        "ai_edge_litert_int8": TFLiteModel(int8_path),
+        "tflite_micro_int8": micro_window_model(int8_path, arena),
+    }
+    ids: dict[str, list[list[int]]] = {name: [] for name in runs}
+    ids["torch_whole_utterance"] = []
+    float_diff = 0.0
+    for audio, _ in tqdm(utterances, desc="transcript parity", unit="utt", leave=False):
+        reference = None
+        for name, run in runs.items():
+            lp = stream_log_probs(run, audio, spec, plan, units)
+            if name == "torch":
+                reference = lp
+            elif name == "tflite_float32":
+                float_diff = max(float_diff, float(np.abs(lp - reference).max()))
+            ids[name].append(greedy(lp, blank))
+        with torch.no_grad():
+            whole = model(torch.from_numpy(log_mel(audio, spec))[None])[0].numpy()
+        ids["torch_whole_utterance"].append(greedy(whole, blank))
+    refs = [text.lower() for _, text in utterances]
+    texts = {name: [pieces.decode(s).lower() for s in seqs] for name, seqs in ids.items()}
+    result: dict = {"utterances": len(utterances), "float32_max_abs_log_prob_diff": round(float_diff, 5)}
+    for name in ("tflite_float32", "ai_edge_litert_int8", "tflite_micro_int8"):
+        result[f"{name}_equal_transcripts_vs_torch"] = round(
+            float(np.mean([a == b for a, b in zip(ids[name], ids["torch"], strict=True)])), 4
+        )
+        result[f"{name}_token_error_vs_torch"] = round(_token_error(ids["torch"], ids[name]), 4)
+    result["wer"] = {name: round(float(jiwer.wer(refs, hyps)), 4) for name, hyps in texts.items()}
+    result["samples"] = [
+        {"ref": r, "torch": t, "int8_micro": m}
+        for r, t, m in list(zip(refs, texts["torch"], texts["tflite_micro_int8"], strict=True))[:5]
+    ]
+    if float_diff > FLOAT_LOG_PROB_ATOL:
+        from asr.export.parity import ParityError
+
+        raise ParityError(
+            f"{float_path}: float32 log-probabilities differ from PyTorch by {float_diff:.3g} "
+            f"(tolerance {FLOAT_LOG_PROB_ATOL}): the conversion changed the model"
+        )
+    return result
+
+
+def _token_error(refs: list[list[int]], hyps: list[list[int]]) -> float:
+    """Edit distance between token sequences over the reference tokens (the token error rate)."""
+    errors = total = 0
+    for r, h in zip(refs, hyps, strict=True):
+        row = list(range(len(h) + 1))
+        for i, a in enumerate(r, 1):
+            prev, row[0] = row[0], i
+            for j, b in enumerate(h, 1):
+                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (a != b))
+        errors, total = errors + row[-1], total + len(r)
+    return errors / max(total, 1)
+
+
+def tokenizer_units(tokenizer_path: Path | None, checkpoint: Path) -> tuple[Pieces, Path]:
+    """The tokenizer's pieces and scores (read with sentencepiece, here on the PC)."""
+    if tokenizer_path is None or not Path(tokenizer_path).is_file():
+        raise ValueError(
+            f"{checkpoint}: the CTC model's tokenizer ({tokenizer_path or 'tokenizer.model'}) is not beside the "
+            "checkpoint; a CTC export must carry it (copy the run's tokenizer.model next to the checkpoint)"
+        )
+    from asr.text import Tokenizer
+
+    sp = Tokenizer(tokenizer_path)._sp
+    n = sp.GetPieceSize()
+    return Pieces([sp.IdToPiece(i) for i in range(n)], [float(sp.GetScore(i)) for i in range(n)]), Path(tokenizer_path)
+
+
+def export_ctc_checkpoint(
+    checkpoint: Path,
+    out_dir: Path,
+    *,
+    calibration: int | None = None,
+    data_root: Path | None = None,
+    window_s: float = DEFAULT_WINDOW_SECONDS,
+    overlap_s: float = DEFAULT_OVERLAP_SECONDS,
+    parity_utterances: int | None = None,
+) -> dict:
+    """Export a CTC checkpoint through the loop route; returns the manifest (see the module docstring)."""
+    from asr.data.librispeech import LibriSpeech
+    from asr.model.report import parameter_report
+    from asr.train.checkpoint import load_checkpoint
+
+    checkpoint = Path(checkpoint)
+    loaded = load_checkpoint(checkpoint)
+    model = loaded.model.eval()
+    pieces, tokenizer_path = tokenizer_units(loaded.tokenizer, checkpoint)
+    config, plan = window_plan(loaded.config, window_s, overlap_s)
+    try:
+        check_exportable(model, config)
+    except LoopExportError as e:
+        raise LoopExportError(f"{checkpoint}: {e}; CTC models export through the loop route only") from None
+    if model.classifier.out_features != len(pieces.pieces) + 1:
+        raise ValueError(
+            f"{checkpoint}: the model has {model.classifier.out_features} outputs but its tokenizer "
+            f"{tokenizer_path} has {len(pieces.pieces)} pieces (+ blank)"
+        )
+    spec = config.features
+    pad = silence_feature(spec)
+    root = Path(data_root or config.data.root)
+    train_set = LibriSpeech(root, config.data.train_split)
+    test_set = LibriSpeech(root, config.data.test_split)
+    count = calibration if calibration is not None else config.export.calibration_samples
+    if count <= 0:
+        raise ValueError(f"--calibration {count}: the calibration set would be empty")
+    rng = np.random.default_rng(0)
+    calib = []
+    for i in rng.permutation(len(train_set)):
+        calib.extend(utterance_windows(log_mel(train_set[int(i)][0], spec), plan, pad))
+        if len(calib) >= count:
+            break
+    calib_x = np.stack(calib[:count]).astype(np.float32)
+    n_parity = parity_utterances if parity_utterances is not None else config.export.parity_samples
+    chosen = np.sort(rng.permutation(len(test_set))[:n_parity])
+    utterances = [(test_set[int(i)][0], test_set[int(i)][1]) for i in chosen]
+    report = parameter_report(model)
+    started = time.perf_counter()
+    shape = (1, plan.window_frames, spec.n_mels)
+    with staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="asr-export-") as work:
+        made = convert_loop(model, config, shape, calib_x, stage, Path(work))
+        float_info, int8_info = flatbuffer.inspect_tflite(made.float_path), flatbuffer.inspect_tflite(made.int8_path)
+        weights = check_weights(float_info, int8_info, int(report["unique_parameters"]))
+        micro.check_supported(int8_info, None)
+        measured = micro.measure_arena(made.int8_path)
+        margin = config.export.arena_margin
+        arena = int(math.ceil(measured * (1 + margin) / micro.ARENA_ALIGN) * micro.ARENA_ALIGN)
+        parity = transcript_parity(model, pieces, utterances, spec, plan, made.float_path, made.int8_path, measured)
+        m = config.model
+        files = [made.float_path, made.int8_path]
+        manifest = {
+            "route": "loop",
+            "route_details": made.details,
+            "task": "ctc",
+            "labels": pieces.pieces + ["<blank>"],
+            "features": spec.to_dict(),
+            **_io(made.int8_path),
+            "ctc": {
+                "units": "sentencepiece",
+                "pieces": pieces.pieces,
+                "piece_scores": pieces.scores,
+                "blank": len(pieces.pieces),
+                "window_frames": plan.window_frames,
+                "hop_frames": plan.hop_frames,
+                "time_strides": plan.time_strides,
+                "encoder_frames_per_window": encoder_frames(plan.window_frames, plan.time_strides),
+            },
+            "models": {"int8": made.int8_path.name, "float32": made.float_path.name},
+            "sharing": {
+                "scheme": m.sharing,
+                "depth": m.depth,
+                "unique_blocks": m.unique_blocks,
+                "plan": report.get("plan"),
+                "per_depth_norm": m.per_depth_norm,
+                "lora_rank": m.lora_rank,
+            },
+            "unique_parameters": int(report["unique_parameters"]),
+            "effective_parameters": report.get("effective_parameters"),
+            "weights": weights,
+            "files": {p.name: p.stat().st_size for p in files},
+            "tflite": {"float32": float_info.summary(), "int8": int8_info.summary()},
+            "arena_bytes": arena,
+            "arena_measured_bytes": measured,
+            "arena_margin": margin,
+            "parity": {"transcripts": parity},
+            "conversion_seconds": round(made.seconds, 2),
+            "calibration_windows": len(calib_x),
+            "source": {"checkpoint": str(checkpoint), "config": config.name, "data": str(root)},
+            "versions": tool_versions(),
+        }
+        manifest["export_seconds"] = round(time.perf_counter() - started, 2)
+        write_manifest(stage, manifest)
+    return manifest
+
+
+def summary(manifest: dict, out_dir: Path) -> str:
+    """What people want after a CTC export: sizes, arena, transcript parity, WER."""
+    p, files = manifest["parity"]["transcripts"], manifest["files"]
+    wer = ", ".join(f"{k} {v:.1%}" for k, v in p["wer"].items())
+    return "\n".join(
+        [
+            f"wrote {out_dir} (loop route, CTC over {len(manifest['ctc']['pieces'])} pieces, "
+            f"{manifest['features']['clip_seconds']:g} s windows every {manifest['ctc']['hop_frames']} frames): "
+            + ", ".join(f"{name} {size:,} B" for name, size in files.items()),
+            f"unique parameters {manifest['unique_parameters']:,} (computed {manifest['effective_parameters']:,});"
+            f" int8 constants {manifest['weights']['int8_constant_bytes']:,} B; TFLite Micro arena "
+            f"{manifest['arena_bytes']:,} B (measured {manifest['arena_measured_bytes']:,} B)",
+            f"greedy transcripts on {p['utterances']} test utterances equal to PyTorch's: int8 TFLite Micro "
+            f"{p['tflite_micro_int8_equal_transcripts_vs_torch']:.1%} (token error "
+            f"{p['tflite_micro_int8_token_error_vs_torch']:.1%}), int8 ai-edge-litert "
+            f"{p['ai_edge_litert_int8_equal_transcripts_vs_torch']:.1%}, float32 "
+            f"{p['tflite_float32_equal_transcripts_vs_torch']:.1%}",
+            f"WER: {wer}",
+        ]
+    )
