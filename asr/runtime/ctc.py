@@ -39,13 +39,20 @@ class Pieces:
         self.scores = list(scores) if scores is not None else [0.0] * len(self.pieces)
         self.index = {p: i for i, p in enumerate(self.pieces)}
         self.longest = max(len(p) for p in self.pieces)
+        self.upper_case = not any(c.islower() for p in self.pieces if not p.startswith("<") for c in p)
+
+    def encode_text(self, text: str) -> list[int]:
+        return [i for word in text.split() for i in self.encode_word(word)]
 
     def decode(self, ids: Iterable[int]) -> str:
         text = "".join(self.pieces[i] for i in ids if 0 <= i < len(self.pieces) and not self.pieces[i].startswith("<"))
         return " ".join(text.replace(WORD_START, " ").split())
 
     def encode_word(self, word: str) -> list[int]:
-        """Piece ids of one word (as it starts a word); CTCError when the pieces cannot spell it."""
+        """Piece ids of one word (as it starts a word); CTCError when the pieces cannot spell it. A model whose
+        pieces are all upper case (LibriSpeech transcripts) gets the word in upper case."""
+        if self.upper_case:
+            word = word.upper()
         text = WORD_START + word
         best = [(0.0, -1)] + [(-np.inf, -1)] * len(text)  # (score, start of the last piece) per prefix length
         for end in range(1, len(text) + 1):
@@ -97,52 +104,69 @@ def sequence_log_likelihood(log_probs: np.ndarray, units: Sequence[int], blank: 
 def lexicon_beam(
     log_probs: np.ndarray, pieces: Pieces, words: Iterable[str], blank: int, beam: int = 8, prune: float = 12.0
 ) -> str:
-    """CTC prefix beam search whose output may only be words of `words` (a trie of their pieces).
-
-    Each hypothesis is a piece sequence that ends inside or at the end of a lexicon word; a new word may start only
-    after a complete one. Returns the best complete hypothesis as text ("" when none completes a word).
-    """
-    trie: dict = {}
-    for word in {w.lower() for w in words if w}:
-        node = trie
-        for i in pieces.encode_word(word):
-            node = node.setdefault(i, {})
-        node[None] = word  # end of a word
+    """CTC prefix beam search whose output may only be words of `words`: a new word may start only after a
+    complete one. Returns the best complete hypothesis as text ("" when none completes a word)."""
+    trie = build_trie({w.lower(): pieces.encode_word(w) for w in words if w})
     if not trie:
         raise CTCError("the lexicon is empty")
+    best = trie_beam(log_probs, trie, blank, beam, prune, restart=True)
+    return pieces.decode(best[0]) if best else ""
+
+
+def build_trie(sequences: dict) -> dict:
+    """A trie of unit sequences: {unit: child, ..., None: key} where a sequence (of `key`) ends."""
+    trie: dict = {}
+    for key, units in sequences.items():
+        node = trie
+        for u in units:
+            node = node.setdefault(u, {})
+        node[None] = key
+    return trie
+
+
+def trie_beam(
+    log_probs: np.ndarray, trie: dict, blank: int, beam: int = 8, prune: float = 12.0, restart: bool = False
+) -> tuple[tuple[int, ...], list, float] | None:
+    """CTC prefix beam search constrained to the paths of `trie`: (units, keys of the sequences it completed, log
+    probability) of the best hypothesis that ends at a complete sequence, or None. `restart`: after a complete
+    sequence another may follow (a lexicon of words); otherwise one sequence is the whole output (a grammar).
+
+    Why our own: the CTC decoders at hand (torchaudio's, pyctcdecode) need torch or KenLM; this is numpy only."""
     lp = np.asarray(log_probs, dtype=np.float64)
-    # hypothesis key: (tuple of piece ids, id of trie node) -> [log P ending in blank, log P ending in its last id]
-    root = id(trie)
-    nodes = {root: trie}
-    beams: dict[tuple, list[float]] = {((), root): [0.0, -np.inf]}
+    # hypothesis: (units, trie node id) -> [log P ending in blank, log P ending in its last unit]; keys completed
+    nodes = {id(trie): trie}
+    done: dict[tuple, list] = {((), id(trie)): []}
+    beams: dict[tuple, list[float]] = {((), id(trie)): [0.0, -np.inf]}
     for t in range(len(lp)):
         frame = lp[t]
-        top = np.flatnonzero(frame > frame.max() - prune)
+        top = [int(u) for u in np.flatnonzero(frame > frame.max() - prune) if u != blank]
         new: dict[tuple, list[float]] = {}
 
-        def add(key, b, nb, new=new):
+        def add(key, b, nb, keys, new=new):
             cur = new.setdefault(key, [-np.inf, -np.inf])
             cur[0], cur[1] = _logsumexp(cur[0], b), _logsumexp(cur[1], nb)
+            done.setdefault(key, keys)
 
-        for (ids, node_id), (pb, pnb) in beams.items():
+        for key, (pb, pnb) in beams.items():
+            units, node_id = key
             total = _logsumexp(pb, pnb)
-            add((ids, node_id), total + frame[blank], -np.inf)  # stay, emitting blank
-            if ids:
-                add((ids, node_id), -np.inf, pnb + frame[ids[-1]])  # repeat of the last piece, merged
+            add(key, total + frame[blank], -np.inf, done[key])  # a blank: the hypothesis stays
+            if units:
+                add(key, -np.inf, pnb + frame[units[-1]], done[key])  # the last unit repeated: merged
             node = nodes[node_id]
-            candidates = [(u, node[u]) for u in top if u != blank and u in node]
-            if None in node and node is not trie:  # a word ends here: the next piece may start a new word
-                candidates += [(u, trie[u]) for u in top if u != blank and u in trie]
-            for u, child in candidates:
+            steps = [(u, node[u], done[key]) for u in top if u in node]
+            if restart and None in node and node is not trie:  # a sequence ends here: the next may begin
+                steps += [(u, trie[u], done[key] + [node[None]]) for u in top if u in trie]
+            for u, child, keys in steps:
                 nodes[id(child)] = child
-                # After a repeat of the same piece only a path through blank counts.
-                score = (pb if ids and ids[-1] == u else total) + frame[u]
-                add((ids + (int(u),), id(child)), -np.inf, score)
+                score = (pb if units and units[-1] == u else total) + frame[u]  # a repeat needs a blank between
+                add((units + (u,), id(child)), -np.inf, score, keys)
         beams = dict(sorted(new.items(), key=lambda kv: -_logsumexp(*kv[1]))[:beam])
     complete = [(k, _logsumexp(*v)) for k, v in beams.items() if None in nodes[k[1]]]
     if not complete:
-        return ""
-    return pieces.decode(max(complete, key=lambda kv: kv[1])[0][0])
+        return None
+    (units, node_id), score = max(complete, key=lambda kv: kv[1])
+    return units, done[(units, node_id)] + [nodes[node_id][None]], score
 
 
 def keyword_score(log_probs: np.ndarray, units: Sequence[int], blank: int) -> tuple[float, int, int]:

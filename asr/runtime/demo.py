@@ -65,6 +65,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--wake-word", default=None, help=f"default: the manifest's wake_word, else {DEFAULT_WAKE_WORD}"
     )
     parser.add_argument("--actions", metavar="FILE.toml", help="label = 'shell command' per line")
+    parser.add_argument(
+        "--keyword",
+        action="append",
+        metavar="PHRASE",
+        help="a CTC export: spot this phrase, defined by text (repeatable; asr.runtime.phrases)",
+    )
     parser.add_argument("--chunk-ms", type=float, default=100.0, help="audio read size")
 
 
@@ -80,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.model_dir:
         raise ValueError("MODEL_DIR is required (an export directory with manifest.json)")
+    if args.keyword:
+        from asr.runtime.phrases import run_demo
+
+        return run_demo(args)
     detector, manifest = detector_from_args(args, threshold=args.threshold, thresholds=dict(args.label_threshold))
     labels, spec = detector.labels, detector.spec
     gate = None

@@ -3,7 +3,8 @@
 FILE is a mono WAV/FLAC at the model's rate; `-` reads raw S16_LE mono PCM from stdin (`arecord -f S16_LE -r 16000
 -c 1 | asr transcribe MODEL -`); `--mic` records. Audio is decoded over fixed windows with overlap as it arrives
 (asr.runtime.ctc_stream); streams print text as it becomes final. `--lexicon WORDS.txt` restricts the output to
-those words (beam search over a word trie).
+those words (beam search over a word trie); `--grammar GRAMMAR.toml` to the requests of a grammar, printed as
+JSON with intent and slots (asr.runtime.intent).
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="microphone: PortAudio device index or name")
     parser.add_argument("--resample", action="store_true", help="accept a FILE at another sample rate")
     parser.add_argument("--lexicon", type=Path, default=None, help="words allowed in the output, one per line")
-    parser.add_argument("--beam", type=int, default=8, help="beam width of --lexicon decoding")
+    parser.add_argument(
+        "--grammar", type=Path, default=None, help="a grammar TOML (data/grammar.toml): print the request as JSON"
+    )
+    parser.add_argument("--beam", type=int, default=8, help="beam width of --lexicon and --grammar decoding")
     parser.add_argument("--json", action="store_true", help="print a JSON object (text, seconds, real-time factor)")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default=None, help="TFLite interpreter to use")
     parser.add_argument("--precision", default="int8", help="which exported model to run (int8 or float32)")
@@ -87,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give exactly one audio source: FILE, - (stdin) or --mic")
     model = load_ctc(args.model_dir, precision=args.precision, backend=args.backend)
     lexicon = read_lexicon(args.lexicon) if args.lexicon else None
+    if args.grammar:
+        return _intent(model, args)
     started = time.perf_counter()
     if args.audio not in (None, "-"):
         from asr.audio import read_audio
@@ -133,3 +139,18 @@ def _stream(model: CTCModel, args: argparse.Namespace, lexicon: list[str] | None
     if lexicon is not None:
         return lexicon_beam(log_probs, model.pieces, lexicon, model.blank, args.beam), stream.audio_seconds
     return model.decode(greedy(log_probs, model.blank)), stream.audio_seconds
+
+
+def _intent(model: CTCModel, args: argparse.Namespace) -> int:
+    """Decode FILE constrained to the grammar's requests and print {"text", "intent", "slots"} as JSON."""
+    from asr.audio import read_audio
+    from asr.runtime.intent import IntentDecoder, load_grammar
+
+    if model.pieces is None or args.audio in (None, "-"):
+        raise ValueError("--grammar needs a text (sentencepiece) model and an audio FILE")
+    decoder = IntentDecoder(load_grammar(args.grammar), model.pieces, model.blank, args.beam)
+    audio = read_audio(args.audio, model.spec.sample_rate, resample=args.resample)
+    check_audio(audio, args.audio, model)
+    request = decoder.decode(model.log_probs(audio))
+    print(json.dumps(request.to_dict() if request else {"text": "", "intent": None, "slots": {}}))
+    return 0
