@@ -27,6 +27,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None, metavar="ROOT", help="corpus root (config's)")
     parser.add_argument("--window-seconds", type=float, default=None, help="CTC models: the fixed window (3 s)")
     parser.add_argument("--overlap-seconds", type=float, default=None, help="CTC models: window overlap (1 s)")
+    parser.add_argument(
+        "--phones",
+        action="store_true",
+        help="a keyword model: export its phone head as a CTC model (wake words by text)",
+    )
     parser.add_argument("--parity", type=int, default=None, metavar="N", help="CTC models: test utterances checked")
 
 
@@ -34,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from asr.export.pipeline import export_checkpoint
 
     ctc = {"window_s": args.window_seconds, "overlap_s": args.overlap_seconds, "parity_utterances": args.parity}
+    ctc["phones"] = args.phones or None
     manifest = export_checkpoint(
         args.checkpoint,
         args.outdir,

@@ -99,7 +99,8 @@ def stream_log_probs(run, audio: np.ndarray, spec, plan: WindowPlan, units: int)
 
 def transcript_parity(
     model: torch.nn.Module,
-    pieces: Pieces,
+    decode,
+    units: int,
     utterances: list[tuple[np.ndarray, str]],
     spec,
     plan: WindowPlan,
@@ -108,12 +109,12 @@ def transcript_parity(
     arena: int,
 ) -> dict:
     """Greedy transcripts of each runtime over the device's windows; equal-transcript rate and token error against
-    PyTorch on the same windows, and WER against the references (also PyTorch on whole utterances)."""
+    PyTorch on the same windows, and WER against the references (also PyTorch on whole utterances). `decode` turns
+    unit ids into text (pieces into words; phones into space-separated phones, so "WER" is then a phone error)."""
     import jiwer
 
     from asr.runtime.interpreter import TFLiteModel
 
-    units = len(pieces.pieces) + 1
     blank = units - 1
     runs = {
         "torch": torch_window_model(model),
@@ -137,14 +138,14 @@ def transcript_parity(
             whole = model(torch.from_numpy(log_mel(audio, spec))[None])[0].numpy()
         ids["torch_whole_utterance"].append(greedy(whole, blank))
     refs = [text.lower() for _, text in utterances]
-    texts = {name: [pieces.decode(s).lower() for s in seqs] for name, seqs in ids.items()}
+    texts = {name: [decode(s).lower() for s in seqs] for name, seqs in ids.items()}
     result: dict = {"utterances": len(utterances), "float32_max_abs_log_prob_diff": round(float_diff, 5)}
     for name in ("tflite_float32", "ai_edge_litert_int8", "tflite_micro_int8"):
         result[f"{name}_equal_transcripts_vs_torch"] = round(
             float(np.mean([a == b for a, b in zip(ids[name], ids["torch"], strict=True)])), 4
         )
         result[f"{name}_token_error_vs_torch"] = round(_token_error(ids["torch"], ids[name]), 4)
-    result["wer"] = {name: round(float(jiwer.wer(refs, hyps)), 4) for name, hyps in texts.items()}
+    result["wer"] = {name: round(float(jiwer.wer(refs, [h or "-" for h in hyps])), 4) for name, hyps in texts.items()}
     result["samples"] = [
         {"ref": r, "torch": t, "int8_micro": m}
         for r, t, m in list(zip(refs, texts["torch"], texts["tflite_micro_int8"], strict=True))[:5]
@@ -244,7 +245,10 @@ def export_ctc_checkpoint(
         measured = micro.measure_arena(made.int8_path)
         margin = config.export.arena_margin
         arena = int(math.ceil(measured * (1 + margin) / micro.ARENA_ALIGN) * micro.ARENA_ALIGN)
-        parity = transcript_parity(model, pieces, utterances, spec, plan, made.float_path, made.int8_path, measured)
+        units = len(pieces.pieces) + 1
+        parity = transcript_parity(
+            model, pieces.decode, units, utterances, spec, plan, made.float_path, made.int8_path, measured
+        )
         m = config.model
         files = [made.float_path, made.int8_path]
         manifest = {
@@ -292,13 +296,17 @@ def export_ctc_checkpoint(
     return manifest
 
 
+def _units(manifest: dict) -> list[str]:
+    return manifest["ctc"].get("pieces") or manifest["ctc"]["phones"]
+
+
 def summary(manifest: dict, out_dir: Path) -> str:
     """What people want after a CTC export: sizes, arena, transcript parity, WER."""
     p, files = manifest["parity"]["transcripts"], manifest["files"]
     wer = ", ".join(f"{k} {v:.1%}" for k, v in p["wer"].items())
     return "\n".join(
         [
-            f"wrote {out_dir} (loop route, CTC over {len(manifest['ctc']['pieces'])} pieces, "
+            f"wrote {out_dir} (loop route, CTC over {len(_units(manifest))} {manifest['ctc']['units']} units, "
             f"{manifest['features']['clip_seconds']:g} s windows every {manifest['ctc']['hop_frames']} frames): "
             + ", ".join(f"{name} {size:,} B" for name, size in files.items()),
             f"unique parameters {manifest['unique_parameters']:,} (computed {manifest['effective_parameters']:,});"
@@ -312,3 +320,103 @@ def summary(manifest: dict, out_dir: Path) -> str:
             f"WER: {wer}",
         ]
     )
+
+
+def phone_model(loaded, checkpoint: Path) -> torch.nn.Module:
+    """The keyword model's encoder with its training-only phone head (train.spell_ctc, ctc_units = "phones") as a
+    CTC model over espeak-ng phones (blank last): what wake words defined by text are spotted with."""
+    from asr.model.conformer import CTCConformer
+
+    kws, config = loaded.model, loaded.config
+    if getattr(kws, "speller", None) is None or config.train.ctc_units != "phones":
+        raise ValueError(
+            f"{checkpoint}: no phone head to export (it needs train.spell_ctc > 0 with train.ctc_units = 'phones')"
+        )
+    ctc = CTCConformer(config.model, config.features.n_mels, kws.speller.out_features)
+    state = {k: v for k, v in kws.state_dict().items() if not k.startswith(("classifier.", "speller."))}
+    state |= {f"classifier.{k}": v for k, v in kws.speller.state_dict().items()}
+    ctc.load_state_dict(state)
+    return ctc.eval()
+
+
+def export_phone_checkpoint(
+    checkpoint: Path,
+    out_dir: Path,
+    *,
+    calibration: int | None = None,
+    data_root: Path | None = None,
+    window_s: float | None = None,
+    overlap_s: float = 0.5,
+    parity_utterances: int | None = None,
+) -> dict:
+    """Export a keyword checkpoint's phone head as a CTC model (`asr export --phones`), the manifest carrying the
+    phone set; parity on greedy phone strings of the commands corpus's test words against espeak-ng's."""
+    from asr.data.speech_commands import SpeechCommands
+    from asr.export.windows import corpus_windows
+    from asr.model.report import parameter_report
+    from asr.text import PHONES, phonemes
+    from asr.train.checkpoint import load_checkpoint
+
+    checkpoint = Path(checkpoint)
+    loaded = load_checkpoint(checkpoint)
+    model = phone_model(loaded, checkpoint)
+    config, plan = window_plan(loaded.config, window_s or loaded.config.features.clip_seconds, overlap_s)
+    check_exportable(model, config)
+    spec, root = config.features, Path(data_root or loaded.config.data.root)
+    count = calibration if calibration is not None else config.export.calibration_samples
+    calib_x = corpus_windows(config, root, "train", count)[0]
+    if len(calib_x) == 0:
+        raise ValueError(f"{root}: the training split has no clips to calibrate with")
+    test = SpeechCommands(root, "testing", config.data.keywords, silence_fraction=0.0)
+    rng = np.random.default_rng(0)
+    n = parity_utterances if parity_utterances is not None else config.export.parity_samples
+    paths = [test.items[int(i)][0] for i in np.sort(rng.permutation(len(test.items))[:n])]
+    said = phonemes([p.parent.name for p in paths])
+    from asr.audio import read_audio
+
+    utterances = [(read_audio(p, spec.sample_rate), " ".join(PHONES[i] for i in said[p.parent.name])) for p in paths]
+    report = parameter_report(model)
+    started = time.perf_counter()
+    with staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="asr-export-") as work:
+        made = convert_loop(model, config, (1, plan.window_frames, spec.n_mels), calib_x, stage, Path(work))
+        float_info, int8_info = flatbuffer.inspect_tflite(made.float_path), flatbuffer.inspect_tflite(made.int8_path)
+        weights = check_weights(float_info, int8_info, int(report["unique_parameters"]))
+        micro.check_supported(int8_info, None)
+        measured = micro.measure_arena(made.int8_path)
+        arena = int(math.ceil(measured * (1 + config.export.arena_margin) / micro.ARENA_ALIGN) * micro.ARENA_ALIGN)
+        decode = lambda ids: " ".join(PHONES[i] for i in ids)  # noqa: E731
+        parity = transcript_parity(
+            model, decode, len(PHONES) + 1, utterances, spec, plan, made.float_path, made.int8_path, measured
+        )
+        manifest = {
+            "route": "loop",
+            "route_details": made.details,
+            "task": "ctc",
+            "labels": list(PHONES) + ["<blank>"],
+            "features": spec.to_dict(),
+            **_io(made.int8_path),
+            "ctc": {
+                "units": "phones",
+                "phones": list(PHONES),
+                "phone_source": "espeak-ng -v en-us -x, stress marks dropped (asr.text.PHONES)",
+                "blank": len(PHONES),
+                "window_frames": plan.window_frames,
+                "hop_frames": plan.hop_frames,
+                "time_strides": plan.time_strides,
+                "encoder_frames_per_window": encoder_frames(plan.window_frames, plan.time_strides),
+            },
+            "models": {"int8": made.int8_path.name, "float32": made.float_path.name},
+            "unique_parameters": int(report["unique_parameters"]),
+            "effective_parameters": report.get("effective_parameters"),
+            "weights": weights,
+            "files": {p.name: p.stat().st_size for p in (made.float_path, made.int8_path)},
+            "tflite": {"float32": float_info.summary(), "int8": int8_info.summary()},
+            "arena_bytes": arena,
+            "arena_measured_bytes": measured,
+            "parity": {"transcripts": parity},
+            "source": {"checkpoint": str(checkpoint), "config": config.name, "data": str(root), "head": "phones"},
+            "versions": tool_versions(),
+            "export_seconds": round(time.perf_counter() - started, 2),
+        }
+        write_manifest(stage, manifest)
+    return manifest

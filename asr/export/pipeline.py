@@ -201,12 +201,13 @@ def export_checkpoint(
         raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
     loaded = load_checkpoint(checkpoint)
     config = loaded.config
-    if config.task == "ctc":  # sentence models: fixed windows, tokenizer in the manifest (asr.export.ctc)
-        from asr.export.ctc import export_ctc_checkpoint
+    if config.task == "ctc" or ctc.pop("phones", False):  # CTC over pieces, or a keyword model's phone head
+        from asr.export.ctc import export_ctc_checkpoint, export_phone_checkpoint
 
         if mcu or (route or "loop") != "loop":
             raise ValueError(f"{checkpoint}: a CTC model exports through the loop route only, without --mcu (yet)")
-        return export_ctc_checkpoint(checkpoint, out_dir, calibration=calibration, data_root=data_root, **ctc)
+        export = export_ctc_checkpoint if config.task == "ctc" else export_phone_checkpoint
+        return export(checkpoint, out_dir, calibration=calibration, data_root=data_root, **ctc)
     try:
         choose_route(route, loaded.model, config)  # refuse before reading the corpus; export_model decides again
     except LoopExportError as e:
