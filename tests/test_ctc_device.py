@@ -106,7 +106,7 @@ def test_transcribe_int8_matches_pytorch_greedy(ctc_export, ctc_run, sentences_c
 
     assert _token_error([t for t, _ in ids], [i for _, i in ids]) <= 0.35
     # Raw PCM on stdin gives the transcript of the file.
-    pcm = (np.clip(read_audio(path), -1, 1) * 32767).astype("<i2").tobytes()
+    pcm = np.round(read_audio(path) * 32768).clip(-32768, 32767).astype("<i2").tobytes()  # the file's samples
     proc = subprocess.run(
         [sys.executable, "-m", "asr.cli", "transcribe", str(ctc_export), "-"], input=pcm, capture_output=True
     )

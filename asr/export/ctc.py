@@ -139,7 +139,7 @@ def transcript_parity(
         ids["torch_whole_utterance"].append(greedy(whole, blank))
     refs = [text.lower() for _, text in utterances]
     texts = {name: [decode(s).lower() for s in seqs] for name, seqs in ids.items()}
-    result: dict = {"utterances": len(utterances), "float32_max_abs_log_prob_diff": round(float_diff, 5)}
+    result: dict = {"utterances": len(utterances), "float32_max_abs_log_prob_diff": float(f"{float_diff:.3g}")}
     for name in ("tflite_float32", "ai_edge_litert_int8", "tflite_micro_int8"):
         result[f"{name}_equal_transcripts_vs_torch"] = round(
             float(np.mean([a == b for a, b in zip(ids[name], ids["torch"], strict=True)])), 4

@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.model_dir:
         raise ValueError("MODEL_DIR is required (an export directory with manifest.json)")
-    if args.keyword:
-        from asr.runtime.phrases import run_demo
+    from asr.runtime.phrases import is_ctc_export, run_demo
 
+    if args.keyword or is_ctc_export(args.model_dir):
         return run_demo(args)
     detector, manifest = detector_from_args(args, threshold=args.threshold, thresholds=dict(args.label_threshold))
     labels, spec = detector.labels, detector.spec

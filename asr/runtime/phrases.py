@@ -135,9 +135,18 @@ class PhraseSpotter:
         yield from self._detect(self.stream.finish())
 
 
+def is_ctc_export(export_dir: str | Path) -> bool:
+    from asr.runtime.bundle import read_manifest
+
+    return "ctc" in read_manifest(export_dir)
+
+
 def run_demo(args) -> int:
     """`asr demo EXPORT_DIR --keyword PHRASE ...` on a CTC export: one line per detection (as for keywords)."""
     import sys
+
+    if not args.keyword:
+        raise ValueError(f"{args.model_dir}: a CTC export spots phrases defined by text: give --keyword PHRASE")
 
     from asr.runtime.audio_source import file_chunks, microphone_chunks, stdin_chunks
     from asr.runtime.ctc_stream import load_ctc
