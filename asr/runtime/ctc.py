@@ -106,11 +106,11 @@ def lexicon_beam(
 ) -> str:
     """CTC prefix beam search whose output may only be words of `words`: a new word may start only after a
     complete one. Returns the best complete hypothesis as text ("" when none completes a word)."""
-    trie = build_trie({w.lower(): pieces.encode_word(w) for w in words if w})
+    trie = build_trie({w: pieces.encode_word(w) for w in words if w})
     if not trie:
         raise CTCError("the lexicon is empty")
     best = trie_beam(log_probs, trie, blank, beam, prune, restart=True)
-    return pieces.decode(best[0]) if best else ""
+    return " ".join(best[1]) if best else ""
 
 
 def build_trie(sequences: dict) -> dict:
@@ -129,7 +129,9 @@ def trie_beam(
 ) -> tuple[tuple[int, ...], list, float] | None:
     """CTC prefix beam search constrained to the paths of `trie`: (units, keys of the sequences it completed, log
     probability) of the best hypothesis that ends at a complete sequence, or None. `restart`: after a complete
-    sequence another may follow (a lexicon of words); otherwise one sequence is the whole output (a grammar).
+    sequence another may follow (a lexicon of words; when no hypothesis in the beam ends at a word's end, the best
+    one's completed words are kept and its unfinished last word dropped); otherwise one sequence is the whole output
+    (a grammar).
 
     Why our own: the CTC decoders at hand (torchaudio's, pyctcdecode) need torch or KenLM; this is numpy only."""
     lp = np.asarray(log_probs, dtype=np.float64)
@@ -164,7 +166,10 @@ def trie_beam(
         beams = dict(sorted(new.items(), key=lambda kv: -_logsumexp(*kv[1]))[:beam])
     complete = [(k, _logsumexp(*v)) for k, v in beams.items() if None in nodes[k[1]]]
     if not complete:
-        return None
+        if not restart or not beams:
+            return None
+        key, value = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))
+        return key[0], done[key], _logsumexp(*value)
     (units, node_id), score = max(complete, key=lambda kv: kv[1])
     return units, done[(units, node_id)] + [nodes[node_id][None]], score
 

@@ -89,10 +89,15 @@ class PhraseSpotter:
     """Feed audio with `push(chunk)`; get the phrase detections that chunk completes.
 
     A phrase fires when its score reaches its threshold at a placement that starts after its previous detection
-    ended, so one utterance fires once however many windows see it."""
+    ended and at least `refractory_s` after it, so one utterance fires once however many windows see it."""
 
     def __init__(
-        self, model: CTCModel, phrases: dict[str, list[int]], thresholds: dict[str, float], span_s: float = 2.5
+        self,
+        model: CTCModel,
+        phrases: dict[str, list[int]],
+        thresholds: dict[str, float],
+        span_s: float = 2.5,
+        refractory_s: float = 1.0,
     ):
         self.model, self.phrases, self.thresholds = model, phrases, thresholds
         self.stream = model.stream()
@@ -101,6 +106,7 @@ class PhraseSpotter:
         self._frames = np.zeros((0, model.blank + 1), dtype=np.float32)  # the last `span` frames
         self._first = 0  # global index of _frames[0]
         self._after = {p: -1 for p in phrases}  # a new detection must start after this frame
+        self.refractory = round(refractory_s / self.frame_s)
 
     def scores(self, frames: np.ndarray) -> list[tuple[str, float, int, int]]:
         """(phrase, score, global start, global end) of each phrase on the buffer after adding `frames`."""
@@ -121,7 +127,7 @@ class PhraseSpotter:
     def _detect(self, frames: np.ndarray) -> list[Detection]:
         found = []
         for phrase, score, _start, end in self.scores(frames):
-            if score >= self.thresholds[phrase]:
+            if score >= self.thresholds[phrase] and end - self._after[phrase] >= self.refractory:
                 self._after[phrase] = end
                 found.append(Detection(end * self.frame_s, phrase, score))
         return found
