@@ -73,14 +73,14 @@ def setup_phrases(export_dir: str | Path, model: CTCModel, phrases: Iterable[str
     """Units of each phrase, from EXPORT_DIR/keywords.json where set up before, else computed and stored there."""
     path = Path(export_dir) / KEYWORDS_FILE
     stored = json.loads(path.read_text()) if path.is_file() else {}
-    out = {}
+    out, new = {}, False
     for phrase in phrases:
         key = " ".join(phrase.lower().split())
         if key not in stored:
-            units = phrase_units(model, key)
+            units, new = phrase_units(model, key), True
             stored[key] = {"units": units, "unit_names": [model.units[u] for u in units]}
         out[key] = stored[key]
-    if out.keys() - (json.loads(path.read_text()) if path.is_file() else {}).keys():
+    if new:
         write_text_atomic(path, json.dumps(stored, indent=1) + "\n")
     return out
 
