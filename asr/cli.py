@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("asr.export.cli", "PyTorch -> ONNX -> TFLite float32 and int8, parity checks, MCU bundle"),
     "firmware": ("asr.export.firmware", "build the MCU bundle with TFLite Micro: host program or Cortex-M image"),
     "demo": ("asr.runtime.demo", "streaming keyword demo on microphone, file or stdin audio"),
+    "transcribe": ("asr.runtime.transcribe", "speech to text with an exported CTC model on file, stdin or microphone"),
     "eval-stream": ("asr.evaluation.stream", "wake-word metrics on a long labelled recording"),
     "summary": ("asr.evaluation.summary", "the main job's closing table from the reports its steps wrote"),
 }

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from asr.errors import InputError
 from asr.export.routes import DEFAULT_ROUTE, ROUTES
 from asr.runtime.bundle import Manifest
 
@@ -25,10 +26,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibration", type=int, default=None, metavar="N", help="training windows for int8 calibration (config)"
     )
-    parser.add_argument("--data", type=Path, default=None, metavar="ROOT", help="keyword corpus root (config's)")
+    parser.add_argument("--data", type=Path, default=None, metavar="ROOT", help="corpus root (config's)")
+    parser.add_argument("--window-seconds", type=float, default=None, help="CTC models: the fixed window (3 s)")
+    parser.add_argument("--overlap-seconds", type=float, default=None, help="CTC models: window overlap (1 s)")
+    parser.add_argument(
+        "--phones",
+        action="store_true",
+        help="a keyword model: export its phone head as a CTC model (wake words by text)",
+    )
+    parser.add_argument("--parity", type=int, default=None, metavar="N", help="CTC models: test utterances checked")
 
 
 def run(args: argparse.Namespace) -> int:
+    from asr.model.checkpoint import read_state
+
+    task = read_state(args.checkpoint)["config"].get("task") if args.checkpoint.is_file() else "kws"
+    if task == "ctc" or args.phones:  # CTC over pieces, or a keyword model's phone head
+        from asr.export import ctc
+
+        if args.mcu or (args.route or "loop") != "loop":
+            raise InputError(f"{args.checkpoint}: a CTC model exports through the loop route only, without --mcu (yet)")
+        options = {"window_s": args.window_seconds, "overlap_s": args.overlap_seconds, "parity_utterances": args.parity}
+        export = ctc.export_ctc_checkpoint if task == "ctc" else ctc.export_phone_checkpoint
+        options = {k: v for k, v in options.items() if v is not None}
+        manifest = export(args.checkpoint, args.outdir, calibration=args.calibration, data_root=args.data, **options)
+        print(ctc.summary(manifest, args.outdir))
+        return 0
     from asr.export.pipeline import export_checkpoint
 
     manifest = export_checkpoint(

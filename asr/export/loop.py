@@ -25,7 +25,7 @@ from asr.errors import InputError
 from asr.export.flatbuffer import inspect_tflite
 from asr.export.loop_tflite import int8_loop_carry
 from asr.model.block import BlockNorms, ConformerBlock
-from asr.model.conformer import KeywordConformer
+from asr.model.conformer import ConformerWithHead, CTCConformer, KeywordConformer
 from asr.runtime.host_interpreters import io_details
 
 
@@ -114,8 +114,8 @@ def _fold_bn_scale(w: dict[str, np.ndarray], conv_key: str, scale_keys: list[str
 
 def check_exportable(model: torch.nn.Module, config: Config) -> None:
     """Raise LoopExportError naming what the loop export does not support."""
-    if not isinstance(model, KeywordConformer):
-        raise LoopExportError(f"the loop export needs a keyword Conformer, not {type(model).__name__}")
+    if not isinstance(model, (KeywordConformer, CTCConformer)):
+        raise LoopExportError(f"the loop export needs a keyword or CTC Conformer, not {type(model).__name__}")
     if config.model.lora_rank:
         raise LoopExportError(
             f"model.lora_rank = {config.model.lora_rank}: per-depth LoRA adapters are not supported by the loop "
@@ -125,7 +125,7 @@ def check_exportable(model: torch.nn.Module, config: Config) -> None:
         raise LoopExportError("the model is in training mode; call model.eval() (BatchNorm statistics are folded)")
 
 
-def loop_weights(model: KeywordConformer, config: Config) -> tuple[dict[str, np.ndarray], dict]:
+def loop_weights(model: ConformerWithHead, config: Config) -> tuple[dict[str, np.ndarray], dict]:
     """(named float32 arrays, graph spec) for `asr.export.loop_graph`."""
     check_exportable(model, config)
     m, enc = config.model, model.encoder
@@ -165,12 +165,13 @@ def loop_weights(model: KeywordConformer, config: Config) -> tuple[dict[str, np.
         "time_strides": list(sub.time_strides),
         "segments": segments,
         "per_depth_norm": m.per_depth_norm,
+        "head": "ctc" if isinstance(model, CTCConformer) else "keyword",
     }
     return {k: v.astype(np.float32) for k, v in w.items()}, spec
 
 
 def export_loop_tflite(
-    model: KeywordConformer,
+    model: ConformerWithHead,
     config: Config,
     calibration_features: np.ndarray,
     out_path: Path,
@@ -232,7 +233,7 @@ def _io_quantization(path: Path) -> dict:
         }
         for k, d in details.items()
     }
-    out["output"]["kind"] = "logits"
+    out["output"]["kind"] = "log_probs" if len(out["output"]["shape"]) == 3 else "logits"
     return out
 
 

@@ -100,7 +100,8 @@ def front(features: tf.Tensor, w: Weights, time_strides: list[int]) -> tf.Tensor
 
 
 def keyword_model(spec: dict, w: Weights) -> tf.types.experimental.ConcreteFunction:
-    """features [1, frames, n_mels] -> logits [1, classes]; each loop segment is one tf.while_loop."""
+    """features [1, frames, n_mels] -> logits [1, classes] (spec "head" "keyword"), or per-frame CTC
+    log-probabilities [1, frames', vocab + 1] (head "ctc"); each loop segment is one tf.while_loop."""
 
     def body(x: tf.Tensor, segment: int, blocks: list[int], index: tf.Tensor | None) -> tf.Tensor:
         for j, b in enumerate(blocks):
@@ -118,6 +119,8 @@ def keyword_model(spec: dict, w: Weights) -> tf.types.experimental.ConcreteFunct
                 lambda i, y, s=s, blocks=blocks: (i + 1, body(y, s, blocks, i if w.per_depth_norm else None)),
                 (tf.constant(0), x),
             )
+        if spec.get("head") == "ctc":
+            return tf.nn.log_softmax(linear(x, w, "head"), axis=-1)[None]
         return linear(tf.reduce_mean(x, axis=0, keepdims=True), w, "head")
 
     return model.get_concrete_function()

@@ -184,10 +184,10 @@ def export_checkpoint(
     calibration: int | None = None,
     data_root: Path | None = None,
     route: str | None = None,
-) -> dict:
+) -> Manifest:
     """Export a keyword checkpoint, calibrating on its corpus's training split and scoring on its test split.
 
-    `route`: as for `export_model`.
+    `route`: as for `export_model`. CTC checkpoints export with asr.export.ctc.
     """
     from asr.export.windows import corpus_windows
     from asr.model.checkpoint import load_checkpoint
@@ -199,7 +199,7 @@ def export_checkpoint(
     loaded = load_checkpoint(checkpoint)
     config = loaded.config
     if config.task != "kws":
-        raise InputError(f"{checkpoint}: task {config.task!r}; only keyword (kws) models export to int8 TFLite Micro")
+        raise InputError(f"{checkpoint}: task {config.task!r}: a CTC model exports with asr.export.ctc")
     try:
         choose_route(route, loaded.model, config)  # refuse before reading the corpus; export_model decides again
     except LoopExportError as e:

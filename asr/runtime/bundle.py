@@ -21,7 +21,7 @@ from asr.labels import keywords
 from asr.runtime.interpreter import TFLiteModel
 
 FORMAT = "asr-export-2"
-OUTPUT_KINDS = ("logits", "probabilities")
+OUTPUT_KINDS = ("logits", "probabilities", "log_probs")  # log_probs: per-frame CTC outputs (asr.runtime.ctc)
 FILENAME = "manifest.json"
 
 
@@ -49,6 +49,26 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class CTCUnits:
+    """What a CTC model's outputs name, and how its fixed windows tile a longer recording (asr.runtime.ctc_stream)."""
+
+    units: str  # "sentencepiece" or "phones"
+    blank: int  # the output index of the CTC blank
+    window_frames: int  # feature frames in one model window
+    hop_frames: int  # feature frames between window starts
+    time_strides: list[int]  # the subsampling's time strides
+    encoder_frames_per_window: int
+    pieces: list[str] = field(default_factory=list)  # sentencepiece pieces, output index order
+    piece_scores: list[float] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)  # espeak-ng phones, output index order
+    phone_source: str = ""
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.pieces or self.phones
+
+
+@dataclass(frozen=True)
 class Manifest:
     labels: list[str]
     features: FeatureSpec
@@ -59,11 +79,14 @@ class Manifest:
     output_kind: str = "logits"  # or "probabilities"
     wake_word: str | None = None  # the keyword `asr demo --wake-then-command` waits for
     thresholds: Thresholds | None = None  # chosen by `asr eval-stream --save-threshold`
+    ctc: CTCUnits | None = None  # a CTC model's units and windows (output_kind "log_probs")
     report: dict = field(default_factory=dict)  # what the export measured
 
     def __post_init__(self) -> None:
         if self.output_kind not in OUTPUT_KINDS:
             raise BundleError(f"output_kind {self.output_kind!r} is not one of {OUTPUT_KINDS}")
+        if (self.ctc is not None) != (self.output_kind == "log_probs"):
+            raise BundleError(f"output_kind {self.output_kind!r} with{'' if self.ctc else 'out'} CTC units")
         if self.wake_word is not None and self.wake_word not in keywords(self.labels):
             raise BundleError(f"wake word {self.wake_word!r} is not one of the keywords {keywords(self.labels)}")
 
@@ -111,6 +134,8 @@ class Manifest:
             values["input"], values["output"] = TensorQuant(**values["input"]), TensorQuant(**values["output"])
             if values.get("thresholds") is not None:
                 values["thresholds"] = Thresholds(**values["thresholds"])
+            if values.get("ctc") is not None:
+                values["ctc"] = CTCUnits(**values["ctc"])
             return cls(**values)
         except (KeyError, TypeError, InputError) as e:
             raise BundleError(f"{path}: bad manifest: {e}") from None

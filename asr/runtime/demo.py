@@ -8,14 +8,13 @@ Audio comes from the microphone (default), `--file AUDIO`, or `--stdin` (raw S16
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 from asr.errors import InputError
 from asr.runtime.actions import load_actions, run_action
 from asr.runtime.audio_source import NO_MICROPHONE_HINT, file_chunks, list_devices, microphone_chunks, stdin_chunks
-from asr.runtime.detector import DEFAULT_THRESHOLD, Detection
+from asr.runtime.detector import DEFAULT_THRESHOLD, format_detection
 from asr.runtime.options import add_detector_arguments, spotter_from_args
 from asr.runtime.wake import WakeGate
 
@@ -66,13 +65,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--wake-word", default=None, help="default: the manifest's wake word (the config's data.wake_word)"
     )
     parser.add_argument("--actions", metavar="FILE.toml", help="label = 'shell command' per line")
+    parser.add_argument(
+        "--keyword",
+        action="append",
+        metavar="PHRASE",
+        help="a CTC export: spot this phrase, defined by text (repeatable; asr.runtime.phrases)",
+    )
     parser.add_argument("--chunk-ms", type=float, default=100.0, help="audio read size")
-
-
-def format_detection(detection: Detection, as_json: bool) -> str:
-    if as_json:
-        return json.dumps(detection.to_dict())
-    return f"{detection.time_s:9.2f}s  {detection.label:<12s} {detection.score:.3f}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.model_dir:
         raise InputError("MODEL_DIR is required (an export directory with manifest.json)")
+    from asr.runtime.phrases import is_ctc_export, run_demo
+
+    if args.keyword or is_ctc_export(args.model_dir):
+        return run_demo(args)
     spotter = spotter_from_args(args, threshold=args.threshold, label_thresholds=dict(args.label_threshold))
     labels, rate = spotter.manifest.labels, spotter.sample_rate
     gate = None

@@ -10,6 +10,7 @@ period keeps a word from also firing as a similar-sounding keyword. Labels start
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,12 @@ class Detection:
 
     def to_dict(self) -> dict:
         return {"time_s": round(self.time_s, 3), "label": self.label, "score": round(self.score, 4)}
+
+
+def format_detection(detection: Detection, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(detection.to_dict())
+    return f"{detection.time_s:9.2f}s  {detection.label:<12s} {detection.score:.3f}"
 
 
 def to_posteriors(scores: np.ndarray, kind: str) -> np.ndarray:

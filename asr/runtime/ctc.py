@@ -1,0 +1,218 @@
+"""CTC decoding on the device (numpy only): greedy, lexicon-constrained beam search, and keyword scores.
+
+The exported CTC model gives per-frame log-probabilities [T, units + 1] with the blank last. Units are
+sentencepiece pieces (text models) or espeak-ng phones; both are stored as a plain list in the manifest, so the
+device needs neither torch nor sentencepiece.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from asr.errors import InputError
+
+WORD_START = "\u2581"  # sentencepiece's word-boundary mark ("▁")
+
+
+class CTCError(InputError):
+    """Bad decoder input: an empty vocabulary, an out-of-vocabulary word, log-probabilities of the wrong width."""
+
+
+def greedy(log_probs: np.ndarray, blank: int) -> list[int]:
+    """Best unit per frame, repeats merged, blanks dropped."""
+    best = np.asarray(log_probs).argmax(-1)
+    keep = np.ones(len(best), dtype=bool)
+    keep[1:] = best[1:] != best[:-1]
+    return [int(u) for u in best[keep] if u != blank]
+
+
+class Pieces:
+    """Sentencepiece pieces as text: decode ids, and split a word into pieces as sentencepiece's unigram model does.
+
+    Why not sentencepiece itself: the device side has only numpy and an interpreter. Decoding is joining pieces;
+    encoding one word is a Viterbi over the stored piece scores (the unigram model's own rule)."""
+
+    def __init__(self, pieces: Sequence[str], scores: Sequence[float] | None = None):
+        if not pieces:
+            raise CTCError("the tokenizer has no pieces")
+        self.pieces = list(pieces)
+        self.scores = list(scores) if scores is not None else [0.0] * len(self.pieces)
+        self.index = {p: i for i, p in enumerate(self.pieces)}
+        self.longest = max(len(p) for p in self.pieces)
+        self.upper_case = not any(c.islower() for p in self.pieces if not p.startswith("<") for c in p)
+
+    def encode_text(self, text: str) -> list[int]:
+        return [i for word in text.split() for i in self.encode_word(word)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        text = "".join(self.pieces[i] for i in ids if 0 <= i < len(self.pieces) and not self.pieces[i].startswith("<"))
+        return " ".join(text.replace(WORD_START, " ").split())
+
+    def encode_word(self, word: str) -> list[int]:
+        """Piece ids of one word (as it starts a word); CTCError when the pieces cannot spell it. A model whose
+        pieces are all upper case (LibriSpeech transcripts) gets the word in upper case."""
+        if self.upper_case:
+            word = word.upper()
+        text = WORD_START + word
+        best = [(0.0, -1)] + [(-np.inf, -1)] * len(text)  # (score, start of the last piece) per prefix length
+        for end in range(1, len(text) + 1):
+            for start in range(max(0, end - self.longest), end):
+                i = self.index.get(text[start:end])
+                if i is not None and best[start][0] + self.scores[i] > best[end][0]:
+                    best[end] = (best[start][0] + self.scores[i], start)
+        if best[-1][0] == -np.inf:
+            raise CTCError(f"the model's pieces cannot spell {word!r}")
+        ids, end = [], len(text)
+        while end > 0:
+            start = best[end][1]
+            ids.append(self.index[text[start:end]])
+            end = start
+        return ids[::-1]
+
+
+def _logsumexp(a: float, b: float) -> float:
+    if a == -np.inf:
+        return b
+    if b == -np.inf:
+        return a
+    m = max(a, b)
+    return m + float(np.log1p(np.exp(-abs(a - b))))
+
+
+def sequence_log_likelihood(log_probs: np.ndarray, units: Sequence[int], blank: int) -> float:
+    """log P(units | frames) summed over all CTC alignments (the forward algorithm, vectorised over states)."""
+    lp = np.asarray(log_probs, dtype=np.float64)
+    states = [blank]
+    for u in units:
+        states += [u, blank]
+    states = np.asarray(states)
+    n = len(states)
+    # A label may skip the blank before it unless it repeats the previous label.
+    skip = np.zeros(n, dtype=bool)
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    alpha = np.full(n, -np.inf)
+    alpha[0] = lp[0, blank]
+    if n > 1:
+        alpha[1] = lp[0, states[1]]
+    for t in range(1, len(lp)):
+        prev1 = np.concatenate([[-np.inf], alpha[:-1]])
+        prev2 = np.where(skip, np.concatenate([[-np.inf, -np.inf], alpha[:-2]]), -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, prev1), prev2) + lp[t, states]
+    return float(np.logaddexp(alpha[-1], alpha[-2]) if n > 1 else alpha[-1])
+
+
+def lexicon_beam(
+    log_probs: np.ndarray, pieces: Pieces, words: Iterable[str], blank: int, beam: int = 8, prune: float = 12.0
+) -> str:
+    """CTC prefix beam search whose output may only be words of `words`: a new word may start only after a
+    complete one. Returns the best complete hypothesis as text ("" when none completes a word)."""
+    trie = build_trie({w: pieces.encode_word(w) for w in words if w})
+    if not trie:
+        raise CTCError("the lexicon is empty")
+    best = trie_beam(log_probs, trie, blank, beam, prune, restart=True)
+    return " ".join(best[1]) if best else ""
+
+
+def build_trie(sequences: dict) -> dict:
+    """A trie of unit sequences: {unit: child, ..., None: key} where a sequence (of `key`) ends."""
+    trie: dict = {}
+    for key, units in sequences.items():
+        node = trie
+        for u in units:
+            node = node.setdefault(u, {})
+        node[None] = key
+    return trie
+
+
+def trie_beam(
+    log_probs: np.ndarray, trie: dict, blank: int, beam: int = 8, prune: float = 12.0, restart: bool = False
+) -> tuple[tuple[int, ...], list, float] | None:
+    """CTC prefix beam search constrained to the paths of `trie`: (units, keys of the sequences it completed, log
+    probability) of the best hypothesis that ends at a complete sequence, or None. `restart`: after a complete
+    sequence another may follow (a lexicon of words; when no hypothesis in the beam ends at a word's end, the best
+    one's completed words are kept and its unfinished last word dropped); otherwise one sequence is the whole output
+    (a grammar).
+
+    Why our own: the CTC decoders at hand (torchaudio's, pyctcdecode) need torch or KenLM; this is numpy only."""
+    lp = np.asarray(log_probs, dtype=np.float64)
+    # hypothesis: (units, trie node id) -> [log P ending in blank, log P ending in its last unit]; keys completed
+    nodes = {id(trie): trie}
+    done: dict[tuple, list] = {((), id(trie)): []}
+    beams: dict[tuple, list[float]] = {((), id(trie)): [0.0, -np.inf]}
+    for t in range(len(lp)):
+        frame = lp[t]
+        top = [int(u) for u in np.flatnonzero(frame > frame.max() - prune) if u != blank]
+        new: dict[tuple, list[float]] = {}
+
+        def add(key, b, nb, keys, new=new):
+            cur = new.setdefault(key, [-np.inf, -np.inf])
+            cur[0], cur[1] = _logsumexp(cur[0], b), _logsumexp(cur[1], nb)
+            done.setdefault(key, keys)
+
+        for key, (pb, pnb) in beams.items():
+            units, node_id = key
+            total = _logsumexp(pb, pnb)
+            add(key, total + frame[blank], -np.inf, done[key])  # a blank: the hypothesis stays
+            if units:
+                add(key, -np.inf, pnb + frame[units[-1]], done[key])  # the last unit repeated: merged
+            node = nodes[node_id]
+            steps = [(u, node[u], done[key]) for u in top if u in node]
+            if restart and None in node and node is not trie:  # a sequence ends here: the next may begin
+                steps += [(u, trie[u], done[key] + [node[None]]) for u in top if u in trie]
+            for u, child, keys in steps:
+                nodes[id(child)] = child
+                score = (pb if units and units[-1] == u else total) + frame[u]  # a repeat needs a blank between
+                add((units + (u,), id(child)), -np.inf, score, keys)
+        beams = dict(sorted(new.items(), key=lambda kv: -_logsumexp(*kv[1]))[:beam])
+    complete = [(k, _logsumexp(*v)) for k, v in beams.items() if None in nodes[k[1]]]
+    if not complete:
+        if not restart or not beams:
+            return None
+        key, value = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))
+        return key[0], done[key], _logsumexp(*value)
+    (units, node_id), score = max(complete, key=lambda kv: kv[1])
+    return units, done[(units, node_id)] + [nodes[node_id][None]], score
+
+
+def keyword_score(log_probs: np.ndarray, units: Sequence[int], blank: int) -> tuple[float, int, int]:
+    """(score, first frame, end frame) of the best placement of `units` anywhere in the frames.
+
+    The score is the Viterbi log-probability of the keyword's best alignment within its span, per frame, minus the
+    per-frame log-probability of the best free path over the same span (0 = the keyword is what the model hears
+    there; more negative = less like it). Dividing by the span keeps long and short phrases on one scale.
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    if not units:
+        raise CTCError("a keyword needs at least one unit")
+    states = [blank]
+    for u in units:
+        states += [u, blank]
+    states = np.asarray(states)
+    n, frames = len(states), len(lp)
+    skip = np.zeros(n, dtype=bool)
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    free = np.concatenate([[0.0], np.cumsum(lp.max(-1))])  # best free path log-prob up to each frame
+    # Viterbi with a free start at any frame: score[s] = best (alignment log-prob) ending at state s now.
+    score = np.full(n, -np.inf)
+    start = np.zeros(n, dtype=np.int64)
+    best = (-np.inf, 0, 0)
+    for t in range(frames):
+        skipped = np.where(skip, np.r_[-np.inf, -np.inf, score[:-2]], -np.inf)
+        prev = np.stack([score, np.r_[-np.inf, score[:-1]], skipped])
+        prev_start = np.stack([start, np.r_[0, start[:-1]], np.r_[0, 0, start[:-2]]])
+        # Entering the keyword fresh at this frame (state 0: leading blank, state 1: first unit).
+        fresh = np.full(n, -np.inf)
+        fresh[:2] = 0.0
+        prev = np.vstack([prev, fresh])
+        prev_start = np.vstack([prev_start, np.full(n, t)])
+        choice = prev.argmax(0)
+        score = prev[choice, np.arange(n)] + lp[t, states]
+        start = prev_start[choice, np.arange(n)]
+        for s in (n - 1, n - 2):  # ending after the last unit, with or without a trailing blank
+            span = t + 1 - start[s]
+            value = (score[s] - (free[t + 1] - free[start[s]])) / span
+            if value > best[0]:
+                best = (float(value), int(start[s]), t + 1)
+    return best

@@ -1,0 +1,83 @@
+"""Speech to intent on the device: decoding constrained to the requests of a grammar (the default: grammar.toml).
+
+Every request the grammar can make (each template with each slot filler and spoken number) becomes one path of a
+trie of the model's pieces; CTC beam search may only follow those paths (asr.runtime.ctc.trie_beam), so the
+output is always a request the grammar knows, and its template and slot values come with it. The intent is the
+template; the slots are its {name} values (numbers as integers).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asr.errors import InputError, MissingError
+from asr.numbers import spoken_number
+from asr.runtime.ctc import CTCError, Pieces, build_trie, trie_beam
+
+SLOT = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Request:
+    text: str
+    intent: str  # the template
+    slots: dict
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "intent": self.intent, "slots": self.slots}
+
+
+def load_grammar(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise MissingError(f"{path}: no such grammar file")
+    try:
+        grammar = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: not valid TOML: {e}") from None
+    if not grammar.get("templates"):
+        raise InputError(f"{path}: the grammar has no [[templates]]")
+    return grammar
+
+
+def requests(grammar: dict) -> list[Request]:
+    """Every request of every template (held-out ones included: they are requests a user may make)."""
+    out = []
+    for template in (t["text"] for t in grammar["templates"]):
+        names = SLOT.findall(template)
+        options = []
+        for name in names:
+            if name in grammar.get("numbers", {}):
+                lo, hi = grammar["numbers"][name]
+                options.append([(n, spoken_number(n)) for n in range(lo, hi + 1)])
+            elif name in grammar.get("slots", {}):
+                options.append([(v, v) for v in grammar["slots"][name]])
+            else:
+                raise InputError(f"grammar template {template!r}: unknown slot {{{name}}}")
+        for combo in itertools.product(*options):
+            spoken = iter(said for _, said in combo)
+            text = SLOT.sub(lambda _m, spoken=spoken: next(spoken), template)
+            out.append(Request(text, template, {n: v for n, (v, _) in zip(names, combo, strict=True)}))
+    return out
+
+
+class IntentDecoder:
+    """log-probabilities of an utterance -> the grammar's most likely request."""
+
+    def __init__(self, grammar: dict, pieces: Pieces, blank: int, beam: int = 8):
+        self.requests = requests(grammar)
+        try:
+            self.trie = build_trie({i: pieces.encode_text(r.text) for i, r in enumerate(self.requests)})
+        except CTCError as e:
+            raise InputError(f"the grammar uses a word the model cannot write: {e}") from None
+        self.blank, self.beam = blank, beam
+
+    def decode(self, log_probs: np.ndarray) -> Request | None:
+        best = trie_beam(log_probs, self.trie, self.blank, self.beam)
+        return self.requests[best[1][-1]] if best else None

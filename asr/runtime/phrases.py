@@ -1,0 +1,183 @@
+"""Wake words and commands defined by text: a CTC keyword score over the stream, a threshold per phrase.
+
+Set-up (`asr demo EXPORT_DIR --keyword "hey marvin"`) turns each phrase into the model's units once and stores them
+in EXPORT_DIR/keywords.json, so the device only reads them: sentencepiece pieces for a text model (from the piece
+list in the manifest), espeak-ng phones for a phone model (on the PC, where espeak-ng is installed). The stream is
+decoded over overlapping windows (asr.runtime.ctc_stream); every new stretch of frames, each phrase gets the score
+of its best placement in the last few seconds (asr.runtime.ctc.keyword_score) and fires at its threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from asr.errors import InputError
+from asr.files import write_text_atomic
+from asr.runtime.ctc import CTCError, keyword_score
+from asr.runtime.ctc_stream import CTCModel
+from asr.runtime.detector import Detection
+
+KEYWORDS_FILE = "keywords.json"
+DEFAULT_PHRASE_THRESHOLD = -0.5  # mean log-probability per frame below the free best path (0 = a perfect match)
+
+
+class PhraseError(InputError):
+    """A phrase the model cannot spot; the message says what the model (or espeak-ng) made of it."""
+
+
+def espeak_phones(word: str) -> str:
+    """espeak-ng's US English phoneme mnemonics for one word (what asr.text.phonemes folds into the phone set)."""
+    try:
+        return subprocess.run(
+            ["espeak-ng", "-q", "-x", "--sep= ", "-v", "en-us"], input=f"{word}.\n", capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()  # fmt: skip
+    except FileNotFoundError:
+        raise PhraseError("phrases for a phone model need espeak-ng at set-up (apt-get install espeak-ng)") from None
+
+
+def phrase_units(model: CTCModel, phrase: str) -> list[int]:
+    """The unit ids of `phrase` for this model; PhraseError naming the word the model cannot say."""
+    words = re.findall(r"[a-z']+", phrase.lower())
+    if not words or len("".join(words)) < 2:
+        raise PhraseError(f"phrase {phrase!r}: needs at least one word of two letters or more")
+    units: list[int] = []
+    if model.pieces is not None:
+        for word in words:
+            try:
+                units += model.pieces.encode_word(word)
+            except CTCError as e:
+                raise PhraseError(f"phrase {phrase!r}: {e}") from None
+        return units
+    from asr.text import _FOLD, PHONES  # the phone set the phone model was trained on (PC side: set-up only)
+
+    for word in words:
+        said = espeak_phones(word)
+        phones = [_FOLD.get(p, p) for p in re.sub(r"[',;]", "", said).split()]
+        unknown = [p for p in phones if p not in PHONES]
+        if unknown or not phones:
+            raise PhraseError(
+                f"phrase {phrase!r}: espeak-ng made {word!r} into [{said}], whose phones {unknown} are not in the "
+                "model's phone set; respell the word as it sounds"
+            )
+        units += [model.units.index(p) for p in phones]
+    return units
+
+
+def setup_phrases(export_dir: str | Path, model: CTCModel, phrases: Iterable[str]) -> dict:
+    """Units of each phrase, from EXPORT_DIR/keywords.json where set up before, else computed and stored there."""
+    path = Path(export_dir) / KEYWORDS_FILE
+    stored = json.loads(path.read_text()) if path.is_file() else {}
+    out, new = {}, False
+    for phrase in phrases:
+        key = " ".join(phrase.lower().split())
+        if key not in stored:
+            units, new = phrase_units(model, key), True
+            stored[key] = {"units": units, "unit_names": [model.units[u] for u in units]}
+        out[key] = stored[key]
+    if new:
+        write_text_atomic(path, json.dumps(stored, indent=1) + "\n")
+    return out
+
+
+class PhraseSpotter:
+    """Feed audio with `push(chunk)`; get the phrase detections that chunk completes.
+
+    A phrase fires when its score reaches its threshold at a placement that starts after its previous detection
+    ended and at least `refractory_s` after it, so one utterance fires once however many windows see it."""
+
+    def __init__(
+        self,
+        model: CTCModel,
+        phrases: dict[str, list[int]],
+        thresholds: dict[str, float],
+        span_s: float = 2.5,
+        refractory_s: float = 1.0,
+    ):
+        self.model, self.phrases, self.thresholds = model, phrases, thresholds
+        self.stream = model.stream()
+        self.frame_s = model.plan.stride * model.spec.hop_length / model.spec.sample_rate
+        self.span = max(1, round(span_s / self.frame_s))
+        self._frames = np.zeros((0, model.blank + 1), dtype=np.float32)  # the last `span` frames
+        self._first = 0  # global index of _frames[0]
+        self._after = {p: -1 for p in phrases}  # a new detection must start after this frame
+        self.refractory = round(refractory_s / self.frame_s)
+
+    def scores(self, frames: np.ndarray) -> list[tuple[str, float, int, int]]:
+        """(phrase, score, global start, global end) of each phrase on the buffer after adding `frames`."""
+        self._frames = np.concatenate([self._frames, frames])
+        drop = max(0, len(self._frames) - self.span)
+        self._frames, self._first = self._frames[drop:], self._first + drop
+        if not len(frames):
+            return []
+        out = []
+        for phrase, units in self.phrases.items():
+            lo = max(0, self._after[phrase] + 1 - self._first)
+            if len(self._frames) - lo < len(units):
+                continue
+            score, start, end = keyword_score(self._frames[lo:], units, self.model.blank)
+            out.append((phrase, score, self._first + lo + start, self._first + lo + end))
+        return out
+
+    def _detect(self, frames: np.ndarray) -> list[Detection]:
+        found = []
+        for phrase, score, _start, end in self.scores(frames):
+            if score >= self.thresholds[phrase] and end - self._after[phrase] >= self.refractory:
+                self._after[phrase] = end
+                found.append(Detection(end * self.frame_s, phrase, score))
+        return found
+
+    def push(self, samples: np.ndarray) -> list[Detection]:
+        return self._detect(self.stream.push(samples))
+
+    def run(self, chunks: Iterable[np.ndarray]) -> Iterator[Detection]:
+        for chunk in chunks:
+            yield from self.push(chunk)
+        yield from self._detect(self.stream.finish())
+
+
+def is_ctc_export(export_dir: str | Path) -> bool:
+    from asr.runtime.bundle import Manifest
+
+    return Manifest.read(export_dir).ctc is not None
+
+
+def run_demo(args) -> int:
+    """`asr demo EXPORT_DIR --keyword PHRASE ...` on a CTC export: one line per detection (as for keywords)."""
+    import sys
+
+    if not args.keyword:
+        raise InputError(f"{args.model_dir}: a CTC export spots phrases defined by text: give --keyword PHRASE")
+
+    from asr.runtime.audio_source import file_chunks, microphone_chunks, stdin_chunks
+    from asr.runtime.ctc_stream import load_ctc
+    from asr.runtime.detector import format_detection
+
+    model = load_ctc(args.model_dir, precision=args.precision, backend=args.backend)
+    phrases = setup_phrases(args.model_dir, model, args.keyword)
+    for phrase, entry in phrases.items():
+        print(f"{phrase}: {' '.join(entry['unit_names'])}", file=sys.stderr)
+    default = args.threshold if args.threshold is not None else DEFAULT_PHRASE_THRESHOLD
+    thresholds = {p: default for p in phrases} | {" ".join(k.lower().split()): v for k, v in args.label_threshold}
+    spotter = PhraseSpotter(model, {p: e["units"] for p, e in phrases.items()}, thresholds)
+    chunk = max(1, round(args.chunk_ms / 1000 * model.spec.sample_rate))
+    if args.file:
+        chunks = file_chunks(args.file, model.spec.sample_rate, chunk, resample=args.resample)
+    elif args.stdin:
+        chunks = stdin_chunks(chunk)
+    else:
+        device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
+        chunks = microphone_chunks(model.spec.sample_rate, chunk, device)
+        print(f"listening for {', '.join(phrases)} (Ctrl-C to stop)", file=sys.stderr)
+    count = 0
+    for detection in spotter.run(chunks):
+        count += 1
+        print(format_detection(detection, args.json), flush=True)
+    print(f"{count} detection(s) in {spotter.stream.audio_seconds:.1f} s of audio", file=sys.stderr)
+    return 0

@@ -1,0 +1,92 @@
+"""The device-side CTC decoders (asr.runtime.ctc, asr.runtime.intent) against references: torch's CTC loss,
+sentencepiece's own encoder, and log-probabilities that spell a known request of the default grammar."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from asr.runtime.ctc import Pieces, greedy, keyword_score, lexicon_beam, sequence_log_likelihood
+from asr.runtime.intent import IntentDecoder, load_grammar, requests
+from asr.text import Tokenizer
+
+GRAMMAR = Path(__file__).resolve().parents[1] / "data" / "grammar.toml"
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory) -> Tokenizer:
+    """A sentencepiece model trained on the grammar's requests (upper case, as LibriSpeech transcripts are)."""
+    rng = np.random.default_rng(0)
+    texts = [r.text.upper() for r in rng.permutation(requests(load_grammar(GRAMMAR)))[:3000]]
+    return Tokenizer.train(texts, tmp_path_factory.mktemp("sp") / "sp", 96)
+
+
+def _pieces(tokenizer: Tokenizer) -> Pieces:
+    sp = tokenizer._sp
+    return Pieces(
+        [sp.IdToPiece(i) for i in range(sp.GetPieceSize())], [sp.GetScore(i) for i in range(sp.GetPieceSize())]
+    )
+
+
+def _spell(ids: list[int], units: int, rng, frames_per_unit: int = 3, noise: float = 1.0) -> np.ndarray:
+    """Noisy log-probabilities [T, units + 1] whose best path says `ids` (blank = units, between and around)."""
+    path = [units] * 2
+    for u in ids:
+        path += [u] * frames_per_unit + [units]
+    logits = rng.normal(0, noise, (len(path) + 2, units + 1))
+    path += [units, units]
+    logits[np.arange(len(path)), path] += 6.0
+    return torch.log_softmax(torch.from_numpy(logits), -1).numpy()
+
+
+def test_pieces_encode_and_decode_like_sentencepiece(tokenizer):
+    pieces = _pieces(tokenizer)
+    for text in ["TURN ON THE KITCHEN LIGHTS", "SET A TIMER FOR FORTY TWO MINUTES", "PLAY JAZZ IN THE GARAGE"]:
+        assert pieces.encode_text(text) == tokenizer.encode(text)
+        assert pieces.decode(tokenizer.encode(text)) == tokenizer.decode(tokenizer.encode(text))
+    assert pieces.encode_word("kitchen") == pieces.encode_word("KITCHEN")  # upper-case models take any case
+
+
+def test_forward_algorithm_matches_torch_ctc_loss():
+    rng = np.random.default_rng(1)
+    lp = torch.log_softmax(torch.from_numpy(rng.normal(0, 2, (30, 6))), -1)
+    for target in ([1, 2, 3], [2, 2, 4, 1], [0]):
+        loss = torch.nn.functional.ctc_loss(
+            lp[:, None], torch.tensor([target]), torch.tensor([30]), torch.tensor([len(target)]), blank=5,
+            reduction="sum",
+        )  # fmt: skip
+        assert sequence_log_likelihood(lp.numpy(), target, 5) == pytest.approx(-float(loss), abs=1e-6)
+
+
+def test_grammar_decoding_recovers_intent_and_slots(tokenizer):
+    pieces = _pieces(tokenizer)
+    decoder = IntentDecoder(load_grammar(GRAMMAR), pieces, len(pieces.pieces))
+    rng = np.random.default_rng(2)
+    for text, intent, slots in [
+        ("SET THE THERMOSTAT TO TWENTY ONE DEGREES", "set the thermostat to {degrees} degrees", {"degrees": 21}),
+        (
+            "TURN OFF THE BEDROOM FAN",
+            "turn {onoff} the {room} {device}",
+            {"onoff": "off", "room": "bedroom", "device": "fan"},
+        ),
+    ]:
+        lp = _spell(pieces.encode_text(text), len(pieces.pieces), rng, noise=1.5)
+        request = decoder.decode(lp)
+        assert (request.text.upper(), request.intent, request.slots) == (text, intent, slots)
+        # At this noise free decoding garbles the words; on clean frames it reads them, as does a lexicon.
+        assert pieces.decode(greedy(lp, len(pieces.pieces))) != text
+        clean = _spell(pieces.encode_text(text), len(pieces.pieces), rng, noise=0.3)
+        assert pieces.decode(greedy(clean, len(pieces.pieces))) == text
+        assert lexicon_beam(clean, pieces, text.split() + ["KITCHEN"], len(pieces.pieces)) == text
+
+
+def test_keyword_score_finds_the_phrase_and_ranks_others_lower(tokenizer):
+    pieces = _pieces(tokenizer)
+    rng = np.random.default_rng(3)
+    lp = _spell(pieces.encode_text("PLEASE TURN THE KITCHEN LIGHTS ON"), len(pieces.pieces), rng)
+    said, s0, s1 = keyword_score(lp, pieces.encode_text("KITCHEN LIGHTS"), len(pieces.pieces))
+    unsaid, _, _ = keyword_score(lp, pieces.encode_text("GARAGE HEATER"), len(pieces.pieces))
+    assert said > -0.1 > unsaid
+    kitchen = len(pieces.encode_text("PLEASE TURN THE")) * 4 + 2  # frames before "KITCHEN" in _spell's layout
+    assert abs(s0 - kitchen) <= 4 and s1 > s0
