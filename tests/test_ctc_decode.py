@@ -1,17 +1,16 @@
 """The device-side CTC decoders (asr.runtime.ctc, asr.runtime.intent) against references: torch's CTC loss,
 sentencepiece's own encoder, and log-probabilities that spell a known request of the default grammar."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
+from asr.data.recipe import DATA_DIR
 from asr.runtime.ctc import Pieces, greedy, keyword_score, lexicon_beam, sequence_log_likelihood
 from asr.runtime.intent import IntentDecoder, load_grammar, requests
 from asr.text import Tokenizer
 
-GRAMMAR = Path(__file__).resolve().parents[1] / "data" / "grammar.toml"
+GRAMMAR = DATA_DIR / "grammar.toml"
 
 
 @pytest.fixture(scope="module")

@@ -190,7 +190,7 @@ def detector_sources(manifest: Manifest, source: str) -> dict[str, str]:
                 f"#define DETECTOR_NUM_LABELS {len(labels)}",
                 f"// The Pi's defaults: a window every {defaults['hop_s']:g} s, averaged over "
                 f"{defaults['smooth_s']:g} s.",
-                "// A longer hop (fewer model runs per second) may be set with -DDETECTOR_HOP_FRAMES=N.",
+                "// A longer hop (fewer model runs per second): -DDETECTOR_HOP_FRAMES=N -DDETECTOR_SMOOTH_WINDOWS=M.",
                 "#ifndef DETECTOR_HOP_FRAMES",
                 f"#define DETECTOR_HOP_FRAMES {hop_frames}",
                 "#endif",
