@@ -104,37 +104,35 @@ def test_host_firmware_streams_like_the_pi_detector(host_firmware, kws_export_lo
     from tflite_micro import runtime
 
     from asr.export.mcu import detector_sources
-    from asr.export.parity import quantize
-    from asr.runtime.bundle import output_kind
+    from asr.runtime.bundle import Thresholds
     from asr.runtime.detector import Detector
-    from asr.runtime.frontend import FeatureSpec
+    from asr.runtime.interpreter import dequantize, quantize
 
-    manifest = json.loads((kws_export_loop / "manifest.json").read_text())
-    saved = {"threshold": 0.5}  # low enough that the tiny model fires on the test clips
+    manifest = Manifest.read(kws_export_loop)
+    saved = Thresholds(0.5)  # low enough that the tiny model fires on the test clips
 
     variant = tmp_path / "stream"
     shutil.copytree(kws_export_loop / "mcu", variant / "mcu")
-    config = detector_sources(manifest | {"detector": saved}, "test")["detector_config.h"]
+    config = detector_sources(manifest.with_thresholds(saved), "test")["detector_config.h"]
     (variant / "mcu" / "detector_config.h").write_text(config)
     exe = firmware.build(variant, "host", variant / "build")
-    pcm, _ = split_clips(commands_corpus, manifest["labels"], 40)
+    pcm, _ = split_clips(commands_corpus, manifest.labels, 40)
     stream = pcm.reshape(-1)
     out = subprocess.run([str(exe), "--stream"], input=stream.tobytes(), capture_output=True, timeout=300, check=True)
     fired = [tuple(line.split()[1:]) for line in out.stdout.decode().splitlines() if line.startswith("detection ")]
 
     interpreter = runtime.Interpreter.from_file(
-        str(kws_export_loop / "model_int8.tflite"), arena_size=manifest["arena_bytes"]
+        str(kws_export_loop / manifest.models["int8"]), arena_size=manifest.arena_bytes
     )
-    inp, outp = manifest["input"], manifest["output"]
+    inp, outp = manifest.input, manifest.output
 
     def model(features):
-        interpreter.set_input(quantize(features[None], inp["scale"], inp["zero_point"]), 0)
+        interpreter.set_input(quantize(features[None], inp.scale, inp.zero_point), 0)
         interpreter.invoke()
-        return (interpreter.get_output(0)[0].astype(np.float32) - outp["zero_point"]) * outp["scale"]
+        return dequantize(interpreter.get_output(0)[0], outp.scale, outp.zero_point)
 
-    spec = FeatureSpec.from_dict(manifest["features"])
     detector = Detector(
-        model, manifest["labels"], spec, output_kind=output_kind(manifest), threshold=saved["threshold"]
+        model, manifest.labels, manifest.features, output_kind=manifest.output_kind, threshold=saved.threshold
     )
     python = [(f"{d.time_s:.3f}", d.label, f"{d.score:.4f}") for d in detector.push(stream.astype(np.float32) / 32768)]
     assert python, "the tiny model should fire at threshold 0.5 on the test clips"
