@@ -122,6 +122,7 @@ def main() -> None:
     add_detector_arguments(parser)
     args = parser.parse_args()
     report = measure(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out, json.dumps(report, indent=1) + "\n")
     recall = report.get("generated_stream_recall", {})
     print(f"{report['hours']:.2f} h of real speech, {report['utterances']} utterances, {report['speakers']} speakers")

@@ -135,6 +135,8 @@ def _plan_kokoro(scale: Scale, split: str, seed: int, add) -> None:
 
 
 def _spread(words: list[str], count: int) -> list[str]:
+    if count <= 0:
+        return []
     step = max(1.0, len(words) / count)
     return [words[int(i * step)] for i in range(min(count, len(words)))]
 
