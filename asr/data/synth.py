@@ -180,8 +180,8 @@ _SCREEN: Screen | None = None  # one per worker process
 
 
 def run_batch(root: str, jobs: list[Job], variation: dict, apt_package: str, screen_min: float = 0.0) -> int:
-    """Worker: synthesize one speaker's batch and write each file atomically. With `screen_min`, a keyword clip
-    the screen hears as its word with a lower probability goes to SCREENED_OUT/ instead (so a rerun skips it)."""
+    """Worker: synthesize one speaker's batch and write each file atomically. With `screen_min`, a clip of a word
+    the screen knows, heard as that word with a lower probability, goes to SCREENED_OUT/ instead (a rerun skips it)."""
     global _SCREEN
     speaker = jobs[0].speaker
     utterances = [j.utterance for j in jobs]
@@ -326,8 +326,7 @@ def build_corpus(
     screened = [j for j in plan if (partial / SCREENED_OUT / j.path).is_file()]
     if screened:
         stamp["screened_out"] = len(screened)
-        kokoro_keywords = [j for j in plan if j.speaker.engine == "kokoro" and j.path.split("/")[0] in sc.keywords]
-        stamp["screened_of_kokoro_keyword_clips"] = len(kokoro_keywords)
+        stamp["kokoro_word_clips"] = sum(j.speaker.engine == "kokoro" for j in plan)
     write_text_atomic(partial / STAMP, json.dumps(stamp, indent=1) + "\n")
     if final.exists():
         old = out / f".{corpus}.old"
