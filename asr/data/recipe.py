@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+import numpy as np
+
+from asr.data import kokoro
 from asr.errors import InputError, MissingError
 
 DATA_DIR = Path(str(files("asr.data") / "default_recipe"))  # package data: works from a wheel too
@@ -59,6 +62,7 @@ class Scale:
     heldout_clips: int
     noise_seconds: float
     sentences: dict[str, int]
+    kokoro: dict  # the scale's Kokoro clip counts ([scale.*] kokoro); empty: no Kokoro speakers
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class Recipe:
             heldout_clips=int(s["heldout_clips"]),
             noise_seconds=float(s["noise_seconds"]),
             sentences=dict(s["sentences"]),
+            kokoro=dict(s.get("kokoro", {})),
         )
 
     def _speakers(self, s: dict) -> list[Speaker]:
@@ -119,6 +124,29 @@ class Recipe:
                     ]
                 else:
                     speakers += self._recorded_speakers(s, voice, split)
+        if "kokoro" in s:  # after the others, so adding Kokoro leaves every other speaker's plan as it was
+            speakers += self.kokoro_speakers(s["kokoro"]["mixes"])
+        return speakers
+
+    def kokoro_split(self, voice: str) -> str:
+        k = self.raw["kokoro"]
+        return next((split for split in ("validation", "testing") if voice in k[split]), "train")
+
+    def kokoro_speakers(self, mixes: dict[str, int]) -> list[Speaker]:
+        """Every stock English Kokoro voice in its split ([kokoro]), then `mixes[split]` new voices per split, each
+        a Dirichlet-weighted mix of 2-3 stock voices of that split only (a mix of test voices is a test voice).
+        Each stock voice is its own donor; a mix's donor names its voices."""
+        k = self.raw["kokoro"]
+        speakers = []
+        for split in SPLITS:
+            stock = [v for v in k["voices"] if self.kokoro_split(v) == split]
+            speakers += [Speaker(f"kokoro:{v}", "kokoro", v, "", 0.0, f"kokoro:{v}", split) for v in stock]
+            for i in range(mixes.get(split, 0)):
+                rng = np.random.default_rng(int(hashlib.sha256(f"kokoro-mix {split} {i}".encode()).hexdigest()[:8], 16))
+                names = sorted(rng.choice(stock, size=int(rng.integers(2, 4)), replace=False).tolist())
+                spec = kokoro.mix_spec(names, rng.dirichlet([k["mix_alpha"]] * len(names)))
+                donor = "+".join(f"kokoro:{n}" for n in names)
+                speakers.append(Speaker(f"kokoro:{spec}", "kokoro", spec, "", 0.0, donor, split))
         return speakers
 
     def _recorded_speakers(self, s: dict, voice: str, split: str) -> list[Speaker]:
@@ -191,6 +219,10 @@ def _check(recipe: Recipe, data_dir: Path) -> None:
                 raise InputError(
                     f"{data_dir / 'recipe.toml'}: donor {donor!r} is in both {split_of[donor]} and {split}"
                 )
+    k = recipe.raw.get("kokoro", {})
+    for split in ("validation", "testing"):
+        if set(k.get(split, [])) - set(k.get("voices", [])):
+            raise InputError(f"{data_dir / 'recipe.toml'}: [kokoro] {split} names voices not in [kokoro] voices")
     for voice, accent in recipe.raw.get("accents", {}).items():
         missing = set(recipe.words["keywords"]) - set(recipe.raw.get("respell", {}).get(accent, {}))
         if missing:

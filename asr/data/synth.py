@@ -24,9 +24,10 @@ import soundfile as sf
 from tqdm import tqdm
 
 from asr.audio import resample_audio, write_audio
-from asr.data import grammar, noise, render
+from asr.data import grammar, kokoro, noise, render
 from asr.data.engines import Utterance, check_engine, synthesize
 from asr.data.recipe import SPLITS, Recipe, Scale, Speaker, load_recipe
+from asr.data.screen import Screen
 from asr.errors import InputError
 from asr.files import write_text_atomic
 
@@ -35,6 +36,8 @@ STAMP = "SYNTH.json"  # written last: a corpus directory without it is not compl
 LIBRISPEECH_SPLITS = {"train": "train-clean-100", "validation": "dev-clean", "testing": "test-clean"}
 HELDOUT_TEMPLATE_SHARE = 0.4  # share of test-clean sentences from templates never trained on
 BATCH = 40  # clips per task: one festival process, one progress step
+SCREENED_OUT = "_screened_out_"  # keyword clips the screen rejected (asr/data/screen.py); no loader reads it
+KOKORO_CACHE = ".kokoro-cache"  # beside the corpora (data/generated/.kokoro-cache): raw Kokoro audio per clip
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,13 @@ def rng_for(seed: int, *parts: object) -> np.random.Generator:
 def utterance(recipe: Recipe, speaker: Speaker, text: str, rng: np.random.Generator) -> Utterance:
     """Random prosody for one clip: espeak-ng pitch, speed and pitch range; recorded voices' f0 and tempo."""
     v = recipe.variation
+    if speaker.engine == "kokoro":
+        k = recipe.raw["kokoro"]
+        return Utterance(
+            text + str(rng.choice(k["endings"])),
+            stretch=round(1 / float(rng.uniform(*k["speed"])), 3),
+            style_shift=int(rng.integers(k["style_shift"][0], k["style_shift"][1] + 1)),
+        )
     # A warped speaker is synthesized slower (and lower) by its formant factor, then played that much faster
     # (speak): formants move up by the factor while duration (and the f0 asked for) come out right.
     if speaker.engine == "espeak-ng":
@@ -87,7 +97,7 @@ def plan_commands(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
         jobs.append(Job(path, speaker, utterance(recipe, speaker, text, rng), int(rng.integers(2**31)), "word"))
 
     for split in SPLITS:
-        speakers = [s for s in scale.speakers if s.split == split]
+        speakers = [s for s in scale.speakers if s.split == split and s.engine != "kokoro"]
         if not speakers:
             raise InputError(f"recipe scale {scale.name!r} has no {split} voices")
         for speaker in speakers:
@@ -101,12 +111,41 @@ def plan_commands(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
             rng = rng_for(seed, "who", split, word)
             for i in rng.choice(len(speakers), size=clips, replace=clips > len(speakers)):
                 add(word, speakers[int(i)])
+        _plan_kokoro(scale, split, seed, add)
     return jobs
 
 
+def _plan_kokoro(scale: Scale, split: str, seed: int, add) -> None:
+    """Kokoro's clips, counted apart from the other engines' (each costs ~1 s of CPU): every Kokoro speaker says
+    each keyword, and unknown words spread over the list are said once each by a random Kokoro speaker."""
+    speakers = [s for s in scale.speakers if s.split == split and s.engine == "kokoro"]
+    if not speakers:
+        return
+    k = scale.kokoro
+    for speaker in speakers:
+        for word in scale.keywords:
+            for _ in range(k["keyword_clips"][split]):
+                add(word, speaker)
+    words = [(w, 1) for w in _spread(scale.unknown_words, k["unknown_words"][split])]
+    if split == "testing":
+        words += [(w, k["heldout_clips"]) for w in scale.heldout_words]
+    for word, clips in words:
+        rng = rng_for(seed, "who-kokoro", split, word)
+        for i in rng.choice(len(speakers), size=clips, replace=clips > len(speakers)):
+            add(word, speakers[int(i)])
+
+
+def _spread(words: list[str], count: int) -> list[str]:
+    if count <= 0:
+        return []
+    step = max(1.0, len(words) / count)
+    return [words[int(i * step)] for i in range(min(count, len(words)))]
+
+
 def readers(scale: Scale) -> list[Speaker]:
-    """The speakers of the sentences corpus: accented voices cannot read English text as written."""
-    return [s for s in scale.speakers if not s.accent]
+    """The speakers of the sentences corpus: accented voices cannot read English text as written; Kokoro reads
+    none (its sentences cost more CPU than the whole rest of the corpus)."""
+    return [s for s in scale.speakers if not s.accent and s.engine != "kokoro"]
 
 
 def librispeech_ids(scale: Scale) -> dict[str, tuple[int, int]]:
@@ -138,9 +177,19 @@ def speak(speaker: Speaker, utterances: list[Utterance], apt_package: str) -> li
     return [resample_audio(a, rate, render.SAMPLE_RATE) for a in audios]  # played `formant` times faster
 
 
-def run_batch(root: str, jobs: list[Job], variation: dict, apt_package: str) -> int:
-    """Worker: synthesize one speaker's batch and write each file atomically."""
-    audios = speak(jobs[0].speaker, [j.utterance for j in jobs], apt_package)
+_SCREEN: Screen | None = None  # one per worker process
+
+
+def run_batch(root: str, jobs: list[Job], variation: dict, apt_package: str, screen_min: float = 0.0) -> int:
+    """Worker: synthesize one speaker's batch and write each file atomically. With `screen_min`, a clip of a word
+    the screen knows, heard as that word with a lower probability, goes to SCREENED_OUT/ instead (a rerun skips it)."""
+    global _SCREEN
+    speaker = jobs[0].speaker
+    utterances = [j.utterance for j in jobs]
+    if speaker.engine == "kokoro":  # cached per clip beside the corpora: ~1 s of CPU per word
+        audios = kokoro.synthesize(speaker.voice, utterances, Path(root).parent / KOKORO_CACHE)
+    else:
+        audios = speak(speaker, utterances, apt_package)
     for job, audio in zip(jobs, audios, strict=True):
         rng = np.random.default_rng(job.seed)
         clip = (
@@ -148,7 +197,12 @@ def run_batch(root: str, jobs: list[Job], variation: dict, apt_package: str) -> 
             if job.kind == "word"
             else render.sentence_clip(audio, rng, variation)
         )
-        write_audio(Path(root) / job.path, clip, render.SAMPLE_RATE)
+        path = Path(root) / job.path
+        if screen_min and job.kind == "word":
+            _SCREEN = _SCREEN or Screen()
+            if not _SCREEN.keeps(clip, job.path.split("/")[0], screen_min):
+                path = Path(root) / SCREENED_OUT / job.path
+        write_audio(path, clip, render.SAMPLE_RATE)
     return len(jobs)
 
 
@@ -159,19 +213,27 @@ def _batches(jobs: list[Job]) -> list[list[Job]]:
     return [group[i : i + BATCH] for group in by_speaker.values() for i in range(0, len(group), BATCH)]
 
 
+def _done(root: Path, job: Job) -> bool:
+    """Files are atomic: an existing one is complete (in the corpus, or screened out)."""
+    return (root / job.path).is_file() or (root / SCREENED_OUT / job.path).is_file()
+
+
 def _run(recipe: Recipe, root: Path, jobs: list[Job], workers: int, desc: str) -> None:
-    todo = [j for j in jobs if not (root / j.path).is_file()]  # files are atomic: existing ones are complete
+    todo = [j for j in jobs if not _done(root, j)]
     batches = _batches(todo)
+
+    def args(b: list[Job]) -> tuple:
+        engine = b[0].speaker.engine
+        screen = recipe.raw["kokoro"]["screen_min_probability"] if engine == "kokoro" else 0.0
+        return str(root), b, recipe.variation, recipe.apt_package(engine), screen
+
     with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, unit="clip") as bar:
         if workers <= 1:
             for b in batches:
-                bar.update(run_batch(str(root), b, recipe.variation, recipe.apt_package(b[0].speaker.engine)))
+                bar.update(run_batch(*args(b)))
             return
         with ProcessPoolExecutor(workers) as pool:
-            futures = [
-                pool.submit(run_batch, str(root), b, recipe.variation, recipe.apt_package(b[0].speaker.engine))
-                for b in batches
-            ]
+            futures = [pool.submit(run_batch, *args(b)) for b in batches]
             for f in futures:
                 bar.update(f.result())
 
@@ -187,7 +249,7 @@ def _speaker_table(speakers: list[Speaker], ids: dict[str, str | int]) -> str:
 def _finish_commands(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job], seed: int) -> None:
     split_of = {s.key: s.split for s in scale.speakers}
     for split in ("validation", "testing"):
-        paths = sorted(j.path for j in jobs if split_of[j.speaker.key] == split)
+        paths = sorted(j.path for j in jobs if split_of[j.speaker.key] == split and (root / j.path).is_file())
         write_text_atomic(root / f"{split}_list.txt", "\n".join(paths) + "\n")
     # Babble is sentences read by training voices only, so no held-out donor is heard in training noise.
     talkers = [s for s in readers(scale) if s.split == "train"][:6]
@@ -262,6 +324,10 @@ def build_corpus(
         _finish_sentences(recipe, sc, partial, plan)
     (partial / "PARTIAL.json").unlink()
     stamp = {"key": key, "clips": len(plan), "seconds_to_build": round(time.time() - start, 1)}
+    screened = [j for j in plan if (partial / SCREENED_OUT / j.path).is_file()]
+    if screened:
+        stamp["screened_out"] = len(screened)
+        stamp["kokoro_word_clips"] = sum(j.speaker.engine == "kokoro" for j in plan)
     write_text_atomic(partial / STAMP, json.dumps(stamp, indent=1) + "\n")
     if final.exists():
         old = out / f".{corpus}.old"

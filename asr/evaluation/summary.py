@@ -20,12 +20,33 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def held_out_donors() -> list[str]:
+    """The recorded people of the default recipe's test split (kal and slt)."""
+    from asr.data.recipe import load_recipe
+
+    raw = load_recipe().raw
+    return sorted({raw["donors"].get(voice, voice.split("+")[0]) for voice in raw["splits"]["testing"]})
+
+
+def group(report: dict, kind: str, names: list[str]) -> float | None:
+    """Accuracy over the speech clips of the named groups (donors, engines) of an `asr eval` report."""
+    rows = [(report.get("groups") or {}).get(kind, {}).get(name) for name in names]
+    rows = [r for r in rows if r and r["examples"]]
+    total = sum(r["examples"] for r in rows)
+    return sum(r["accuracy"] * r["examples"] for r in rows) / total if total else None
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
 def rows(evaluation: dict, noisy: dict, manifest: Manifest, stream: dict) -> list[tuple[str, str]]:
     report = manifest.report
     chosen = stream["chosen"]
     overall = chosen["overall"]
     latency = overall["latency_mean_s"]
     own = manifest.thresholds.label_thresholds if manifest.thresholds else {}  # chosen on the validation voices
+    donors = held_out_donors()
     wake_rows = [
         (f"wake word {word!r} at its own threshold {threshold:.2f}",
          f"recall {100 * chosen['per_label'][word]['recall']:.1f}%, "
@@ -36,6 +57,15 @@ def rows(evaluation: dict, noisy: dict, manifest: Manifest, stream: dict) -> lis
         ("test clips (voices never heard in training)", f"{evaluation['examples']}"),
         ("accuracy, int8 in TFLite Micro", f"{100 * evaluation['accuracy']:.2f}%"),
         ("accuracy, int8 in TFLite Micro, noise at 5-20 dB SNR", f"{100 * noisy['accuracy']:.2f}%"),
+        *[
+            (f"  speech clips of {who}, clean / noisy", f"{_pct(clean_g)} / {_pct(noisy_g)}")
+            for who, clean_g, noisy_g in (
+                (f"the held-out donors {' and '.join(donors)}", group(evaluation, "donor", donors),
+                 group(noisy, "donor", donors)),
+                ("the held-out Kokoro voices", group(evaluation, "engine", ["kokoro"]),
+                 group(noisy, "engine", ["kokoro"])),
+            )
+        ],
         ("keyword-only accuracy (mean keyword recall)", f"{100 * evaluation['keyword_accuracy']:.1f}%"),
         ("words never heard in training called a keyword",
          f"{100 * evaluation['false_keyword']['unseen_words']['rate']:.1f}%"),

@@ -1,0 +1,142 @@
+"""False accepts per hour on held-out real human speech, at the thresholds saved in an export's manifest.
+
+    python -m bench.real_false_accepts artifacts/kws-tiny --speech data/real --split test-clean \
+        [--stream-report artifacts/stream/report.json] [--out runs/bench/real_false_accepts.json]
+
+A wake word must stay silent through any human speech, in any language. This plays every utterance of a
+LibriSpeech-layout split (asr data real-speech extract: volunteers and actors in a dozen languages, no English
+keyword in it) through the streaming detector, as `asr demo` runs it, one after another with a short pause of
+faint noise between them, and counts every detection as a false accept:
+- the wake word at its own saved threshold (`asr eval-stream --wake-fa-per-hour ... --save-threshold`);
+- all keywords at the saved thresholds (the shared one, the wake word's own for it), as `asr demo` fires;
+- all keywords at the shared threshold alone.
+Counts per hour of the audio played, overall and per source (asr data real-speech's sources.json). With
+--stream-report, the recall on the generated stream at the same thresholds is printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from asr.data.librispeech import LibriSpeech
+from asr.errors import InputError
+from asr.evaluation.metrics import decide
+from asr.files import write_text_atomic
+from asr.runtime.options import add_detector_arguments, spotter_from_args
+
+PAUSE_S = 0.5
+PAUSE_DBFS = -70.0  # a real microphone is never digitally silent
+
+
+def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0):
+    """(window times, smoothed posteriors, [(start_s, end_s, speaker)] of each utterance) of the whole session."""
+    rng = np.random.default_rng(seed)
+    rate = detector.spec.sample_rate
+    pause = int(PAUSE_S * rate)
+    times, posteriors, spans, clock = [], [], [], 0.0
+    order = range(len(speech))
+    if max_hours:  # every k-th utterance: all speakers, about max_hours of them
+        total = sum(sf.info(str(path)).duration for path, _, _ in speech.items) + PAUSE_S * len(speech)
+        order = order[:: max(1, int(total / (max_hours * 3600)))]
+    for i in tqdm(order, desc="real speech", unit="utt"):
+        audio, _, utt_id = speech[i]
+        floor = 10 ** (PAUSE_DBFS / 20) * rng.standard_normal(pause).astype(np.float32)
+        for chunk in (floor, audio):
+            for t, p in detector.score(chunk):
+                times.append(t)
+                posteriors.append(p)
+        spans.append((clock + PAUSE_S, clock + PAUSE_S + len(audio) / rate, LibriSpeech.speaker_of(utt_id)))
+        clock += PAUSE_S + len(audio) / rate
+    return np.array(times), np.array(posteriors).reshape(len(times), len(detector.labels)), spans, clock
+
+
+def count(detections, spans, source_of: dict[str, str], hours: float) -> dict:
+    starts = np.array([s for s, _, _ in spans])
+    per_source = Counter()
+    for d in detections:  # a window ends at most one window after its utterance: attribute to the latest start
+        per_source[source_of.get(spans[max(0, int(np.searchsorted(starts, d.time_s)) - 1)][2], "?")] += 1
+    return {
+        "false_accepts": len(detections),
+        "per_hour": round(len(detections) / hours, 3),
+        "per_label": dict(Counter(d.label for d in detections)),
+        "per_source": dict(per_source),
+    }
+
+
+def measure(args: argparse.Namespace) -> dict:
+    spotter = spotter_from_args(args)
+    detector, saved = spotter.detector, spotter.manifest.thresholds
+    if saved is None:
+        raise InputError(
+            f"{args.model_dir}/manifest.json has no saved threshold: run `asr eval-stream --save-threshold`"
+        )
+    shared, own = saved.threshold, dict(saved.label_thresholds)
+    wake = args.wake_word or spotter.wake_word
+    speech = LibriSpeech(args.speech, args.split)
+    sources = Path(args.speech) / "sources.json"
+    rows = json.loads(sources.read_text()) if sources.is_file() else []
+    source_of = {str(r["id"]): r["package"] for r in rows}
+    times, posteriors, spans, seconds = play(detector, speech, args.max_hours)
+    hours = seconds / 3600
+    refractory, labels = args.refractory_s, detector.labels
+    as_demo = decide(times, posteriors, labels, shared, refractory, own)
+    report = {
+        "model_dir": str(args.model_dir),
+        "speech": f"{args.speech}/{args.split}",
+        "utterances": len(spans),
+        "hours": round(hours, 4),
+        "speakers": len({s for _, _, s in spans}),
+        "thresholds": {"shared": shared, "own": own},
+        "wake_word": count([d for d in as_demo if d.label == wake], spans, source_of, hours) | {"word": wake},
+        "all_keywords_saved": count(as_demo, spans, source_of, hours),
+        "all_keywords_shared": count(decide(times, posteriors, labels, shared, refractory), spans, source_of, hours),
+    }
+    if args.stream_report:
+        chosen = json.loads(Path(args.stream_report).read_text())["chosen"]
+        report["generated_stream_recall"] = {
+            "overall": chosen["overall"]["recall"],
+            "wake_word": chosen["per_label"].get(wake, {}).get("recall"),
+            "reason": chosen.get("reason"),
+        }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir", type=Path, help="an export directory with saved thresholds")
+    parser.add_argument("--speech", type=Path, default=Path("data/real"), help="a LibriSpeech-layout tree")
+    parser.add_argument("--split", default="test-clean")
+    parser.add_argument("--wake-word", help="default: the manifest's wake word")
+    parser.add_argument("--max-hours", type=float, default=None, help="about this much: every k-th utterance")
+    parser.add_argument("--stream-report", type=Path, help="`asr eval-stream --at-saved-threshold` report.json")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/real_false_accepts.json"))
+    add_detector_arguments(parser)
+    args = parser.parse_args()
+    report = measure(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out, json.dumps(report, indent=1) + "\n")
+    recall = report.get("generated_stream_recall", {})
+    print(f"{report['hours']:.2f} h of real speech, {report['utterances']} utterances, {report['speakers']} speakers")
+    print("| measure | false accepts | per hour | recall on the generated stream |")
+    print("|---|---|---|---|")
+    for key, name, rec in (
+        ("wake_word", f"wake word {report['wake_word']['word']!r} at its saved threshold", recall.get("wake_word")),
+        ("all_keywords_saved", "all keywords at the saved thresholds (as `asr demo`)", recall.get("overall")),
+        ("all_keywords_shared", f"all keywords at the shared threshold {report['thresholds']['shared']}", None),
+    ):
+        r = report[key]
+        print(
+            f"| {name} | {r['false_accepts']} | {r['per_hour']:.2f} | {'-' if rec is None else f'{100 * rec:.1f}%'} |"
+        )
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

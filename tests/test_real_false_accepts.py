@@ -1,0 +1,45 @@
+"""bench/real_false_accepts.py: false accepts on real speech, counted as the streaming detector fires."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from asr.data.librispeech import LibriSpeech
+from asr.runtime.bundle import Thresholds, save_thresholds
+from asr.runtime.spotter import KeywordSpotter
+from bench import real_false_accepts
+
+
+def test_false_accepts_are_what_the_streaming_detector_fires(kws_export, sentences_corpus, tmp_path):
+    export = tmp_path / "export"
+    shutil.copytree(kws_export, export)
+    save_thresholds(export, Thresholds(0.1, {"marvin": 0.05}, "test"))  # low: a tiny model then fires on some
+    out = tmp_path / "report.json"
+    cmd = [sys.executable, "-m", "bench.real_false_accepts", str(export), "--speech", str(sentences_corpus)]
+    printed = subprocess.run([*cmd, "--out", str(out)], check=True, capture_output=True, text=True).stdout
+    report = json.loads(out.read_text())
+
+    # The same session played through the detector as `asr demo` runs it, at the same thresholds.
+    speech = LibriSpeech(sentences_corpus, "test-clean")
+    rng = np.random.default_rng(0)
+    pause = int(real_false_accepts.PAUSE_S * 16000)
+    chunks = []
+    for i in range(len(speech)):
+        chunks += [10 ** (real_false_accepts.PAUSE_DBFS / 20) * rng.standard_normal(pause).astype(np.float32)]
+        chunks += [speech[i][0]]
+    fired = list(KeywordSpotter.from_export(export).detector.run(chunks))
+    assert fired, "the test needs some detections to compare"
+    assert report["all_keywords_saved"]["false_accepts"] == len(fired)
+    assert report["wake_word"]["false_accepts"] == sum(d.label == "marvin" for d in fired)
+    assert report["hours"] == round(sum(len(c) for c in chunks) / 16000 / 3600, 4)
+    assert report["all_keywords_saved"]["per_hour"] == pytest.approx(len(fired) / report["hours"], rel=0.02)
+    assert sum(report["all_keywords_saved"]["per_source"].values()) == len(fired)
+    assert report["utterances"] == len(speech) and f"{len(fired)} |" in printed
+
+    save_thresholds(export, Thresholds(1.01, {}, "test"))  # above any posterior: silent
+    subprocess.run([*cmd, "--out", str(out)], check=True, capture_output=True)
+    assert json.loads(out.read_text())["all_keywords_shared"]["false_accepts"] == 0

@@ -1,0 +1,29 @@
+"""asr data real-speech: which recordings are kept, and a clear error for a package apt cannot get."""
+
+import shutil
+
+import pytest
+
+from asr.data import real_speech
+
+
+def test_english_clips_that_may_hold_a_keyword_are_left_out():
+    stamps = "usr/share/tuxpaint/stamps/animals"
+    assert real_speech._tuxpaint(f"{stamps}/cat_desc_fr.ogg") == "fr"
+    assert real_speech._tuxpaint(f"{stamps}/cat_desc.ogg") is None  # English
+    assert real_speech._tuxpaint(f"{stamps}/firetruck.ogg") is None  # a sound effect, not speech
+    voices = "usr/share/games/hedgewars/Data/Sounds/voices/Pirate"
+    assert real_speech._hedgewars(f"{voices}/Hello.ogg") == "Pirate"
+    assert (
+        real_speech._hedgewars(f"{voices}/Yessir.ogg") is None
+        and real_speech._hedgewars(f"{voices}/Comeonthen.ogg") is None
+    )
+    assert real_speech._per_language("usr/share/klettres/en_GB/alpha/a.ogg", "usr/share/klettres") is None
+    assert real_speech._fillets("usr/share/games/fillets-ng/sound/city/cs/vit-m-hlava.ogg") == "m"
+
+
+@pytest.mark.skipif(shutil.which("apt-get") is None, reason="no apt-get on this machine")
+def test_a_package_apt_cannot_get_names_itself_and_the_fix(tmp_path):
+    with pytest.raises(SystemExit, match="no-such-package-tied-asr is unavailable.*apt-get update"):
+        real_speech.fetch("no-such-package-tied-asr", tmp_path)
+    assert not (tmp_path / "no-such-package-tied-asr").exists()
