@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 from asr.data import real_speech
+from asr.errors import MissingError
 
 
 def test_english_clips_that_may_hold_a_keyword_are_left_out():
@@ -24,6 +25,6 @@ def test_english_clips_that_may_hold_a_keyword_are_left_out():
 
 @pytest.mark.skipif(shutil.which("apt-get") is None, reason="no apt-get on this machine")
 def test_a_package_apt_cannot_get_names_itself_and_the_fix(tmp_path):
-    with pytest.raises(SystemExit, match="no-such-package-tied-asr is unavailable.*apt-get update"):
+    with pytest.raises(MissingError, match="no-such-package-tied-asr is unavailable.*apt-get update"):
         real_speech.fetch("no-such-package-tied-asr", tmp_path)
     assert not (tmp_path / "no-such-package-tied-asr").exists()
