@@ -52,6 +52,11 @@ def test_file_does_not_grow_with_depth(tmp_path: Path, calibration):
     assert abs(sizes[4] - sizes[2]) <= 256, sizes
 
 
+# The test model trained for a minute has near-tied logits on some of the tiny corpus's 33 test windows, where one
+# int8 rounding flips a label (one window is 3%); a broken export agrees on about one window in thirteen (chance).
+MIN_AGREEMENT = 0.85
+
+
 @pytest.fixture(scope="module")
 def loop_manifest(kws_export_loop) -> Manifest:
     return Manifest.read(kws_export_loop)
@@ -76,9 +81,9 @@ def test_asr_export_route_loop_writes_the_export_contract(kws_export_loop, loop_
     q = r["parity"]["int8"]
     assert q["criterion"] == "labels" and set(q["label_agreement"]) == set(q["max_lsb_diff"])
     assert q["within_tolerance"] == (min(q["label_agreement"].values()) >= q["label_agreement_min"])
-    assert q["micro_vs_torch_label_agreement"] >= 0.9
+    assert q["micro_vs_torch_label_agreement"] >= MIN_AGREEMENT
     acc = r["accuracy"]
-    assert acc["windows"] > 0 and acc["int8_vs_torch_label_agreement"] >= 0.9
+    assert acc["windows"] > 0 and acc["int8_vs_torch_label_agreement"] >= MIN_AGREEMENT
     assert acc["int8_drop_vs_torch_points"] == pytest.approx(acc["torch"] - acc["tflite_int8"], abs=1e-3)
     assert set(r["latency_ms"]) >= {"ai_edge_litert", "tflite_runtime", "tflite_micro"}
 
@@ -97,7 +102,7 @@ def test_loop_export_runs_in_tflite_micro_with_its_measured_arena(
     micro, _ = run_micro(path, quantize(test, m.input.scale, m.input.zero_point), m.arena_bytes)
     scores = dequantize(micro, m.output.scale, m.output.zero_point)
     agreement = float(np.mean(scores.argmax(1) == torch_scores(loaded.model, test).argmax(1)))
-    assert agreement >= 0.9, agreement
+    assert agreement >= MIN_AGREEMENT, agreement
 
 
 def test_default_route_is_the_loop_and_lora_falls_back_by_name():
