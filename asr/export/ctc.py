@@ -25,7 +25,7 @@ from asr.errors import InputError
 from asr.export import flatbuffer, micro
 from asr.export.loop import LoopExportError, check_exportable
 from asr.export.manifest import tensor_info, tool_versions
-from asr.export.pipeline import check_weights, staging
+from asr.export.pipeline import check_weights, model_report, staging
 from asr.export.routes import convert_loop
 from asr.features import log_mel
 from asr.runtime.bundle import CTCUnits, Manifest
@@ -250,7 +250,6 @@ def export_ctc_checkpoint(
         parity = transcript_parity(
             model, pieces.decode, units, utterances, spec, plan, made.float_path, made.int8_path, measured
         )
-        m = config.model
         files = [made.float_path, made.int8_path]
         ctc = CTCUnits(
             units="sentencepiece",
@@ -266,21 +265,7 @@ def export_ctc_checkpoint(
         report = {
             "route": "loop",
             "route_details": made.details,
-            "sharing": {
-                "scheme": m.sharing,
-                "depth": m.depth,
-                "unique_blocks": m.unique_blocks,
-                "plan": report.get("plan"),
-                "per_depth_norm": m.per_depth_norm,
-                "lora_rank": m.lora_rank,
-            },
-            "unique_parameters": int(report["unique_parameters"]),
-            "effective_parameters": report.get("effective_parameters"),
-            "weights": weights,
-            "files": {p.name: p.stat().st_size for p in files},
-            "tflite": {"float32": float_info.summary(), "int8": int8_info.summary()},
-            "arena_measured_bytes": measured,
-            "arena_margin": margin,
+            **model_report(config, report, weights, files, (float_info, int8_info), (measured, margin)),
             "parity": {"transcripts": parity},
             "conversion_seconds": round(made.seconds, 2),
             "calibration_windows": len(calib_x),

@@ -80,6 +80,37 @@ def check_weights(float_info: flatbuffer.TFLiteInfo, int8_info: flatbuffer.TFLit
     }
 
 
+def model_report(
+    config: Config,
+    parameters: dict,
+    weights: dict,
+    files: list[Path],
+    infos: tuple[flatbuffer.TFLiteInfo, flatbuffer.TFLiteInfo],
+    arena: tuple[int, float],
+) -> dict:
+    """What every export records of the model it wrote: sharing plan, parameters, bytes, measured arena and margin.
+
+    `parameters` is asr.model.report.parameter_report's; `infos` the float32 and int8 files'."""
+    m = config.model
+    return {
+        "sharing": {
+            "scheme": m.sharing,
+            "depth": m.depth,
+            "unique_blocks": m.unique_blocks,
+            "plan": parameters.get("plan"),
+            "per_depth_norm": m.per_depth_norm,
+            "lora_rank": m.lora_rank,
+        },
+        "unique_parameters": int(parameters["unique_parameters"]),
+        "effective_parameters": parameters.get("effective_parameters"),
+        "weights": weights,
+        "files": {p.name: p.stat().st_size for p in files},
+        "tflite": {"float32": infos[0].summary(), "int8": infos[1].summary()},
+        "arena_measured_bytes": arena[0],
+        "arena_margin": arena[1],
+    }
+
+
 def export_model(
     model: torch.nn.Module,
     config: Config,
@@ -136,26 +167,11 @@ def export_model(
             if len(test_x)
             else None
         )
-        m = config.model
         files = [p for p in (onnx_path, float_path, int8_path) if p is not None]
         report = {
             "route": route,
             "route_details": made.details,
-            "sharing": {
-                "scheme": m.sharing,
-                "depth": m.depth,
-                "unique_blocks": m.unique_blocks,
-                "plan": report.get("plan"),
-                "per_depth_norm": m.per_depth_norm,
-                "lora_rank": m.lora_rank,
-            },
-            "unique_parameters": int(report["unique_parameters"]),
-            "effective_parameters": report.get("effective_parameters"),
-            "weights": weights,
-            "files": {p.name: p.stat().st_size for p in files},
-            "tflite": {"float32": float_info.summary(), "int8": int8_info.summary()},
-            "arena_measured_bytes": measured,
-            "arena_margin": margin,
+            **model_report(config, report, weights, files, (float_info, int8_info), (measured, margin)),
             "parity": {"float32": float_parity, "int8": int8_parity},
             "accuracy": accuracy,
             "latency_ms": latency,
