@@ -6,13 +6,17 @@ import sys
 import pytest
 
 
+def run_asr(*args, check: bool = True) -> subprocess.CompletedProcess:
+    """`asr ARGS` in a child process (an export loads several TFLite interpreters, and tflite-runtime must stay
+    loadable here); with `check`, a failure shows the command's output."""
+    proc = subprocess.run([sys.executable, "-m", "asr.cli", *map(str, args)], capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, f"asr {args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
 def _asr_export(checkpoint, out, corpus, route: str):
-    """Run the real `asr export --mcu` in a child process: the export loads several TFLite interpreters, and
-    tflite-runtime must stay loadable here."""
-    cmd = [sys.executable, "-m", "asr.cli", "export", str(checkpoint), str(out), "--mcu", "--route", route]
-    cmd += ["--calibration", "64", "--data", str(corpus)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, f"asr export failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    run_asr("export", checkpoint, out, "--mcu", "--route", route, "--calibration", 64, "--data", corpus)
     return out
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures_export import run_asr
+from fixtures_model import TINY_TIED_MODEL
 
 from asr.audio import read_audio, write_audio
 from asr.config import load_config
@@ -19,29 +21,14 @@ from asr.runtime.ctc_stream import encoder_frames, load_ctc
 from asr.train.loop import train
 
 
-def _asr(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "asr.cli", *map(str, args)], capture_output=True, text=True)
-    if check:
-        assert proc.returncode == 0, f"asr {args[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-    return proc
-
-
 @pytest.fixture(scope="module")
 def ctc_run(tmp_path_factory, sentences_corpus) -> Path:
     """A tiny tied CTC model (2 depths, one stored block) fitted to the tiny corpus's training sentences."""
     overrides = {
         "data.root": str(sentences_corpus),
         "data.tokenizer_vocab": 28,
-        "model.d_model": 32,
-        "model.n_heads": 4,
-        "model.ffn_dim": 64,
-        "model.kernel_size": 7,
-        "model.depth": 2,
-        "model.sharing": "all",
-        "model.unique_blocks": 1,
-        "model.per_depth_norm": True,
+        **TINY_TIED_MODEL,
         "model.lora_rank": 0,
-        "model.dropout": 0.0,
         "train.batch_size": 8,
         "train.lr": 5e-3,
         "train.warmup_steps": 20,
@@ -59,7 +46,7 @@ def ctc_run(tmp_path_factory, sentences_corpus) -> Path:
 @pytest.fixture(scope="module")
 def ctc_export(ctc_run, sentences_corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ctc-export") / "ctc"
-    _asr("export", ctc_run / "checkpoint.pt", out, "--calibration", 32, "--data", sentences_corpus,
+    run_asr("export", ctc_run / "checkpoint.pt", out, "--calibration", 32, "--data", sentences_corpus,
          "--window-seconds", 2, "--overlap-seconds", 0.8)  # fmt: skip
     return out
 
@@ -98,8 +85,8 @@ def test_transcribe_int8_matches_pytorch_greedy(ctc_export, ctc_run, sentences_c
         path = tmp_path / "clip.wav"
         write_audio(path, audio)
         torch_text, torch_ids = _torch_window_text(ctc_run, ctc_export, read_audio(path))
-        assert _asr("transcribe", ctc_export, path, "--precision", "float32").stdout.strip() == torch_text
-        int8_text = _asr("transcribe", ctc_export, path).stdout.strip()
+        assert run_asr("transcribe", ctc_export, path, "--precision", "float32").stdout.strip() == torch_text
+        int8_text = run_asr("transcribe", ctc_export, path).stdout.strip()
         # The device decoder (piece list, no sentencepiece) spells what the tokenizer would.
         int8_ids = greedy(model.log_probs(read_audio(path)), model.blank)
         assert model.decode(int8_ids) == int8_text
@@ -166,7 +153,7 @@ def test_phrase_by_text_is_spotted_in_a_generated_clip(ctc_export, sentences_cor
     threshold = (here + max(elsewhere, never)) / 2
     out_dir = tmp_path / "export"
     shutil.copytree(ctc_export, out_dir)
-    proc = _asr("demo", out_dir, "--file", tmp_path / "stream.wav", "--precision", "float32", "--json",
+    proc = run_asr("demo", out_dir, "--file", tmp_path / "stream.wav", "--precision", "float32", "--json",
                 "--keyword", said, "--keyword", unsaid, "--threshold", threshold)  # fmt: skip
     found = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [d["label"] for d in found] == [said]
@@ -177,19 +164,19 @@ def test_phrase_by_text_is_spotted_in_a_generated_clip(ctc_export, sentences_cor
 
 def test_bad_input_gives_clear_errors(ctc_export, ctc_run, sentences_corpus, tmp_path):
     write_audio(tmp_path / "silent.wav", np.zeros(16000, np.float32))
-    proc = _asr("transcribe", ctc_export, tmp_path / "silent.wav", check=False)
+    proc = run_asr("transcribe", ctc_export, tmp_path / "silent.wav", check=False)
     assert proc.returncode == 2 and "silent" in proc.stderr
     write_audio(tmp_path / "r8k.wav", np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32), 8000)
-    proc = _asr("transcribe", ctc_export, tmp_path / "r8k.wav", check=False)
+    proc = run_asr("transcribe", ctc_export, tmp_path / "r8k.wav", check=False)
     assert proc.returncode == 2 and "8000 Hz" in proc.stderr
     write_audio(tmp_path / "short.wav", np.full(100, 0.1, np.float32))
-    proc = _asr("transcribe", ctc_export, tmp_path / "short.wav", check=False)
+    proc = run_asr("transcribe", ctc_export, tmp_path / "short.wav", check=False)
     assert proc.returncode == 2 and "shorter than one" in proc.stderr
-    proc = _asr("demo", ctc_export, "--file", tmp_path / "r8k.wav", "--keyword", "zq", check=False)
+    proc = run_asr("demo", ctc_export, "--file", tmp_path / "r8k.wav", "--keyword", "zq", check=False)
     assert proc.returncode == 2 and "cannot spell" in proc.stderr
     # A checkpoint without its tokenizer cannot be exported.
     lonely = tmp_path / "lonely"
     lonely.mkdir()
     shutil.copy(ctc_run / "checkpoint.pt", lonely / "checkpoint.pt")
-    proc = _asr("export", lonely / "checkpoint.pt", tmp_path / "out", "--data", sentences_corpus, check=False)
+    proc = run_asr("export", lonely / "checkpoint.pt", tmp_path / "out", "--data", sentences_corpus, check=False)
     assert proc.returncode == 2 and "tokenizer" in proc.stderr and not (tmp_path / "out").exists()

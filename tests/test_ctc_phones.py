@@ -2,11 +2,10 @@
 by text spotted with it: the phrase becomes espeak-ng phones at set-up, stored beside the model."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from fixtures_export import run_asr
 
 from asr.audio import read_audio, write_audio
 from asr.runtime.bundle import Manifest
@@ -16,17 +15,10 @@ from asr.runtime.phrases import phrase_units
 from asr.text import PHONES
 
 
-def _asr(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "asr.cli", *map(str, args)], capture_output=True, text=True)
-    if check:
-        assert proc.returncode == 0, f"asr {args[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-    return proc
-
-
 @pytest.fixture(scope="module")
 def phone_export(kws_checkpoint, commands_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("phones") / "phones"
-    _asr("export", kws_checkpoint, out, "--phones", "--data", commands_corpus, "--calibration", 32, "--parity", 8)
+    run_asr("export", kws_checkpoint, out, "--phones", "--data", commands_corpus, "--calibration", 32, "--parity", 8)
     return out
 
 
@@ -59,7 +51,7 @@ def test_wake_word_by_text_fires_on_its_word_only(phone_export, commands_corpus,
     unsaid = keyword_score(lp, phrase_units(model, "stop"), model.blank)[0]
     assert said > max(elsewhere, unsaid), (said, elsewhere, unsaid)
     threshold = (said + max(elsewhere, unsaid)) / 2
-    proc = _asr("demo", phone_export, "--file", tmp_path / "stream.wav", "--json", "--keyword", "marvin",
+    proc = run_asr("demo", phone_export, "--file", tmp_path / "stream.wav", "--json", "--keyword", "marvin",
                 "--keyword", "stop", "--threshold", threshold)  # fmt: skip
     found = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [d["label"] for d in found] == ["marvin"]
@@ -71,6 +63,6 @@ def test_wake_word_by_text_fires_on_its_word_only(phone_export, commands_corpus,
 
 def test_a_word_espeak_says_outside_the_phone_set_is_refused(phone_export, commands_corpus, tmp_path):
     write_audio(tmp_path / "clip.wav", _clip(commands_corpus, "marvin"))
-    proc = _asr("demo", phone_export, "--file", tmp_path / "clip.wav", "--keyword", "loch ness", check=False)
+    proc = run_asr("demo", phone_export, "--file", tmp_path / "clip.wav", "--keyword", "loch ness", check=False)
     assert proc.returncode == 2
     assert "espeak-ng made 'loch' into [l '0 x]" in proc.stderr and "'x'" in proc.stderr
