@@ -1,11 +1,15 @@
 """Atomic file writes (a temporary file in the same folder, then a rename): a killed job never leaves a
-half-written report, manifest or plot that looks complete. Standard library only, so the device runtime can use it."""
+half-written report, manifest or plot that looks complete; and TOML files read with errors that name them. Standard
+library only, so the device runtime can use it."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import tomllib
 from pathlib import Path
+
+from asr.errors import InputError, MissingError
 
 
 def _temp_beside(path: Path) -> Path:
@@ -20,6 +24,17 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def read_toml(path: str | Path, what: str) -> dict:
+    """The tables of the TOML file `path` (a `what`, named in the errors), read with the safe stdlib loader."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingError(f"{path}: no such {what}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: not valid TOML: {e}") from None
 
 
 def save_figure_atomic(fig, path: str | Path, **savefig_kwargs) -> Path:

@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tomllib
 from pathlib import Path
 
-from asr.errors import InputError, MissingError
+from asr.errors import InputError
+from asr.files import read_toml
 from asr.runtime.detector import Detection
 
 
 def load_actions(path: str | Path, labels: list[str]) -> dict[str, str]:
     """label -> shell command; every key must be one of the model's labels."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingError(f"{path}: actions file not found")
-    try:
-        table = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{path}: not valid TOML: {e}") from None
+    table = read_toml(path, "actions file")
     unknown = sorted(set(table) - set(labels))
     if unknown:
         raise InputError(f"{path}: unknown label(s) {unknown}; the model's labels: {labels}")

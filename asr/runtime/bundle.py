@@ -18,6 +18,7 @@ from asr.errors import InputError
 from asr.features import FeatureSpec
 from asr.files import write_text_atomic
 from asr.labels import keywords
+from asr.runtime.detector import label_thresholds
 from asr.runtime.interpreter import TFLiteModel
 
 FORMAT = "asr-export-2"
@@ -95,9 +96,7 @@ class Manifest:
         return keywords(self.labels)
 
     def with_thresholds(self, thresholds: Thresholds) -> Manifest:
-        unknown = sorted(set(thresholds.label_thresholds) - set(self.keywords))
-        if unknown:
-            raise BundleError(f"threshold for unknown keyword(s) {unknown}; the model's keywords: {self.keywords}")
+        label_thresholds(self.labels, thresholds.threshold, thresholds.label_thresholds)  # names only known keywords
         return dataclasses.replace(self, thresholds=thresholds)
 
     def to_dict(self) -> dict:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from asr.errors import InputError, MissingError
+from asr.errors import InputError
+from asr.files import read_toml
 from asr.numbers import spoken_number
 from asr.runtime.ctc import CTCError, Pieces, build_trie, trie_beam
 
@@ -34,13 +34,7 @@ class Request:
 
 
 def load_grammar(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise MissingError(f"{path}: no such grammar file")
-    try:
-        grammar = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{path}: not valid TOML: {e}") from None
+    grammar = read_toml(path, "grammar file")
     if not grammar.get("templates"):
         raise InputError(f"{path}: the grammar has no [[templates]]")
     return grammar
