@@ -23,6 +23,7 @@ from asr.audio import read_audio, write_audio
 from asr.config import DataConfig
 from asr.data.speech_commands import SpeechCommands
 from asr.errors import MissingError
+from asr.features import DEFAULT_SPEC, FeatureSpec
 
 FRAME_S = 0.01  # for finding where the speech in a clip starts and ends
 
@@ -71,12 +72,13 @@ def make_stream(
     snr_db: tuple[float, float] = (5.0, 25.0),
     noise_db: tuple[float, float] = (-45.0, -30.0),
     gap_s: tuple[float, float] = (1.0, 4.0),
+    spec: FeatureSpec = DEFAULT_SPEC,
 ) -> tuple[np.ndarray, list[tuple[float, str, float]]]:
     """(stream audio, events as (onset_s, label, offset_s)); unknown words are labelled `_unknown_` and
     background speech `_speech_`, both negatives for eval-stream."""
     rng = np.random.default_rng(seed)
-    corpus = SpeechCommands(commands_root, split, keywords)
-    rate = corpus.spec.sample_rate
+    corpus = SpeechCommands(commands_root, split, keywords, spec=spec)
+    rate = spec.sample_rate
     noises = [n for n in corpus.background_noise() if len(n) > rate]
     if not noises:
         raise MissingError(f"{commands_root}: no _background_noise_ clips longer than 1 s to build a stream on")
@@ -92,7 +94,7 @@ def make_stream(
         from asr.data.synth import LIBRISPEECH_SPLITS
 
         # The sentences of the same split's voices: a validation stream holds no test voice.
-        sentences = LibriSpeech(sentences_root, LIBRISPEECH_SPLITS[split])
+        sentences = LibriSpeech(sentences_root, LIBRISPEECH_SPLITS[split], spec.sample_rate)
 
     length = int(minutes * 60 * rate)
     stream = noise_bed(noises, length, rate, rng, noise_db)
@@ -162,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         keyword_share=args.keyword_share,
         snr_db=tuple(args.snr_db),
     )
-    rate = SpeechCommands(args.commands, args.split, args.keywords).spec.sample_rate
+    rate = DEFAULT_SPEC.sample_rate  # make_stream's
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_audio(args.out_dir / "stream.wav", stream, rate)
     write_events(args.out_dir / "events.csv", events)
