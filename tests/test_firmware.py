@@ -103,8 +103,7 @@ def test_host_firmware_streams_like_the_pi_detector(host_firmware, kws_export_lo
     """--stream: frame-by-frame features, a window every hop, the C decision step: the Pi detector's detections."""
     from tflite_micro import runtime
 
-    from asr.export.mcu import detector_sources
-    from asr.runtime.bundle import Thresholds
+    from asr.runtime.bundle import Thresholds, save_thresholds
     from asr.runtime.detector import Detector
     from asr.runtime.interpreter import dequantize, quantize
 
@@ -112,9 +111,8 @@ def test_host_firmware_streams_like_the_pi_detector(host_firmware, kws_export_lo
     saved = Thresholds(0.5)  # low enough that the tiny model fires on the test clips
 
     variant = tmp_path / "stream"
-    shutil.copytree(kws_export_loop / "mcu", variant / "mcu")
-    config = detector_sources(manifest.with_thresholds(saved), "test")["detector_config.h"]
-    (variant / "mcu" / "detector_config.h").write_text(config)
+    shutil.copytree(kws_export_loop, variant)
+    save_thresholds(variant, saved)  # rewrites the bundle's detector_config.h
     exe = firmware.build(variant, "host", variant / "build")
     pcm, _ = split_clips(commands_corpus, manifest.labels, 40)
     stream = pcm.reshape(-1)

@@ -6,8 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from asr.export.mcu import detector_sources
-from asr.runtime.bundle import Manifest, Thresholds
+from asr.runtime.bundle import Manifest, Thresholds, save_thresholds
 from asr.runtime.detector import Detector
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")]
@@ -26,15 +25,14 @@ def _posteriors(labels: list[str], windows: int, seed: int) -> np.ndarray:
 
 
 def test_c_decision_step_matches_python(kws_export_loop, tmp_path):
-    manifest = Manifest.read(kws_export_loop)
+    export = tmp_path / "export"
+    shutil.copytree(kws_export_loop, export)
+    manifest = Manifest.read(export)
     labels = manifest.labels
     keywords = manifest.keywords
     saved = Thresholds(0.6, {keywords[0]: 0.8, keywords[-1]: 0.45}, "a test")
-    mcu = tmp_path / "mcu"
-    shutil.copytree(kws_export_loop / "mcu", mcu)
-    (mcu / "detector_config.h").write_text(
-        detector_sources(manifest.with_thresholds(saved), "test")["detector_config.h"]
-    )
+    save_thresholds(export, saved)  # as `asr eval-stream --save-threshold` does: the C bundle gets them too
+    mcu = export / "mcu"
     exe = tmp_path / "host_detector"
     sources = [str(mcu / "detector.c"), str(mcu / "host_detector.c")]
     subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Werror", f"-I{mcu}", *sources, "-o", str(exe)], check=True)

@@ -26,6 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from asr.errors import InputError
+from asr.runtime.bundle import MCU_DIR
 
 SUPPORT = resources.files("asr.export") / "firmware_support"
 KIT_ENV = "TFLM_KIT"
@@ -271,7 +272,7 @@ def build(export_dir: Path, target_name: str, out: Path | None = None, kit: str 
     if target_name not in TARGETS:
         raise FirmwareError(f"unknown target {target_name!r}; choose from {sorted(TARGETS)}")
     target = TARGETS[target_name]
-    bundle = Path(export_dir) / "mcu"
+    bundle = Path(export_dir) / MCU_DIR
     missing = [name for name in ("op_resolver.h", *BUNDLE_SOURCES) if not (bundle / name).is_file()]
     if missing:
         raise FirmwareError(f"{bundle}: no {', '.join(missing)}; export (again) with `asr export ... --mcu`")

@@ -19,11 +19,13 @@ from asr.features import FeatureSpec
 from asr.files import write_text_atomic
 from asr.labels import keywords
 from asr.runtime.detector import label_thresholds
+from asr.runtime.detector_config import detector_config_h
 from asr.runtime.interpreter import TFLiteModel
 
 FORMAT = "asr-export-2"
 OUTPUT_KINDS = ("logits", "probabilities", "log_probs")  # log_probs: per-frame CTC outputs (asr.runtime.ctc)
 FILENAME = "manifest.json"
+MCU_DIR = "mcu"  # the microcontroller bundle inside an export directory (`asr export --mcu`)
 
 
 class BundleError(InputError):
@@ -95,6 +97,14 @@ class Manifest:
     def keywords(self) -> list[str]:
         return keywords(self.labels)
 
+    def detector_config_h(self) -> str:
+        """The microcontroller bundle's detector_config.h for this model and its saved thresholds."""
+        saved = self.thresholds and label_thresholds(
+            self.labels, self.thresholds.threshold, self.thresholds.label_thresholds
+        )
+        source = f"{self.report.get('source', {}).get('checkpoint', 'a checkpoint')} ({self.models.get('int8')})"
+        return detector_config_h(self.features, self.labels, saved, source)
+
     def with_thresholds(self, thresholds: Thresholds) -> Manifest:
         label_thresholds(self.labels, thresholds.threshold, thresholds.label_thresholds)  # names only known keywords
         return dataclasses.replace(self, thresholds=thresholds)
@@ -162,5 +172,10 @@ def load_exported(
 
 
 def save_thresholds(export_dir: str | Path, thresholds: Thresholds) -> None:
-    """Store the detector thresholds in the export's manifest, where `asr demo` and `KeywordSpotter` look."""
-    Manifest.read(export_dir).with_thresholds(thresholds).write(export_dir)
+    """Store the detector thresholds in the export's manifest, where `asr demo` and `KeywordSpotter` look, and in
+    its microcontroller bundle's detector_config.h where `asr export --mcu` wrote one."""
+    manifest = Manifest.read(export_dir).with_thresholds(thresholds)
+    manifest.write(export_dir)
+    config = Path(export_dir) / MCU_DIR / "detector_config.h"
+    if config.is_file():
+        write_text_atomic(config, manifest.detector_config_h())
