@@ -8,7 +8,7 @@ import torch
 
 from asr.config import load_config
 from asr.export.flatbuffer import inspect_tflite
-from asr.export.loop import LoopExportError, export_loop_tflite, loop_segments
+from asr.export.loop import export_loop_tflite, loop_segments
 from asr.export.micro import probe
 from asr.export.parity import torch_scores
 from asr.export.routes import choose_route
@@ -16,7 +16,7 @@ from asr.export.windows import corpus_windows
 from asr.model import build_model, num_outputs
 from asr.model.checkpoint import load_checkpoint
 from asr.runtime.bundle import Manifest
-from asr.runtime.host_interpreters import run_micro
+from asr.runtime.host_interpreters import run_litert, run_micro
 from asr.runtime.interpreter import dequantize, quantize
 
 
@@ -105,20 +105,37 @@ def test_loop_export_runs_in_tflite_micro_with_its_measured_arena(
     assert agreement >= MIN_AGREEMENT, agreement
 
 
-def test_default_route_is_the_loop_and_lora_falls_back_by_name():
-    tied = tiny_config(2)
-    assert choose_route(None, build_model(tied, num_outputs(tied)).eval(), tied) == ("loop", None)
+def test_default_route_is_the_loop_even_with_lora():
     lora = tiny_config(2, lora_rank=2)
     model = build_model(lora, num_outputs(lora)).eval()
-    route, note = choose_route(None, model, lora)
-    assert route == "unrolled" and "lora_rank" in note
+    assert choose_route(None, model, lora) == ("loop", None)
     assert choose_route("unrolled", model, lora) == ("unrolled", None)
-    with pytest.raises(LoopExportError, match="lora_rank"):
-        choose_route("loop", model, lora)
 
 
-def test_lora_is_refused_by_name(tmp_path: Path):
-    config = tiny_config(2, lora_rank=2)
+def test_lora_adapters_run_per_depth_in_the_loop(tmp_path: Path, calibration):
+    """Per-depth LoRA on a cycle of two stored blocks: the float TFLite model computes what PyTorch computes, and
+    without the adapters' tables it would not (each depth's adapters are random here, not the zeros they start at)."""
+    torch.manual_seed(0)
+    config = tiny_config(4, lora_rank=2, sharing="cycle", unique_blocks=2)
     model = build_model(config, num_outputs(config)).eval()
-    with pytest.raises(LoopExportError, match="lora_rank"):
-        export_loop_tflite(model, config, np.zeros((1, 97, 40), np.float32), tmp_path / "x.tflite")
+    for adapters in model.encoder.adapters:
+        for lora in adapters.values():
+            torch.nn.init.normal_(lora.up.weight, std=0.2)
+    info = export_loop_tflite(model, config, calibration, tmp_path / "int8.tflite", float_path=tmp_path / "f.tflite")
+    assert info["loops"] == [{"blocks": [0, 1], "iterations": 2}] and info["op_counts"]["GATHER"] > 0
+    windows = calibration[:8]
+    reference = torch_scores(model, windows)
+    tflite = run_litert(tmp_path / "f.tflite", windows)[0]
+    for adapters in model.encoder.adapters:
+        for lora in adapters.values():
+            torch.nn.init.zeros_(lora.up.weight)
+    without = torch_scores(model, windows)
+    error, effect = np.abs(tflite - reference).max(), np.abs(without - reference).max()
+    assert error < 1e-3 * max(1.0, np.abs(reference).max()) and effect > 100 * error, (error, effect)
+    # and TFLite Micro runs the int8 model: the gathered adapter tables feed its matmuls as int8 tensors
+    inp, out = info["input"], info["output"]
+    micro, _ = run_micro(tmp_path / "int8.tflite", quantize(windows, inp["scale"], inp["zero_point"]), 400_000)
+    int8 = dequantize(micro, out["scale"], out["zero_point"])
+    assert np.corrcoef(int8.ravel(), reference.ravel())[0, 1] > 0.95
+
+

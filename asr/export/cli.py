@@ -20,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=ROUTES,
         default=None,
         help=f"how the .tflite files are made: 'unrolled' (PyTorch -> ONNX -> onnx2tf, any model) or 'loop' (tied "
-        f"blocks as TFLite WHILE loops: flash and arena flat in depth; keyword Conformers without LoRA). Default: "
+        f"blocks as TFLite WHILE loops: flash and arena flat in depth; keyword and CTC Conformers). Default: "
         f"{DEFAULT_ROUTE}, or unrolled with a note for a model the loop route cannot take",
     )
     parser.add_argument(

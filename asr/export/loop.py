@@ -24,6 +24,7 @@ from asr.config import Config
 from asr.errors import InputError
 from asr.export.flatbuffer import inspect_tflite
 from asr.export.loop_tflite import int8_loop_carry
+from asr.model.adapters import BlockAdapters
 from asr.model.block import BlockNorms, ConformerBlock
 from asr.model.conformer import ConformerWithHead, CTCConformer, KeywordConformer
 from asr.runtime.host_interpreters import io_details
@@ -63,20 +64,43 @@ def _linear(out: dict, name: str, layer: torch.nn.Linear, rows: slice = slice(No
     out[f"{name}.b"] = scale * _np(layer.bias)[rows]
 
 
+def _projection_parts(block: ConformerBlock) -> dict[str, list[tuple[str, slice, float]]]:
+    """How the graph lays out each shared projection: (graph name, output rows, scale) per part. The macaron half
+    step is folded into the FFN down projections, 1/sqrt(d_k) into the query, and attention and GLU are split."""
+    d, whole = block.attn_out.in_features, slice(None)
+    q_scale = (d // block.n_heads) ** -0.5
+    return {
+        "ffn1_up": [("ffn1_up", whole, 1.0)],
+        "ffn1_down": [("ffn1_down", whole, 0.5)],
+        "attn_in": [
+            ("attn_q", slice(0, d), q_scale),
+            ("attn_k", slice(d, 2 * d), 1.0),
+            ("attn_v", slice(2 * d, None), 1.0),
+        ],
+        "attn_out": [("attn_out", whole, 1.0)],
+        "conv_in": [("conv_a", slice(0, d), 1.0), ("conv_gate", slice(d, None), 1.0)],  # GLU: value, gate
+        "conv_out": [("conv_out", whole, 1.0)],
+        "ffn2_up": [("ffn2_up", whole, 1.0)],
+        "ffn2_down": [("ffn2_down", whole, 0.5)],
+    }
+
+
 def _block_weights(out: dict, prefix: str, block: ConformerBlock) -> None:
-    d = block.attn_out.in_features
-    for ffn in ("ffn1", "ffn2"):
-        _linear(out, f"{prefix}.{ffn}_up", getattr(block, f"{ffn}_up"))
-        _linear(out, f"{prefix}.{ffn}_down", getattr(block, f"{ffn}_down"), scale=0.5)  # the macaron half step
-    q_scale = (d // block.n_heads) ** -0.5  # the attention score scale, folded into the query projection
-    _linear(out, f"{prefix}.attn_q", block.attn_in, slice(0, d), q_scale)
-    _linear(out, f"{prefix}.attn_k", block.attn_in, slice(d, 2 * d))
-    _linear(out, f"{prefix}.attn_v", block.attn_in, slice(2 * d, 3 * d))
-    _linear(out, f"{prefix}.attn_out", block.attn_out)
-    _linear(out, f"{prefix}.conv_a", block.conv_in, slice(0, d))  # GLU: value half
-    _linear(out, f"{prefix}.conv_gate", block.conv_in, slice(d, 2 * d))  # GLU: gate half
+    for projection, parts in _projection_parts(block).items():
+        for name, rows, scale in parts:
+            _linear(out, f"{prefix}.{name}", getattr(block, projection), rows, scale)
     out[f"{prefix}.conv_dw.w"] = _np(block.conv_dw.weight)[:, 0, :].T[None, :, :, None]  # [1, K, C, 1]
-    _linear(out, f"{prefix}.conv_out", block.conv_out)
+
+
+def _lora_tables(block: ConformerBlock, adapters: list[BlockAdapters]) -> dict[str, np.ndarray]:
+    """The adapters of the depths one loop position runs, as tables [iterations, ...] the loop counter gathers:
+    x @ a[i] @ b[i] is depth i's B A x, split and scaled like the projection it adapts."""
+    out = {}
+    for projection, parts in _projection_parts(block).items():
+        for name, rows, scale in parts:
+            out[f"lora.{name}.a"] = np.stack([_np(a[projection].down.weight).T for a in adapters])  # [n, in, r]
+            out[f"lora.{name}.b"] = np.stack([scale * _np(a[projection].up.weight)[rows].T for a in adapters])
+    return out
 
 
 def _norm_weights(norms: BlockNorms, conv_bias: torch.Tensor) -> dict[str, np.ndarray]:
@@ -116,11 +140,6 @@ def check_exportable(model: torch.nn.Module, config: Config) -> None:
     """Raise LoopExportError naming what the loop export does not support."""
     if not isinstance(model, (KeywordConformer, CTCConformer)):
         raise LoopExportError(f"the loop export needs a keyword or CTC Conformer, not {type(model).__name__}")
-    if config.model.lora_rank:
-        raise LoopExportError(
-            f"model.lora_rank = {config.model.lora_rank}: per-depth LoRA adapters are not supported by the loop "
-            "export (use the unrolled export)"
-        )
     if model.training:
         raise LoopExportError("the model is in training mode; call model.eval() (BatchNorm statistics are folded)")
 
@@ -146,15 +165,18 @@ def loop_weights(model: ConformerWithHead, config: Config) -> tuple[dict[str, np
         if not m.per_depth_norm:
             w.update({f"block{b}.{k}": v for k, v in _norm_weights(block.norms, block.conv_dw.bias).items()})
             scale_keys[b] = [f"block{b}.bn.scale"]
-    if m.per_depth_norm:  # tables [iterations, ...] per loop position, gathered by the loop counter
-        depth = 0
-        for s, (blocks, iterations) in enumerate(segments):
-            for j, b in enumerate(blocks):
-                depths = [depth + i * len(blocks) + j for i in range(iterations)]
+    depth = 0  # per-depth parameters: tables [iterations, ...] per loop position, gathered by the loop counter
+    for s, (blocks, iterations) in enumerate(segments):
+        for j, b in enumerate(blocks):
+            depths = [depth + i * len(blocks) + j for i in range(iterations)]
+            if m.per_depth_norm:
                 tables = [_norm_weights(enc.depth_norms[d], enc.blocks[b].conv_dw.bias) for d in depths]
                 w.update({f"seg{s}.pos{j}.{k}": np.stack([t[k] for t in tables]) for k in tables[0]})
                 scale_keys.setdefault(b, []).append(f"seg{s}.pos{j}.bn.scale")
-            depth += len(blocks) * iterations
+            if m.lora_rank:
+                lora = _lora_tables(enc.blocks[b], [enc.adapters[d] for d in depths])
+                w.update({f"seg{s}.pos{j}.{k}": v for k, v in lora.items()})
+        depth += len(blocks) * iterations
     for b, keys in scale_keys.items():
         _fold_bn_scale(w, f"block{b}.conv_dw.w", keys)
     _linear(w, "head", model.classifier)

@@ -4,8 +4,8 @@ Why our own TensorFlow: the PyTorch -> ONNX -> onnx2tf route unrolls a tied bloc
 and arena per layer). Written here, a tied block is the body of ONE loop, which TFLite keeps as a WHILE op over a
 single subgraph: file and arena stay flat with depth. Every op is chosen to lower to a TFLite Micro builtin:
 2-D matmuls (FULLY_CONNECTED), LayerNorm as MEAN/SUB/MUL/RSQRT, SiLU as LOGISTIC*MUL, GLU as two projections,
-the depthwise convolution as DEPTHWISE_CONV_2D. Per-depth normalisation is gathered from stacked tables by the
-loop counter (GATHER).
+the depthwise convolution as DEPTHWISE_CONV_2D. Per-depth normalisation and LoRA adapters are gathered from stacked
+tables by the loop counter (GATHER).
 
 Imports TensorFlow: run it in a child process (`python -m asr.export.loop_graph WORKDIR`), like onnx2tf in
 `asr.export.tflite`, so the calling process can still load tflite-runtime. Inputs (written by `asr.export.loop`):
@@ -59,32 +59,41 @@ def linear(x: tf.Tensor, w: Weights, name: str) -> tf.Tensor:
     return tf.matmul(x, w[f"{name}.w"]) + w[f"{name}.b"]
 
 
-def conformer_block(x: tf.Tensor, w: Weights, block: str, norm: str, index: tf.Tensor | None, heads: int) -> tf.Tensor:
-    """asr.model.block.ConformerBlock (eval mode) on x [T, D]: projections from `block`, norms from `norm`."""
+def conformer_block(x: tf.Tensor, w: Weights, block: str, position: str, index: tf.Tensor, heads: int) -> tf.Tensor:
+    """asr.model.block.ConformerBlock (eval mode) on x [T, D]: projections from `block`; norms from `block`, or
+    per depth from the loop `position`'s tables at `index` (the loop counter), as are the LoRA adapters."""
     t, d = x.shape
+    norm, norm_index = (position, index) if w.per_depth_norm else (block, None)
 
     def ln(name: str, y: tf.Tensor) -> tf.Tensor:
-        return layer_norm(y, w.norm(norm, f"{name}.g", index), w.norm(norm, f"{name}.b", index))
+        return layer_norm(y, w.norm(norm, f"{name}.g", norm_index), w.norm(norm, f"{name}.b", norm_index))
+
+    def proj(name: str, y: tf.Tensor) -> tf.Tensor:
+        out = linear(y, w, f"{block}.{name}")
+        if w.has(f"{position}.lora.{name}.a"):  # this depth's low-rank adapter: y @ A_i @ B_i
+            a, b = (tf.gather(w[f"{position}.lora.{name}.{m}"], index) for m in "ab")
+            out = out + tf.matmul(tf.matmul(y, a), b)
+        return out
 
     def ffn(prefix: str, y: tf.Tensor) -> tf.Tensor:  # the macaron 0.5 is folded into `*_down`
-        return linear(silu(linear(ln(prefix, y), w, f"{block}.{prefix}_up")), w, f"{block}.{prefix}_down")
+        return proj(f"{prefix}_down", silu(proj(f"{prefix}_up", ln(prefix, y))))
 
     def heads_first(y: tf.Tensor) -> tf.Tensor:  # [T, D] -> [H, T, D/H]
         return tf.transpose(tf.reshape(y, [t, heads, d // heads]), [1, 0, 2])
 
     x = x + ffn("ffn1", x)
     h = ln("attn", x)
-    q, k, v = (heads_first(linear(h, w, f"{block}.attn_{p}")) for p in "qkv")  # 1/sqrt(dk) folded into q
+    q, k, v = (heads_first(proj(f"attn_{p}", h)) for p in "qkv")  # 1/sqrt(dk) folded into q
     o = tf.matmul(tf.nn.softmax(tf.matmul(q, k, transpose_b=True), axis=-1), v)
-    x = x + linear(tf.reshape(tf.transpose(o, [1, 0, 2]), [t, d]), w, f"{block}.attn_out")
+    x = x + proj("attn_out", tf.reshape(tf.transpose(o, [1, 0, 2]), [t, d]))
     h = ln("conv", x)
-    h = linear(h, w, f"{block}.conv_a") * tf.sigmoid(linear(h, w, f"{block}.conv_gate"))  # GLU
+    h = proj("conv_a", h) * tf.sigmoid(proj("conv_gate", h))  # GLU
     h = tf.nn.depthwise_conv2d(tf.reshape(h, [1, 1, t, d]), w[f"{block}.conv_dw.w"], [1, 1, 1, 1], "SAME")
     h = tf.reshape(h, [t, d])
     if w.has(f"{norm}.bn.scale"):  # the per-depth part of BatchNorm's scale (its shared part is in the weights)
-        h = h * w.norm(norm, "bn.scale", index)
-    h = h + w.norm(norm, "bn.shift", index)  # BatchNorm's shift with the convolution's bias
-    x = x + linear(silu(h), w, f"{block}.conv_out")
+        h = h * w.norm(norm, "bn.scale", norm_index)
+    h = h + w.norm(norm, "bn.shift", norm_index)  # BatchNorm's shift with the convolution's bias
+    x = x + proj("conv_out", silu(h))
     x = x + ffn("ffn2", x)
     return ln("final", x)
 
@@ -103,10 +112,9 @@ def keyword_model(spec: dict, w: Weights) -> tf.types.experimental.ConcreteFunct
     """features [1, frames, n_mels] -> logits [1, classes] (spec "head" "keyword"), or per-frame CTC
     log-probabilities [1, frames', vocab + 1] (head "ctc"); each loop segment is one tf.while_loop."""
 
-    def body(x: tf.Tensor, segment: int, blocks: list[int], index: tf.Tensor | None) -> tf.Tensor:
+    def body(x: tf.Tensor, segment: int, blocks: list[int], index: tf.Tensor) -> tf.Tensor:
         for j, b in enumerate(blocks):
-            norm = f"seg{segment}.pos{j}" if w.per_depth_norm else f"block{b}"
-            x = conformer_block(x, w, f"block{b}", norm, index, spec["heads"])
+            x = conformer_block(x, w, f"block{b}", f"seg{segment}.pos{j}", index, spec["heads"])
         return x
 
     @tf.function(input_signature=[tf.TensorSpec([1, spec["frames"], spec["n_mels"]], tf.float32)])
@@ -116,7 +124,7 @@ def keyword_model(spec: dict, w: Weights) -> tf.types.experimental.ConcreteFunct
             # Even one iteration is a loop: its own subgraph keeps its constants from being folded into new weights.
             _, x = tf.while_loop(
                 lambda i, _x, n=iterations: i < n,
-                lambda i, y, s=s, blocks=blocks: (i + 1, body(y, s, blocks, i if w.per_depth_norm else None)),
+                lambda i, y, s=s, blocks=blocks: (i + 1, body(y, s, blocks, i)),
                 (tf.constant(0), x),
             )
         if spec.get("head") == "ctc":

@@ -2,8 +2,8 @@
 
 - `unrolled`: PyTorch -> ONNX -> onnx2tf. Any model; tied weights are stored once, but every depth repeats its ops
   and tensors (~35 KB of flash and arena per tied layer of kws-tiny).
-- `loop`: the tied blocks as TFLite WHILE loops (asr.export.loop). Keyword Conformers without LoRA; file and arena
-  stay flat with depth. No ONNX file.
+- `loop`: the tied blocks as TFLite WHILE loops (asr.export.loop). Keyword and CTC Conformers, with per-depth norms
+  and LoRA adapters gathered by the loop counter; file and arena stay flat with depth. No ONNX file.
 """
 
 from __future__ import annotations
