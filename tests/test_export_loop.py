@@ -137,5 +137,3 @@ def test_lora_adapters_run_per_depth_in_the_loop(tmp_path: Path, calibration):
     micro, _ = run_micro(tmp_path / "int8.tflite", quantize(windows, inp["scale"], inp["zero_point"]), 400_000)
     int8 = dequantize(micro, out["scale"], out["zero_point"])
     assert np.corrcoef(int8.ravel(), reference.ravel())[0, 1] > 0.95
-
-
