@@ -17,35 +17,53 @@ import numpy as np
 
 from asr.evaluation.summary import group, held_out_donors, load
 
-COLUMNS = (
-    "kal+slt clean",
-    "kal+slt noisy",
-    "Kokoro clean",
-    "Kokoro noisy",
-    "never-heard words called a keyword",
-    "stream recall",
+COLUMNS = (  # percentages, and false accepts per hour
+    "kal+slt clean %",
+    "kal+slt noisy %",
+    "Kokoro clean %",
+    "Kokoro noisy %",
+    "never-heard words called a keyword %",
+    "stream recall %",
     "stream FA/h",
+    "wake word recall on the stream %",
+    "real speech: wake FA/h",
+    "real speech: all keywords FA/h",
 )
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100 * value
 
 
 def figures(export_dir: Path, stream_report: Path | None) -> list[float | None]:
     clean, noisy = load(export_dir / "eval-testing.json"), load(export_dir / "eval-testing-noisy.json")
     donors = held_out_donors()
     values = [
-        group(clean, "donor", donors),
-        group(noisy, "donor", donors),
-        group(clean, "engine", ["kokoro"]),
-        group(noisy, "engine", ["kokoro"]),
-        clean["false_keyword"]["unseen_words"]["rate"],
+        _percent(group(clean, "donor", donors)),
+        _percent(group(noisy, "donor", donors)),
+        _percent(group(clean, "engine", ["kokoro"])),
+        _percent(group(noisy, "engine", ["kokoro"])),
+        _percent(clean["false_keyword"]["unseen_words"]["rate"]),
     ]
+    real_path = export_dir / "real_false_accepts.json"  # python -m bench.real_false_accepts ... --out
+    real = load(real_path) if real_path.is_file() else None
     if stream_report is None:
+        values += [None, None, None]
+    else:
+        chosen = load(stream_report)["chosen"]
+        wake = real["wake_word"]["word"] if real else "marvin"
+        values += [
+            _percent(chosen["overall"]["recall"]),
+            chosen["overall"]["false_accepts_per_hour"],
+            _percent(chosen["per_label"].get(wake, {}).get("recall")),
+        ]
+    if real is None:
         return [*values, None, None]
-    overall = load(stream_report)["chosen"]["overall"]
-    return [*values, overall["recall"], overall["false_accepts_per_hour"] / 100]  # shown x100 like the rates
+    return [*values, real["wake_word"]["per_hour"], real["all_keywords_saved"]["per_hour"]]
 
 
 def _cell(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
+    return "-" if value is None else f"{value:.1f}"
 
 
 def table(runs: list[tuple[str, Path, Path | None]]) -> str:
@@ -59,9 +77,7 @@ def table(runs: list[tuple[str, Path, Path | None]]) -> str:
         cells = []
         for column in zip(*rows, strict=True):
             known = np.array([v for v in column if v is not None])
-            cells.append(
-                "-" if not known.size else f"{100 * known.mean():.1f} ± {100 * (known.max() - known.min()) / 2:.1f}"
-            )
+            cells.append("-" if not known.size else f"{known.mean():.1f} ± {(known.max() - known.min()) / 2:.1f}")
         lines.append(f"| **{arm}**, mean ± half the spread | {len(rows)} seeds | {' | '.join(cells)} |")
     return "\n".join(lines)
 
