@@ -78,7 +78,7 @@ def table(runs: list[tuple[str, Path, Path | None]]) -> str:
         for column in zip(*rows, strict=True):
             known = np.array([v for v in column if v is not None])
             cells.append("-" if not known.size else f"{known.mean():.1f} ± {(known.max() - known.min()) / 2:.1f}")
-        lines.append(f"| **{arm}**, mean ± half the spread | {len(rows)} seeds | {' | '.join(cells)} |")
+        lines.append(f"| **{arm}**, mean ± half the spread | {len(rows)} seed(s) | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
