@@ -43,3 +43,24 @@ def test_false_accepts_are_what_the_streaming_detector_fires(kws_export, sentenc
     save_thresholds(export, Thresholds(1.01, {}, "test"))  # above any posterior: silent
     subprocess.run([*cmd, "--out", str(out)], check=True, capture_output=True)
     assert json.loads(out.read_text())["all_keywords_shared"]["false_accepts"] == 0
+
+
+def test_thresholds_chosen_on_real_speech_are_the_lowest_that_hold_there(kws_export, sentences_corpus, tmp_path):
+    """--choose-on: the lowest grid thresholds with no false accept (targets 0) on that split; one step lower fires."""
+    export = tmp_path / "export"
+    shutil.copytree(kws_export, export)
+    save_thresholds(export, Thresholds(0.1, {"marvin": 0.05}, "test"))
+    out = tmp_path / "chosen.json"
+    speech = ["--speech", str(sentences_corpus), "--split", "train-clean-100"]
+    cmd = [sys.executable, "-m", "bench.real_false_accepts", str(export), *speech, "--out", str(out)]
+    targets = ["--choose-on", "train-clean-100", "--wake-target", "0", "--keywords-target", "0"]
+    subprocess.run([*cmd, *targets], check=True, capture_output=True)
+    report = json.loads(out.read_text())
+    shared, own = report["thresholds"]["shared"], report["thresholds"]["own"]
+    assert report["thresholds"]["chosen_on"] == "train-clean-100"
+    assert report["all_keywords_saved"]["false_accepts"] == 0 and shared in real_false_accepts.GRID
+    lower = float(real_false_accepts.GRID[list(real_false_accepts.GRID).index(shared) - 1])
+    assert lower < shared, "the tiny model should fire somewhere above the grid's first threshold"
+    save_thresholds(export, Thresholds(lower, {"marvin": max(lower, own["marvin"])}, "test"))
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert json.loads(out.read_text())["all_keywords_saved"]["false_accepts"] > 0
