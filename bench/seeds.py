@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.evaluation.summary import group, held_out_donors, load
+from asr.runtime.bundle import Manifest
 
 COLUMNS = (  # percentages, and false accepts per hour
     "kal+slt clean %",
@@ -51,7 +52,7 @@ def figures(export_dir: Path, stream_report: Path | None) -> list[float | None]:
         values += [None, None, None]
     else:
         chosen = load(stream_report)["chosen"]
-        wake = real["wake_word"]["word"] if real else "marvin"
+        wake = Manifest.read(export_dir).wake_word
         values += [
             _percent(chosen["overall"]["recall"]),
             chosen["overall"]["false_accepts_per_hour"],

@@ -123,6 +123,7 @@ def test_lora_adapters_run_per_depth_in_the_loop(tmp_path: Path, calibration):
             torch.nn.init.normal_(lora.up.weight, std=0.2)
     info = export_loop_tflite(model, config, calibration, tmp_path / "int8.tflite", float_path=tmp_path / "f.tflite")
     assert info["loops"] == [{"blocks": [0, 1], "iterations": 2}] and info["op_counts"]["GATHER"] > 0
+    assert inspect_tflite(tmp_path / "f.tflite").duplicates == []  # q, k and v's one A table is stored once
     windows = calibration[:8]
     reference = torch_scores(model, windows)
     tflite = run_litert(tmp_path / "f.tflite", windows)[0]

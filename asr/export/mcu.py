@@ -165,9 +165,8 @@ def model_sources(model_bytes: bytes, manifest: Manifest, ops: list[str], source
 def write_bundle(out_dir: Path, int8_path: Path, manifest: Manifest, ops: list[str]) -> list[str]:
     """Write the bundle into `out_dir` (created); returns the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    source = f"{manifest.report['source']['checkpoint']} ({int8_path.name})"
-    files = model_sources(int8_path.read_bytes(), manifest, ops, source)
-    files.update(frontend_sources(manifest.features, source))
+    files = model_sources(int8_path.read_bytes(), manifest, ops, manifest.source)
+    files.update(frontend_sources(manifest.features, manifest.source))
     files["detector_config.h"] = manifest.detector_config_h()
     for name, text in files.items():
         (out_dir / name).write_text(text)

@@ -97,13 +97,17 @@ class Manifest:
     def keywords(self) -> list[str]:
         return keywords(self.labels)
 
+    @property
+    def source(self) -> str:
+        """What the microcontroller bundle's generated files say they were made from."""
+        return f"{self.report.get('source', {}).get('checkpoint', 'a checkpoint')} ({self.models.get('int8')})"
+
     def detector_config_h(self) -> str:
         """The microcontroller bundle's detector_config.h for this model and its saved thresholds."""
         saved = self.thresholds and label_thresholds(
             self.labels, self.thresholds.threshold, self.thresholds.label_thresholds
         )
-        source = f"{self.report.get('source', {}).get('checkpoint', 'a checkpoint')} ({self.models.get('int8')})"
-        return detector_config_h(self.features, self.labels, saved, source)
+        return detector_config_h(self.features, self.labels, saved, self.source)
 
     def with_thresholds(self, thresholds: Thresholds) -> Manifest:
         label_thresholds(self.labels, thresholds.threshold, thresholds.label_thresholds)  # names only known keywords
