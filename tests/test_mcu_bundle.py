@@ -6,10 +6,12 @@ import subprocess
 
 import numpy as np
 import pytest
+from ai_edge_litert import schema_py_generated as schema
 
 from asr.audio import read_audio
 from asr.export import flatbuffer
-from asr.export.micro import resolver_method
+from asr.export.mcu import micro_model
+from asr.export.micro import MicroError, resolver_method
 from asr.features import log_mel
 from asr.runtime.bundle import Manifest
 
@@ -32,7 +34,51 @@ def test_bundle_matches_the_model(export, request):
     if manifest.report["route"] == "loop":  # LESS only in the condition subgraph, the convolution only in the body
         assert {"AddWhile", "AddLess", "AddQuantize", "AddDepthwiseConv2D"} <= set(re.findall(r"Add\w+", resolver))
     data = (mcu / "model_data.cc").read_text()
-    assert f"g_model_data_len = {(kws_export / 'model_int8.tflite').stat().st_size};" in data
+    compact, _ = flatbuffer.compact_for_micro((kws_export / "model_int8.tflite").read_bytes())
+    assert f"g_model_data_len = {len(compact)};" in data
+    array = data[data.index("{") : data.index("};")]
+    assert bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", array)) == compact
+
+
+def test_bundle_stores_one_zero_point_per_weight(kws_export_loop):
+    """Per-channel weights keep their scales but one zero point each: fewer bytes, the same outputs in TFLite Micro
+    (the export checks that on its parity windows and records what it saved)."""
+    tflite = (kws_export_loop / "model_int8.tflite").read_bytes()
+    compact, dropped = flatbuffer.compact_for_micro(tflite)
+    saved = Manifest.read(kws_export_loop).report["mcu_model"]
+    assert saved == {"bytes": len(compact), "saved_bytes": len(tflite) - len(compact), "zero_points_dropped": dropped}
+    assert dropped > 0 and saved["saved_bytes"] >= 7 * dropped  # int64 each, less the vectors' padding
+    before, after = (
+        flatbuffer.load_model(kws_export_loop / "model_int8.tflite"),
+        schema.ModelT.InitFromPackedBuf(bytearray(compact), 0),
+    )
+    pairs = [
+        pair
+        for g, h in zip(before.subgraphs, after.subgraphs, strict=True)
+        for pair in zip(g.tensors, h.tensors, strict=True)
+    ]
+    for old, new in pairs:
+        if old.quantization is not None and old.quantization.scale is not None:
+            np.testing.assert_array_equal(old.quantization.scale, new.quantization.scale)
+            assert len(new.quantization.zeroPoint) == 1 or len(set(old.quantization.zeroPoint)) > 1
+
+
+def test_a_compaction_that_changes_outputs_is_refused(kws_export_loop, monkeypatch):
+    """micro_model runs both models in TFLite Micro: a compaction that altered a weight's scale stops the export."""
+
+    def wrong(tflite: bytes):
+        model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
+        tensors = [t for graph in model.subgraphs for t in graph.tensors if t.quantization is not None]
+        scaled = [t for t in tensors if t.quantization.scale is not None and len(t.quantization.scale) > 1]
+        weight = next(t for t in scaled if t.type == schema.TensorType.INT8)  # a bias's scale is not read
+        weight.quantization.scale = weight.quantization.scale * 2
+        return flatbuffer.pack(model), 0
+
+    monkeypatch.setattr("asr.export.mcu.compact_for_micro", wrong)
+    manifest = Manifest.read(kws_export_loop)
+    inputs = np.random.default_rng(0).integers(-128, 128, (4, *manifest.input.shape[1:])).astype(np.int8)
+    with pytest.raises(MicroError, match="computes other outputs"):
+        micro_model(kws_export_loop / "model_int8.tflite", inputs, manifest.arena_bytes)
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")

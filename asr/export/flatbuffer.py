@@ -1,4 +1,4 @@
-"""Read a .tflite flatbuffer: its ops, constant bytes, and whether any constant is stored twice.
+"""Read a .tflite flatbuffer: its ops, constant bytes, and whether any constant is stored twice; write one back.
 
 Uses the schema module bundled with ai-edge-litert (no TensorFlow import; the `tflite` package is not installed).
 """
@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import flatbuffers
+import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from asr.errors import InputError
@@ -58,6 +60,32 @@ def load_model(path: Path) -> schema.ModelT:
     if data[4:8] != b"TFL3":
         raise InputError(f"{path}: not a TFLite flatbuffer")
     return schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+
+
+def pack(model: schema.ModelT, size_hint: int = 1024) -> bytes:
+    """The flatbuffer bytes of `model` (after surgery on its object form)."""
+    builder = flatbuffers.Builder(size_hint)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def compact_for_micro(tflite: bytes) -> tuple[bytes, int]:
+    """(the model in fewer bytes for TFLite Micro, zero points dropped).
+
+    A per-channel quantized weight stores one int64 zero point per channel, all equal (0: weights are symmetric),
+    about 10% of a small int8 model. TFLite Micro reads a one-value zero-point vector as every channel's
+    (micro_allocator.cc, "a space-saving optimization"), so the MCU bundle keeps one value per tensor. Full TFLite
+    refuses such a model (it wants as many zero points as scales), so the .tflite files stay as converted.
+    """
+    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
+    dropped = 0
+    for graph in model.subgraphs:
+        for tensor in graph.tensors:
+            zero_points = tensor.quantization.zeroPoint if tensor.quantization is not None else None
+            if zero_points is not None and len(zero_points) > 1 and np.all(zero_points == zero_points[0]):
+                dropped += len(zero_points) - 1
+                tensor.quantization.zeroPoint = zero_points[:1]
+    return pack(model, len(tflite)), dropped
 
 
 def op_name(model: schema.ModelT, opcode_index: int) -> str:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import copy
 
-import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
+
+from asr.export.flatbuffer import pack
 
 _OP = schema.BuiltinOperator
 MAX_CARRY_STEP_RATIO = 1.25  # the int8 carry may be at most this much coarser than the body's entry quantization
@@ -79,9 +80,7 @@ def int8_loop_carry(tflite: bytes) -> tuple[bytes, int]:
                 if (id(loop), j) in carries:
                     _retype_carry(model, graph, loop, j)
                     changed += 1
-    builder = flatbuffers.Builder(len(tflite))
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), changed
+    return pack(model, len(tflite)), changed
 
 
 def _subgraphs(model, loop) -> tuple[schema.SubGraphT, schema.SubGraphT]:

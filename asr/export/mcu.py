@@ -4,16 +4,19 @@ sources: the package data asr/export/mcu_templates/)."""
 
 from __future__ import annotations
 
+import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from asr.errors import InputError
-from asr.export.micro import resolver_method
+from asr.export.flatbuffer import compact_for_micro
+from asr.export.micro import MicroError, resolver_method
 from asr.features import FeatureSpec, mel_filterbank, window
 from asr.runtime.bundle import Manifest
 from asr.runtime.detector_config import HEADER, c_float
+from asr.runtime.host_interpreters import run_micro
 
 TEMPLATES = resources.files("asr.export") / "mcu_templates"
 TEMPLATE_FILES = (
@@ -162,10 +165,26 @@ def model_sources(model_bytes: bytes, manifest: Manifest, ops: list[str], source
     return {"model_data.h": data_h, "model_data.cc": data_cc, "model_settings.h": settings, "op_resolver.h": resolver}
 
 
-def write_bundle(out_dir: Path, int8_path: Path, manifest: Manifest, ops: list[str]) -> list[str]:
-    """Write the bundle into `out_dir` (created); returns the file names written."""
+def micro_model(int8_path: Path, inputs: np.ndarray, arena_bytes: int) -> tuple[bytes, dict]:
+    """(the bundle's model: `int8_path` compacted for TFLite Micro, what that saved).
+
+    MicroError unless TFLite Micro gives every one of `inputs` (int8 model inputs) the same outputs from both.
+    """
+    tflite = int8_path.read_bytes()
+    compact, dropped = compact_for_micro(tflite)
+    with tempfile.TemporaryDirectory(prefix="asr-mcu-") as tmp:
+        path = Path(tmp) / "model_micro.tflite"
+        path.write_bytes(compact)
+        same = np.array_equal(run_micro(int8_path, inputs, arena_bytes)[0], run_micro(path, inputs, arena_bytes)[0])
+    if not same:
+        raise MicroError(f"{int8_path}: the model compacted for TFLite Micro computes other outputs; not bundled")
+    return compact, {"bytes": len(compact), "saved_bytes": len(tflite) - len(compact), "zero_points_dropped": dropped}
+
+
+def write_bundle(out_dir: Path, model_bytes: bytes, manifest: Manifest, ops: list[str]) -> list[str]:
+    """Write the bundle of `model_bytes` (micro_model's) into `out_dir` (created); returns the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = model_sources(int8_path.read_bytes(), manifest, ops, manifest.source)
+    files = model_sources(model_bytes, manifest, ops, manifest.source)
     files.update(frontend_sources(manifest.features, manifest.source))
     files["detector_config.h"] = manifest.detector_config_h()
     for name, text in files.items():

@@ -26,10 +26,11 @@ from asr.errors import InputError, MissingError
 from asr.export import flatbuffer, micro, parity
 from asr.export.loop import LoopExportError
 from asr.export.manifest import tensor_info, tool_versions
-from asr.export.mcu import write_bundle
+from asr.export.mcu import micro_model, write_bundle
 from asr.export.routes import CONVERTERS, choose_route
 from asr.runtime.bundle import MCU_DIR, Manifest
 from asr.runtime.host_interpreters import io_details
+from asr.runtime.interpreter import quantize
 
 # Float32 constants beyond this many times 4 bytes per unique parameter mean a weight was stored more than once
 # in a transformed form (a duplicate with identical bytes is caught exactly by flatbuffer.check_stored_once).
@@ -186,7 +187,9 @@ def export_model(
         wake_word = config.data.wake_word if config.data.wake_word in labels else None
         manifest = Manifest(labels, spec, models, io["input"], io["output"], arena, wake_word=wake_word, report=report)
         if mcu:
-            report["mcu"] = write_bundle(stage / MCU_DIR, int8_path, manifest, sorted(int8_info.op_counts))
+            inputs = quantize(windows, io["input"].scale, io["input"].zero_point)
+            model_bytes, report["mcu_model"] = micro_model(int8_path, inputs, arena)
+            report["mcu"] = write_bundle(stage / MCU_DIR, model_bytes, manifest, sorted(int8_info.op_counts))
         report["export_seconds"] = round(time.perf_counter() - started, 2)
         manifest.write(stage)
     return manifest
