@@ -1,5 +1,8 @@
-"""Subword tokenizer for the CTC task (sentencepiece). The CTC blank is index `vocab_size`, the model's last
-output, so token ids keep sentencepiece's numbering unchanged."""
+"""The CTC units: subword pieces (sentencepiece; the blank is index `vocab_size`, the model's last output, so token
+ids keep sentencepiece's numbering unchanged), letters, and espeak-ng phones.
+
+sentencepiece is imported where a tokenizer is made: the phone set is also read on a device, which has none.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
-
-import sentencepiece as spm
 
 from asr.errors import InputError, MissingError
 
@@ -21,6 +22,8 @@ class Tokenizer:
         self.path = Path(model_path)
         if not self.path.is_file():
             raise MissingError(f"{self.path}: no such tokenizer model")
+        import sentencepiece as spm
+
         self._sp = spm.SentencePieceProcessor()
         try:
             self._sp.Load(str(self.path))
@@ -40,6 +43,8 @@ class Tokenizer:
             raise InputError("cannot train a tokenizer on no text")
         out_prefix = Path(out_prefix)
         out_prefix.parent.mkdir(parents=True, exist_ok=True)
+        import sentencepiece as spm
+
         with tempfile.TemporaryDirectory(dir=out_prefix.parent, prefix=".tokenizer-") as tmp:
             spm.SentencePieceTrainer.Train(
                 sentence_iterator=iter(texts),

@@ -30,3 +30,11 @@ def kws_export(kws_checkpoint, commands_corpus, tmp_path_factory):
 def kws_export_loop(kws_checkpoint, commands_corpus, tmp_path_factory):
     """Export directory of `kws_checkpoint` (int8 + MCU bundle) through the loop route (TFLite WHILE)."""
     return _asr_export(kws_checkpoint, tmp_path_factory.mktemp("export_loop") / "kws", commands_corpus, "loop")
+
+
+@pytest.fixture(scope="session")
+def phone_export(kws_checkpoint, commands_corpus, tmp_path_factory):
+    """`kws_checkpoint`'s phone head exported as a CTC model (wake words by text)."""
+    out = tmp_path_factory.mktemp("phones") / "phones"
+    run_asr("export", kws_checkpoint, out, "--phones", "--data", commands_corpus, "--calibration", 32, "--parity", 8)
+    return out

@@ -4,7 +4,6 @@ by text spotted with it: the phrase becomes espeak-ng phones at set-up, stored b
 import json
 
 import numpy as np
-import pytest
 from fixtures_export import run_asr
 
 from asr.audio import read_audio, write_audio
@@ -13,13 +12,6 @@ from asr.runtime.ctc import keyword_score
 from asr.runtime.ctc_stream import load_ctc
 from asr.runtime.phrases import phrase_units
 from asr.text import PHONES
-
-
-@pytest.fixture(scope="module")
-def phone_export(kws_checkpoint, commands_corpus, tmp_path_factory):
-    out = tmp_path_factory.mktemp("phones") / "phones"
-    run_asr("export", kws_checkpoint, out, "--phones", "--data", commands_corpus, "--calibration", 32, "--parity", 8)
-    return out
 
 
 def _clip(corpus, word: str):

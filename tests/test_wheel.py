@@ -4,6 +4,7 @@ the `device` extra beside it (no torch, no TensorFlow anywhere), `from asr impor
 
 import importlib.metadata
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -108,3 +109,14 @@ def test_the_api_runs_with_only_the_device_extra(device_python, tmp_path, kws_ex
     assert heavy == "[]"  # not merely unimported: not installed
     demo = _asr(sys.executable, tmp_path, "demo", str(kws_export), "--file", str(clip), "--json", "--threshold", "0.3")
     assert json.loads(found) == [json.loads(line) for line in demo.stdout.splitlines()]
+
+
+def test_a_phrase_is_set_up_and_spotted_with_only_the_device_extra(
+    device_python, tmp_path, phone_export, commands_corpus
+):
+    """Wake words by text on a device install: no sentencepiece, torch or TensorFlow; espeak-ng makes the phones."""
+    export = shutil.copytree(phone_export, tmp_path / "phones", ignore=shutil.ignore_patterns("keywords.json"))
+    clip = sorted((commands_corpus / "marvin").glob("*.wav"))[0]
+    run = _asr(device_python, tmp_path, "demo", str(export), "--file", str(clip), "--json", "--keyword", "marvin")
+    assert run.returncode == 0, run.stderr
+    assert json.loads((export / "keywords.json").read_text())["marvin"]["unit_names"] == "m A@ v I n".split()

@@ -4,7 +4,12 @@
 # extra). Proves the Pi path installs and runs on Arm's instruction set; says nothing about a Pi's speed,
 # microphone or PortAudio setup.
 #
-#   tools/pi_arm64_check.sh EXPORT_DIR WAV     # e.g. runs/kws/export data/generated/stream/stream.wav
+#   tools/pi_arm64_check.sh EXPORT_DIR WAV [CTC_EXPORT_DIR]   # e.g. runs/kws/export data/generated/stream/stream.wav
+#
+# With CTC_EXPORT_DIR (an `asr export` of a CTC model, text or phones) it also runs the device's CTC commands there
+# on the same audio: `asr transcribe CTC_EXPORT_DIR AUDIO` and `asr demo CTC_EXPORT_DIR --keyword marvin --file
+# AUDIO`. The phrase is set up on the host first (espeak-ng for a phone model: the repository's .venv), in a copy of
+# CTC_EXPORT_DIR, whose keywords.json the emulated Pi then only reads. Each is compared with the host's run.
 #
 # Environment:
 #   PI_ARM64_DIR     cache for the arm64 root and wheels (default: build/pi-arm64 in the repository)
@@ -13,18 +18,34 @@
 #   PI_ARM64_MIRROR  Debian mirror (default: the one this machine's apt uses, else deb.debian.org)
 #   HOST_PYTHON      a host Python >= 3.11 with pip, to download the wheels (default: the repository's .venv)
 #
-# Exits non-zero if the emulated demo fails. Needs root (or sudo) for apt-get and debootstrap, on Debian/Ubuntu.
+# Exits non-zero if an emulated command fails. Needs root (or sudo) for apt-get and debootstrap, on Debian/Ubuntu.
 set -euo pipefail
 
-if [ $# -ne 2 ]; then
-  echo "usage: $0 EXPORT_DIR WAV" >&2
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+  echo "usage: $0 EXPORT_DIR WAV [CTC_EXPORT_DIR]" >&2
   exit 2
 fi
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 EXPORT_DIR=$(cd "$1" && pwd)
 WAV=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+CTC_EXPORT_DIR=""
+[ $# -lt 3 ] || CTC_EXPORT_DIR=$(cd "$3" && pwd)
 [ -f "$EXPORT_DIR/manifest.json" ] || { echo "$EXPORT_DIR: no manifest.json (an 'asr export' directory)" >&2; exit 2; }
 [ -f "$WAV" ] || { echo "$WAV: not found" >&2; exit 2; }
+# The CTC checks need the host too: the phrase's set-up (espeak-ng phones for a phone model) and the reference.
+HOST_VENV=$REPO/.venv/bin/python
+if [ -n "$CTC_EXPORT_DIR" ]; then
+  [ -f "$CTC_EXPORT_DIR/manifest.json" ] \
+    || { echo "$CTC_EXPORT_DIR: no manifest.json (an 'asr export' directory)" >&2; exit 2; }
+  if [ ! -x "$HOST_VENV" ] \
+    || ! PYTHONPATH=$REPO "$HOST_VENV" -c 'import asr.runtime.phrases, soundfile' 2>/dev/null; then
+    echo "CTC_EXPORT_DIR needs the repository's .venv (asr's runtime, soundfile) to set up the phrase" >&2
+    exit 2
+  fi
+  PYTHONPATH=$REPO "$HOST_VENV" -c 'import sys; from asr.runtime.phrases import is_ctc_export
+sys.exit(not is_ctc_export(sys.argv[1]))' "$CTC_EXPORT_DIR" 2>/dev/null \
+    || { echo "$CTC_EXPORT_DIR: not a CTC export (its manifest names no CTC units)" >&2; exit 2; }
+fi
 CACHE=${PI_ARM64_DIR:-$REPO/build/pi-arm64}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
@@ -106,6 +127,8 @@ esac
 # itself does), no host packages. -cpu picks the Pi's core, so only its instruction set extensions exist.
 PI_PYTHON=(env PYTHONPATH="$SITE:$REPO" PYTHONNOUSERSITE=1 "$QEMU" -cpu "$CPU" -L "$ROOTFS" "$ROOTFS/usr/bin/python3.11")
 pi_python() { "${PI_PYTHON[@]}" "$@"; }
+# `asr COMMAND ...` from the checkout, as deploy/pi/demo.py calls it: `python -c "$ASR_CLI" COMMAND ARGS`.
+ASR_CLI='import sys; from asr.cli import main; sys.exit(main(sys.argv[1:]))'
 
 # --- aarch64 wheels (cached) -----------------------------------------------------------------------------
 # The requirements are pyproject's core dependencies plus the `device` extra: what install.sh puts on a Pi.
@@ -206,17 +229,78 @@ log "emulated demo: ok, ${elapsed} s wall time under qemu"
 # The same command on the host, for comparison only: the input features agree to float rounding and TFLite's
 # reference int8 kernels give bit-identical scores on both, but XNNPACK's optimized int8 kernels round
 # differently on x86 and Arm, so scores differ (up to ~0.08 seen) and a detection near the threshold may flip.
-if [ -x "$REPO/.venv/bin/python" ] && "$REPO/.venv/bin/python" -c 'import numpy, soundfile' 2>/dev/null; then
-  if "$REPO/.venv/bin/python" "$REPO/deploy/pi/demo.py" "$EXPORT_DIR" --file "$AUDIO" \
+compare_detections() {  # HOST_FILE ARM64_FILE: lines `time label score`
+  # Time and label of each detection (the first two columns), then the largest score difference.
+  if cmp -s <(awk '{print $1, $2}' "$1") <(awk '{print $1, $2}' "$2"); then
+    log "host ($(uname -m)): the same $(wc -l <"$1") detections; scores differ by at most" \
+      "$(paste "$1" "$2" | awk '{d = $3 - $6; if (d < 0) d = -d; if (d > m) m = d} END {printf "%.3f", m}')"
+  else
+    log "host ($(uname -m)) detections differ (< host, > emulated arm64):"
+    diff "$1" "$2" | sed 's/^/  /' >&2 || true
+  fi
+}
+if [ -x "$HOST_VENV" ] && "$HOST_VENV" -c 'import numpy, soundfile' 2>/dev/null; then
+  if "$HOST_VENV" "$REPO/deploy/pi/demo.py" "$EXPORT_DIR" --file "$AUDIO" \
     >"$CACHE/detections-host.txt" 2>/dev/null; then
-    # Time and label of each detection (the first two columns), then the largest score difference.
-    if cmp -s <(awk '{print $1, $2}' "$CACHE/detections-host.txt") <(awk '{print $1, $2}' "$CACHE/detections-arm64.txt"); then
-      log "host ($(uname -m)): the same $(wc -l <"$CACHE/detections-host.txt") detections; scores differ by at most" \
-        "$(paste "$CACHE/detections-host.txt" "$CACHE/detections-arm64.txt" \
-          | awk '{d = $3 - $6; if (d < 0) d = -d; if (d > m) m = d} END {printf "%.3f", m}')"
-    else
-      log "host ($(uname -m)) detections differ (< host, > emulated arm64):"
-      diff "$CACHE/detections-host.txt" "$CACHE/detections-arm64.txt" | sed 's/^/  /' >&2 || true
-    fi
+    compare_detections "$CACHE/detections-host.txt" "$CACHE/detections-arm64.txt"
   fi
 fi
+[ -n "$CTC_EXPORT_DIR" ] || exit 0
+
+# --- the CTC commands: transcribe, and a wake word defined by text ---------------------------------------
+# run_pi NAME OUT COMMAND...: run an emulated command, its stdout to OUT; fail loudly if it exits non-zero or
+# prints a traceback (an `asr` error message exits 2 without one).
+run_pi() {
+  local name=$1 out=$2 rc=0 start elapsed
+  shift 2
+  log "$name on $(basename "$AUDIO") with emulated $CPU:"
+  start=$(date +%s)
+  "${PI_PYTHON[@]}" "$@" >"$out" 2>"$WORK/pi.err" || rc=$?
+  elapsed=$(($(date +%s) - start))
+  sed 's/^/  /' "$out"
+  grep -v '^INFO' "$WORK/pi.err" | sed 's/^/  /' >&2 || true
+  if [ "$rc" != 0 ] || grep -q Traceback "$WORK/pi.err"; then
+    log "FAIL: the emulated $name exited with $rc"
+    exit 1
+  fi
+  log "emulated $name: ok, ${elapsed} s wall time under qemu"
+}
+# A copy: set-up writes the phrase's units into EXPORT_DIR/keywords.json (a stored phrase there is kept).
+CTC_DIR=$WORK/ctc-export
+cp -r "$CTC_EXPORT_DIR" "$CTC_DIR"
+PHRASE=marvin
+
+# (a) Greedy CTC transcript of the cut audio, emulated and on the host.
+run_pi transcribe "$CACHE/transcript-arm64.txt" -c "$ASR_CLI" transcribe "$CTC_DIR" "$AUDIO"
+PYTHONPATH=$REPO "$HOST_VENV" -c "$ASR_CLI" transcribe "$CTC_DIR" "$AUDIO" \
+  >"$CACHE/transcript-host.txt" 2>"$WORK/host.err" \
+  || { cat "$WORK/host.err" >&2; log "FAIL: transcribe on the host failed"; exit 1; }
+if cmp -s "$CACHE/transcript-host.txt" "$CACHE/transcript-arm64.txt"; then
+  log "host ($(uname -m)): the same transcript ($(wc -w <"$CACHE/transcript-host.txt") units)"
+else  # XNNPACK's rounding (above) flips frames between two close units (phone head: 18 of 1498 frames)
+  edits=$("$HOST_VENV" - "$CACHE/transcript-host.txt" "$CACHE/transcript-arm64.txt" <<'EOF'
+import difflib, sys
+host, arm = (open(f).read().split() for f in sys.argv[1:])
+ops = difflib.SequenceMatcher(None, host, arm, autojunk=False).get_opcodes()
+edits = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in ops if op != "equal")
+print(f"{edits} unit edits between {len(host)} units (host) and {len(arm)} (emulated arm64)")
+EOF
+)
+  log "host ($(uname -m)) transcript differs: $edits"
+  sed 's/^/  host:  /' "$CACHE/transcript-host.txt" >&2
+  sed 's/^/  arm64: /' "$CACHE/transcript-arm64.txt" >&2
+fi
+
+# (b) The phrase: set up on the host (espeak-ng for a phone model; the host's run is also the reference), then the
+# emulated Pi, which has no espeak-ng and must only read the stored units.
+"$HOST_VENV" "$REPO/deploy/pi/demo.py" "$CTC_DIR" --keyword "$PHRASE" --file "$AUDIO" \
+  >"$CACHE/phrase-detections-host.txt" 2>"$WORK/host.err" \
+  || { cat "$WORK/host.err" >&2; log "FAIL: setting up and spotting '$PHRASE' on the host failed"; exit 1; }
+[ -f "$CTC_DIR/keywords.json" ] || { log "FAIL: the host's set-up stored no keywords.json"; exit 1; }
+log "phrase set up on the host: $(grep -m 1 "^$PHRASE:" "$WORK/host.err")"
+stored=$(cksum <"$CTC_DIR/keywords.json")
+run_pi "demo --keyword $PHRASE" "$CACHE/phrase-detections-arm64.txt" \
+  "$REPO/deploy/pi/demo.py" "$CTC_DIR" --keyword "$PHRASE" --file "$AUDIO"
+[ "$(cksum <"$CTC_DIR/keywords.json")" = "$stored" ] \
+  || { log "FAIL: the emulated demo rewrote keywords.json instead of reading the stored units"; exit 1; }
+compare_detections "$CACHE/phrase-detections-host.txt" "$CACHE/phrase-detections-arm64.txt"

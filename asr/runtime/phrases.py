@@ -39,7 +39,10 @@ def espeak_phones(word: str) -> str:
             check=True,
         ).stdout.strip()  # fmt: skip
     except FileNotFoundError:
-        raise PhraseError("phrases for a phone model need espeak-ng at set-up (apt-get install espeak-ng)") from None
+        raise PhraseError(
+            f"phrase word {word!r}: a phone model needs espeak-ng to set a new phrase up (apt-get install espeak-ng); "
+            f"or set it up once where espeak-ng is and copy the export's {KEYWORDS_FILE} with it"
+        ) from None
 
 
 def phrase_units(model: CTCModel, phrase: str) -> list[int]:
