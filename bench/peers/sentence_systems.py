@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.audio import read_audio
+from asr.errors import AsrError, InputError
 from asr.runtime.intent import SLOT, load_grammar
 from bench.peers import install
 
@@ -131,7 +132,7 @@ class Sphinx:
         ):
             if d.lookup_word(word) is None:
                 if not (word.endswith("s") and d.lookup_word(word[:-1])):
-                    raise ValueError(f"pocketsphinx's dictionary has no pronunciation for {word!r}")
+                    raise InputError(f"pocketsphinx's dictionary has no pronunciation for {word!r}")
                 d.add_word(word, d.lookup_word(word[:-1]) + " S", True)
 
     def _decode(self, audio: np.ndarray, search: str) -> str:
@@ -189,13 +190,13 @@ def grammar_jsgf(grammar: dict) -> str:
 def build(system: str, export_dir: Path | None, grammar: dict):
     if system.startswith("ours-"):
         if export_dir is None:
-            raise ValueError(f"{system} needs --export")
+            raise InputError(f"{system} needs --export")
         return Ours(export_dir, system.removeprefix("ours-"), grammar)
     if system.startswith("whisper-"):
         return Whisper(system)
     if system == "pocketsphinx":
         return Sphinx(grammar)
-    raise ValueError(f"unknown system {system!r}")
+    raise InputError(f"unknown system {system!r}")
 
 
 def _rss() -> int:
@@ -215,7 +216,10 @@ def main() -> None:
     audio = [read_audio(u["path"], SAMPLE_RATE) for u in utts]
     grammar = load_grammar(args.grammar)
     baseline = _rss()
-    system = build(args.system, args.export, grammar)
+    try:
+        system = build(args.system, args.export, grammar)
+    except AsrError as e:  # a peer pip could not install, an unusable export: one line, no traceback
+        raise SystemExit(f"{args.system}: {e}") from None
     system.transcribe(audio[0])  # warm-up: first-call allocations and caches are not decoding time
     rows = []
     for u, a in tqdm(list(zip(utts, audio, strict=True)), desc=args.system, unit="utt"):
