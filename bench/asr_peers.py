@@ -109,7 +109,12 @@ def markdown(rows: list[dict], utts: list, audio_seconds: float, split: str) -> 
         f" {r['rtf']:.3f} |"
         for r in rows
     ]
-    return head + "\n".join(lines) + "\n"
+    by = {r["system"]: r for r in rows}
+    ratio = ""
+    if "whisper-tiny.en" in by and (ours := by.get("ours-tflm") or by.get("ours-litert")):
+        share = by["whisper-tiny.en"]["stored_bytes"] / ours["stored_bytes"]
+        ratio = f"\nThe project's model stores 1/{share:.0f} of Whisper tiny.en's bytes.\n"
+    return head + "\n".join(lines) + "\n" + ratio
 
 
 def main() -> None:

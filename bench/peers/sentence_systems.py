@@ -117,9 +117,9 @@ class Sphinx:
     """pocketsphinx 5.1.1: the en-us LM for free text, a JSGF grammar of the requests for intent."""
 
     def __init__(self, grammar: dict):
-        from bench.peers.pocketsphinx import _decoder
+        from pocketsphinx import Decoder
 
-        self.decoder = _decoder()
+        self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")  # en-us model, LM and CMUdict by default
         self._add_missing_words(grammar)
         self.decoder.add_jsgf_string("requests", grammar_jsgf(grammar))
         self.arena = None
