@@ -10,12 +10,14 @@ its en-us model, LM and dictionary (BSD licence). The Whisper peers are installe
 (bench.peers.sentence_systems says how each is run and timed).
 
 Columns, on the corpus split (default: test-clean of data/generated/sentences, voices never trained on):
-- WER: jiwer over every utterance, all texts normalised alike (bench.peers.sentences: lower case, numbers in words).
+- WER: jiwer over every utterance, all texts normalised alike (bench.peers.sentences: lower case, numbers in words);
+  and over the utterances of the grammar's held-out templates only (sentence shapes never trained on).
 - intent, grammar-constrained: on the utterances of the grammar's held-out templates, the decoded request's
-  template and slots must equal the reference's. Ours: CTC beam search over the grammar's requests; pocketsphinx:
-  a JSGF grammar of the same requests; Whisper cannot be constrained this way (n/a).
+  template and slots must equal the reference's. Ours: CTC beam search over the grammar's requests
+  (asr.runtime.intent, as `asr transcribe --grammar`; `--grammar-beam`, default 8 like the command's); no request
+  found counts as wrong. pocketsphinx: a JSGF grammar of the same requests; Whisper cannot be constrained (n/a).
 - intent, nearest request: the same utterances, the free transcript mapped to the grammar request nearest to it in
-  words (exact match first): the fairest simple mapping for a recognizer without a grammar, applied to all rows.
+  characters (exact match first): the fairest simple mapping for a recognizer without a grammar, for every row.
 - stored bytes: the model files a device keeps (ours: int8 .tflite + manifest; Whisper: the CTranslate2 folder,
   float16 weights quantized to int8 at load; pocketsphinx: acoustic model, LM and dictionary).
 - TFLM arena (ours in TFLite Micro: the manifest's measured arena) and peak RSS delta (every row: what loading the
@@ -49,11 +51,11 @@ TITLES = {
 DEFAULT_GRAMMAR = Path(__file__).resolve().parents[1] / "asr" / "data" / "default_recipe" / "grammar.toml"
 
 
-def run_system(system: str, utterances: Path, out: Path, export: Path | None, grammar: Path) -> dict:
+def run_system(system: str, utterances: Path, out: Path, export: Path | None, grammar: Path, beam: int) -> dict:
     """One system's transcripts and costs, from its own process (kept in OUT/raw: a rerun reuses them)."""
     if not out.is_file():
         cmd = [sys.executable, "-m", "bench.peers.sentence_systems", system, str(utterances), str(out) + ".tmp"]
-        cmd += ["--grammar", str(grammar), *(["--export", str(export)] if export else [])]
+        cmd += ["--grammar", str(grammar), "--beam", str(beam), *(["--export", str(export)] if export else [])]
         if subprocess.run(cmd).returncode != 0:
             raise SystemExit(f"{system} failed (its error is above)")
         Path(str(out) + ".tmp").rename(out)
@@ -62,7 +64,7 @@ def run_system(system: str, utterances: Path, out: Path, export: Path | None, gr
 
 def _export_tag(export: Path) -> str:
     """A short hash of the export's manifest: transcripts of another export are never reused."""
-    return "-" + hashlib.sha256((export / "manifest.json").read_bytes()).hexdigest()[:10]
+    return hashlib.sha256((export / "manifest.json").read_bytes()).hexdigest()[:10]
 
 
 def score(result: dict, utts: list, matcher: IntentMatcher) -> dict:
@@ -76,6 +78,7 @@ def score(result: dict, utts: list, matcher: IntentMatcher) -> dict:
     return {
         "system": result["system"],
         "wer": wer([u.reference for u in utts], hyps),
+        "wer_heldout_templates": wer([u.reference for u in heldout], [rows[u.utt_id]["text"] for u in heldout]),
         "intent_constrained": None
         if any(t is None for t in constrained)
         else sum(same_request(matcher.exact(t), truth[u.utt_id]) for t, u in zip(constrained, heldout, strict=True))
@@ -93,8 +96,8 @@ def markdown(rows: list[dict], utts: list, audio_seconds: float, split: str) -> 
     head = (
         f"{len(utts)} utterances of {split} ({audio_seconds / 60:.1f} min; {n_held} from held-out templates score"
         " intent), one CPU thread\n\n"
-        "| system | WER | intent, grammar-constrained | intent, nearest request | stored bytes | TFLM arena |"
-        " peak RSS delta | RTF |\n|---|---|---|---|---|---|---|---|\n"
+        "| system | WER | WER, held-out templates | intent, grammar-constrained | intent, nearest request |"
+        " stored bytes | TFLM arena | peak RSS delta | RTF |\n|---|---|---|---|---|---|---|---|---|\n"
     )
 
     def pct(x: float | None) -> str:
@@ -104,7 +107,8 @@ def markdown(rows: list[dict], utts: list, audio_seconds: float, split: str) -> 
         return "" if x is None else f"{x:,} B"
 
     lines = [
-        f"| {TITLES[r['system']]} | {pct(r['wer'])} | {pct(r['intent_constrained'])} | {pct(r['intent_nearest'])} |"
+        f"| {TITLES[r['system']]} | {pct(r['wer'])} | {pct(r['wer_heldout_templates'])} |"
+        f" {pct(r['intent_constrained'])} | {pct(r['intent_nearest'])} |"
         f" {size(r['stored_bytes'])} | {size(r['arena_bytes'])} | {r['rss_delta_bytes'] / 2**20:.1f} MiB |"
         f" {r['rtf']:.3f} |"
         for r in rows
@@ -123,6 +127,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/generated/sentences"))
     parser.add_argument("--split", default="test-clean")
     parser.add_argument("--grammar", type=Path, default=DEFAULT_GRAMMAR)
+    parser.add_argument("--grammar-beam", type=int, default=8, help="beam of the project's grammar decoding")
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=SYSTEMS)
     parser.add_argument("--per-speaker", type=int, default=None, help="only each speaker's first N utterances")
     parser.add_argument("--out", type=Path, default=Path("artifacts/asr-peers"))
@@ -140,8 +145,10 @@ def main() -> None:
     write_text_atomic(listing, json.dumps(key))
     rows, audio_seconds = [], 0.0
     for system in args.systems:
-        raw = args.out / "raw" / f"{system}{_export_tag(args.export) if system.startswith('ours-') else ''}.json"
-        result = run_system(system, listing, raw, args.export, args.grammar)
+        tag = f"-{_export_tag(args.export)}-beam{args.grammar_beam}" if system.startswith("ours-") else ""
+        result = run_system(
+            system, listing, args.out / "raw" / f"{system}{tag}.json", args.export, args.grammar, args.grammar_beam
+        )
         rows.append(score(result, utts, matcher))
         audio_seconds = result["audio_seconds"]
     table = markdown(rows, utts, audio_seconds, args.split)
