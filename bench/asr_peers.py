@@ -18,12 +18,15 @@ Columns, on the corpus split (default: test-clean of data/generated/sentences, v
   found counts as wrong. pocketsphinx: a JSGF grammar of the same requests; Whisper cannot be constrained (n/a).
 - intent, nearest request: the same utterances, the free transcript mapped to the grammar request nearest to it in
   characters (exact match first): the fairest simple mapping for a recognizer without a grammar, for every row.
-- stored bytes: the model files a device keeps (ours: int8 .tflite + manifest; Whisper: the CTranslate2 folder,
-  float16 weights quantized to int8 at load; pocketsphinx: acoustic model, LM and dictionary).
-- TFLM arena (ours in TFLite Micro: the manifest's measured arena) and peak RSS delta (every row: what loading the
-  model and decoding added to the process's resident memory).
+  Both are also given, below the table, on the split's other utterances (templates trained on).
+- stored bytes: the model files a device keeps (ours: int8 .tflite + manifest; Whisper: the CTranslate2 folder as
+  shipped, 2 bytes a weight, quantized to int8 at load; pocketsphinx: acoustic model, LM and dictionary).
+- TFLM arena (ours in TFLite Micro: the manifest's arena, measured plus the export's margin) and peak RSS delta
+  (every row: what loading the model and decoding added to the process's resident memory).
 - RTF: decoding seconds over audio seconds on this CPU, one thread.
-Writes OUT/asr_peers.json and OUT/asr_peers.md (and each system's transcripts in OUT/raw/).
+`--per-speaker N` scores a fixed subset (each speaker's first N utterances by id) when the whole split is too slow.
+Writes OUT/asr_peers.json and OUT/asr_peers.md, and each system's transcripts in OUT/raw/ (reused by a rerun on the
+same utterances and, for the project's rows, the same export and beam).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ TITLES = {
     "whisper-base": "Whisper base (faster-whisper int8)",
     "pocketsphinx": "pocketsphinx 5.1.1 en-us",
 }
+FORMAT = 2  # of the workers' transcripts (bench.peers.sentence_systems)
 DEFAULT_GRAMMAR = Path(__file__).resolve().parents[1] / "asr" / "data" / "default_recipe" / "grammar.toml"
 
 
@@ -67,23 +71,33 @@ def _export_tag(export: Path) -> str:
     return hashlib.sha256((export / "manifest.json").read_bytes()).hexdigest()[:10]
 
 
+def intent_accuracy(rows: dict, utts: list, matcher: IntentMatcher) -> dict:
+    """Exact intent and slots over `utts`: from grammar-constrained decoding (None where the system has none) and
+    from the free transcript's nearest request."""
+    truth = [matcher.exact(u.reference) for u in utts]
+    constrained = [rows[u.utt_id]["grammar_text"] for u in utts]
+    nearest = [matcher.nearest(rows[u.utt_id]["text"]) for u in utts]
+    return {
+        "constrained": None
+        if any(t is None for t in constrained)
+        else sum(same_request(matcher.exact(c), t) for c, t in zip(constrained, truth, strict=True)) / len(utts),
+        "nearest": sum(same_request(n, t) for n, t in zip(nearest, truth, strict=True)) / len(utts),
+    }
+
+
 def score(result: dict, utts: list, matcher: IntentMatcher) -> dict:
-    """The row of one system: WER, both intent accuracies, bytes, memory, RTF."""
+    """The row of one system: WER, intent accuracies (held-out templates; trained ones beside), bytes, memory, RTF."""
     rows = {r["utt_id"]: r for r in result["utterances"]}
-    hyps = [rows[u.utt_id]["text"] for u in utts]
-    heldout = [u for u in utts if u.heldout]
-    truth = {u.utt_id: matcher.exact(u.reference) for u in heldout}
-    nearest = [same_request(matcher.nearest(rows[u.utt_id]["text"]), truth[u.utt_id]) for u in heldout]
-    constrained = [rows[u.utt_id]["grammar_text"] for u in heldout]
+    heldout, trained = [u for u in utts if u.heldout], [u for u in utts if not u.heldout]
+    held_intent, trained_intent = intent_accuracy(rows, heldout, matcher), intent_accuracy(rows, trained, matcher)
     return {
         "system": result["system"],
-        "wer": wer([u.reference for u in utts], hyps),
+        "wer": wer([u.reference for u in utts], [rows[u.utt_id]["text"] for u in utts]),
         "wer_heldout_templates": wer([u.reference for u in heldout], [rows[u.utt_id]["text"] for u in heldout]),
-        "intent_constrained": None
-        if any(t is None for t in constrained)
-        else sum(same_request(matcher.exact(t), truth[u.utt_id]) for t, u in zip(constrained, heldout, strict=True))
-        / len(heldout),
-        "intent_nearest": sum(nearest) / len(heldout),
+        "intent_constrained": held_intent["constrained"],
+        "intent_nearest": held_intent["nearest"],
+        "intent_constrained_trained_templates": trained_intent["constrained"],
+        "intent_nearest_trained_templates": trained_intent["nearest"],
         "stored_bytes": result["stored_bytes"],
         "arena_bytes": result["arena_bytes"],
         "rss_delta_bytes": result["rss_delta_bytes"],
@@ -113,12 +127,22 @@ def markdown(rows: list[dict], utts: list, audio_seconds: float, split: str) -> 
         f" {r['rtf']:.3f} |"
         for r in rows
     ]
+    trained = (
+        f"\nIntent on the other {len(utts) - n_held} utterances (templates trained on; same voices), for comparison:"
+        " grammar-constrained / nearest request: "
+        + "; ".join(
+            f"{TITLES[r['system']]} {pct(r['intent_constrained_trained_templates'])} /"
+            f" {pct(r['intent_nearest_trained_templates'])}"
+            for r in rows
+        )
+        + ".\n"
+    )
     by = {r["system"]: r for r in rows}
     ratio = ""
     if "whisper-tiny.en" in by and (ours := by.get("ours-tflm") or by.get("ours-litert")):
         share = by["whisper-tiny.en"]["stored_bytes"] / ours["stored_bytes"]
         ratio = f"\nThe project's model stores 1/{share:.0f} of Whisper tiny.en's bytes.\n"
-    return head + "\n".join(lines) + "\n" + ratio
+    return head + "\n".join(lines) + "\n" + trained + ratio
 
 
 def main() -> None:
@@ -138,7 +162,8 @@ def main() -> None:
     utts = load_utterances(args.data, args.split, matcher, args.per_speaker)
     (args.out / "raw").mkdir(parents=True, exist_ok=True)
     listing = args.out / "raw" / "utterances.json"
-    key = [{"utt_id": u.utt_id, "path": u.path, "heldout": u.heldout} for u in utts]
+    # FORMAT: transcripts of another version of the workers are stale too
+    key = {"format": FORMAT, "utterances": [{"utt_id": u.utt_id, "path": u.path} for u in utts]}
     if listing.is_file() and json.loads(listing.read_text()) != key:  # other utterances: earlier transcripts are stale
         for stale in (args.out / "raw").glob("*.json"):
             stale.unlink()

@@ -6,7 +6,9 @@
   greedy CTC for free text; for intent, beam search constrained to the grammar's requests
   (asr.runtime.intent.IntentDecoder) over the same log-probabilities.
 - `whisper-tiny.en`, `whisper-base`: faster-whisper (CTranslate2) with `compute_type="int8"`, one CPU thread,
-  language "en", the library's default beam of 5, no timestamps, no VAD. Weights from PyPI (bench.peers.install).
+  language "en", the library's default beam of 5, no timestamps, no VAD, and no sampling fallback (temperature 0:
+  the library's default resamples a doubtful clip at random, so reruns differed). Weights from PyPI
+  (bench.peers.install).
 - `pocketsphinx`: its bundled en-us acoustic model with the en-us trigram LM and CMUdict for free text; for intent,
   a JSGF grammar of every template with its slots and spoken numbers, in the same decoder.
 
@@ -103,7 +105,9 @@ class Whisper:
         self.arena = None
 
     def transcribe(self, audio: np.ndarray) -> str:
-        segments, _ = self.model.transcribe(audio, language="en", beam_size=WHISPER_BEAM, without_timestamps=True)
+        segments, _ = self.model.transcribe(
+            audio, language="en", beam_size=WHISPER_BEAM, temperature=0.0, without_timestamps=True
+        )
         return " ".join(s.text.strip() for s in segments)  # a generator: decoding happens here
 
     def constrained(self, audio: np.ndarray) -> None:
@@ -207,13 +211,13 @@ def _rss() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description="one sentence recognizer over utterances (bench.asr_peers)")
     parser.add_argument("system")
-    parser.add_argument("utterances", type=Path, help="JSON list of {utt_id, path, heldout}")
+    parser.add_argument("utterances", type=Path, help='JSON {"utterances": [{utt_id, path}, ...]}')
     parser.add_argument("out", type=Path)
     parser.add_argument("--export", type=Path, default=None)
     parser.add_argument("--grammar", type=Path, required=True)
     parser.add_argument("--beam", type=int, default=8, help="the project's grammar decoding beam")
     args = parser.parse_args()
-    utts = json.loads(args.utterances.read_text())
+    utts = json.loads(args.utterances.read_text())["utterances"]
     audio = [read_audio(u["path"], SAMPLE_RATE) for u in utts]
     grammar = load_grammar(args.grammar)
     baseline = _rss()
@@ -227,7 +231,7 @@ def main() -> None:
         start = time.perf_counter()
         text = system.transcribe(a)
         seconds = time.perf_counter() - start
-        grammar_text = system.constrained(a) if u["heldout"] else None
+        grammar_text = system.constrained(a)
         rows.append({"utt_id": u["utt_id"], "text": text, "seconds": seconds, "grammar_text": grammar_text})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     result = {
