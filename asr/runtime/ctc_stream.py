@@ -123,17 +123,15 @@ class CTCStream:
         return np.concatenate(out) if out else np.zeros((0, self.units), dtype=np.float32)
 
     def finish(self) -> np.ndarray:
-        """The remaining output frames, the last window padded with silence; cut to the audio's length."""
+        """The remaining output frames, the last window padded with silence and kept whole: CTC emits a word's units
+        late, so the last word is often in the frames past the audio's end (cut, "pause the music" read "pause")."""
         total_frames = self._first + len(self._features)
         total = encoder_frames(total_frames, self.plan.time_strides)
         out = []
         starts = self.plan.starts(total_frames)
         while self._window < len(starts) and self.frames_out < total:
             out.append(self._run(starts[self._window], last=self._window == len(starts) - 1))
-        frames = np.concatenate(out) if out else np.zeros((0, self.units), dtype=np.float32)
-        excess = max(0, self.frames_out - total)
-        self.frames_out -= excess
-        return frames[: len(frames) - excess]
+        return np.concatenate(out) if out else np.zeros((0, self.units), dtype=np.float32)
 
     def run(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for chunk in chunks:

@@ -133,7 +133,8 @@ class PhraseSpotter:
         for phrase, score, _start, end in self.scores(frames):
             if score >= self.thresholds[phrase] and end - self._after[phrase] >= self.refractory:
                 self._after[phrase] = end
-                found.append(Detection(end * self.frame_s, phrase, score))
+                # A late emission in the last window's silence padding is heard when the audio ends, not after.
+                found.append(Detection(min(end * self.frame_s, self.stream.audio_seconds), phrase, score))
         return found
 
     def push(self, samples: np.ndarray) -> list[Detection]:
