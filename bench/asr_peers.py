@@ -13,9 +13,9 @@ Columns, on the corpus split (default: test-clean of data/generated/sentences, v
 - WER: jiwer over every utterance, all texts normalised alike (bench.peers.sentences: lower case, numbers in words);
   and over the utterances of the grammar's held-out templates only (sentence shapes never trained on).
 - intent, grammar-constrained: on the utterances of the grammar's held-out templates, the decoded request's
-  template and slots must equal the reference's. Ours: CTC beam search over the grammar's requests
-  (asr.runtime.intent, as `asr transcribe --grammar`; `--grammar-beam`, default 8 like the command's); no request
-  found counts as wrong. pocketsphinx: a JSGF grammar of the same requests; Whisper cannot be constrained (n/a).
+  template and slots must equal the reference's. Ours: the grammar request with the highest CTC
+  probability (asr.runtime.intent, as `asr transcribe --grammar`). pocketsphinx: a JSGF grammar of the same
+  requests; Whisper cannot be constrained (n/a).
 - intent, nearest request: the same utterances, the free transcript mapped to the grammar request nearest to it in
   characters (exact match first): the fairest simple mapping for a recognizer without a grammar, for every row.
   Both are also given, below the table, on the split's other utterances (templates trained on).
@@ -26,7 +26,7 @@ Columns, on the corpus split (default: test-clean of data/generated/sentences, v
 - RTF: decoding seconds over audio seconds on this CPU, one thread.
 `--per-speaker N` scores a fixed subset (each speaker's first N utterances by id) when the whole split is too slow.
 Writes OUT/asr_peers.json and OUT/asr_peers.md, and each system's transcripts in OUT/raw/ (reused by a rerun on the
-same utterances and, for the project's rows, the same export and beam).
+same utterances and, for the project's rows, the same export).
 """
 
 from __future__ import annotations
@@ -55,11 +55,11 @@ FORMAT = 2  # of the workers' transcripts (bench.peers.sentence_systems)
 DEFAULT_GRAMMAR = Path(__file__).resolve().parents[1] / "asr" / "data" / "default_recipe" / "grammar.toml"
 
 
-def run_system(system: str, utterances: Path, out: Path, export: Path | None, grammar: Path, beam: int) -> dict:
+def run_system(system: str, utterances: Path, out: Path, export: Path | None, grammar: Path) -> dict:
     """One system's transcripts and costs, from its own process (kept in OUT/raw: a rerun reuses them)."""
     if not out.is_file():
         cmd = [sys.executable, "-m", "bench.peers.sentence_systems", system, str(utterances), str(out) + ".tmp"]
-        cmd += ["--grammar", str(grammar), "--beam", str(beam), *(["--export", str(export)] if export else [])]
+        cmd += ["--grammar", str(grammar), *(["--export", str(export)] if export else [])]
         if subprocess.run(cmd).returncode != 0:
             raise SystemExit(f"{system} failed (its error is above)")
         Path(str(out) + ".tmp").rename(out)
@@ -151,7 +151,6 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/generated/sentences"))
     parser.add_argument("--split", default="test-clean")
     parser.add_argument("--grammar", type=Path, default=DEFAULT_GRAMMAR)
-    parser.add_argument("--grammar-beam", type=int, default=8, help="beam of the project's grammar decoding")
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=SYSTEMS)
     parser.add_argument("--per-speaker", type=int, default=None, help="only each speaker's first N utterances")
     parser.add_argument("--out", type=Path, default=Path("artifacts/asr-peers"))
@@ -170,10 +169,8 @@ def main() -> None:
     write_text_atomic(listing, json.dumps(key))
     rows, audio_seconds = [], 0.0
     for system in args.systems:
-        tag = f"-{_export_tag(args.export)}-beam{args.grammar_beam}" if system.startswith("ours-") else ""
-        result = run_system(
-            system, listing, args.out / "raw" / f"{system}{tag}.json", args.export, args.grammar, args.grammar_beam
-        )
+        tag = f"-{_export_tag(args.export)}-exact" if system.startswith("ours-") else ""
+        result = run_system(system, listing, args.out / "raw" / f"{system}{tag}.json", args.export, args.grammar)
         rows.append(score(result, utts, matcher))
         audio_seconds = result["audio_seconds"]
     table = markdown(rows, utts, audio_seconds, args.split)

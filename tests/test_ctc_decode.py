@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from asr.data.recipe import DATA_DIR
-from asr.runtime.ctc import Pieces, greedy, keyword_score, lexicon_beam, sequence_log_likelihood
+from asr.runtime.ctc import (
+    Pieces,
+    greedy,
+    keyword_score,
+    lexicon_beam,
+    sequence_log_likelihood,
+    sequences_log_likelihood,
+)
 from asr.runtime.intent import IntentDecoder, load_grammar, requests
 from asr.text import Tokenizer
 
@@ -48,14 +55,26 @@ def test_pieces_encode_and_decode_like_sentencepiece(tokenizer):
 
 
 def test_forward_algorithm_matches_torch_ctc_loss():
+    """One sequence or many of different lengths at once (as the grammar decoder scores its requests)."""
     rng = np.random.default_rng(1)
     lp = torch.log_softmax(torch.from_numpy(rng.normal(0, 2, (30, 6))), -1)
-    for target in ([1, 2, 3], [2, 2, 4, 1], [0]):
-        loss = torch.nn.functional.ctc_loss(
-            lp[:, None], torch.tensor([target]), torch.tensor([30]), torch.tensor([len(target)]), blank=5,
-            reduction="sum",
+    targets = ([1, 2, 3], [2, 2, 4, 1], [0], [3, 3, 3, 0, 1, 4, 4])
+    losses = [
+        -float(
+            torch.nn.functional.ctc_loss(
+                lp[:, None],
+                torch.tensor([target]),
+                torch.tensor([30]),
+                torch.tensor([len(target)]),
+                blank=5,
+                reduction="sum",
+            )
         )  # fmt: skip
-        assert sequence_log_likelihood(lp.numpy(), target, 5) == pytest.approx(-float(loss), abs=1e-6)
+        for target in targets
+    ]
+    for target, loss in zip(targets, losses, strict=True):
+        assert sequence_log_likelihood(lp.numpy(), target, 5) == pytest.approx(loss, abs=1e-6)
+    np.testing.assert_allclose(sequences_log_likelihood(lp.numpy(), targets, 5), losses, atol=1e-6)
 
 
 def test_grammar_decoding_recovers_intent_and_slots(tokenizer):

@@ -82,25 +82,36 @@ def _logsumexp(a: float, b: float) -> float:
 
 
 def sequence_log_likelihood(log_probs: np.ndarray, units: Sequence[int], blank: int) -> float:
-    """log P(units | frames) summed over all CTC alignments (the forward algorithm, vectorised over states)."""
+    """log P(units | frames) summed over all CTC alignments (the forward algorithm)."""
+    return float(sequences_log_likelihood(log_probs, [units], blank)[0])
+
+
+def sequences_log_likelihood(log_probs: np.ndarray, sequences: Sequence[Sequence[int]], blank: int) -> np.ndarray:
+    """log P(sequence | frames) of each sequence, summed over all CTC alignments: the forward algorithm, vectorised
+    over the sequences and their states (blank, unit, blank, ..., unit, blank; shorter ones padded)."""
     lp = np.asarray(log_probs, dtype=np.float64)
-    states = [blank]
-    for u in units:
-        states += [u, blank]
-    states = np.asarray(states)
-    n = len(states)
-    # A label may skip the blank before it unless it repeats the previous label.
-    skip = np.zeros(n, dtype=bool)
-    skip[3::2] = states[3::2] != states[1:-2:2]
-    alpha = np.full(n, -np.inf)
-    alpha[0] = lp[0, blank]
-    if n > 1:
-        alpha[1] = lp[0, states[1]]
+    if not len(lp):
+        raise CTCError("no frames to score")
+    longest = max(len(units) for units in sequences)
+    n = 2 * longest + 1
+    states = np.full((len(sequences), n), blank)
+    for i, units in enumerate(sequences):
+        states[i, 1 : 2 * len(units) : 2] = units
+    ends = np.array([2 * len(units) for units in sequences])
+    valid = np.arange(n)[None] <= ends[:, None]
+    # A unit may skip the blank before it unless it repeats the unit before that.
+    skip = np.zeros_like(valid)
+    skip[:, 3::2] = states[:, 3::2] != states[:, 1:-2:2]
+    none = np.full((len(sequences), 2), -np.inf)
+    alpha = np.where(np.arange(n)[None] < 2, lp[0, states], -np.inf)
+    alpha[~valid] = -np.inf
     for t in range(1, len(lp)):
-        prev1 = np.concatenate([[-np.inf], alpha[:-1]])
-        prev2 = np.where(skip, np.concatenate([[-np.inf, -np.inf], alpha[:-2]]), -np.inf)
+        prev1 = np.concatenate([none[:, :1], alpha[:, :-1]], 1)
+        prev2 = np.where(skip, np.concatenate([none, alpha[:, :-2]], 1), -np.inf)
         alpha = np.logaddexp(np.logaddexp(alpha, prev1), prev2) + lp[t, states]
-    return float(np.logaddexp(alpha[-1], alpha[-2]) if n > 1 else alpha[-1])
+        alpha[~valid] = -np.inf
+    rows = np.arange(len(sequences))
+    return np.logaddexp(alpha[rows, ends], np.where(ends > 0, alpha[rows, ends - 1], -np.inf))
 
 
 def lexicon_beam(

@@ -1,8 +1,8 @@
 """Speech to intent on the device: decoding constrained to the requests of a grammar (the default: grammar.toml).
 
-Every request the grammar can make (each template with each slot filler and spoken number) becomes one path of a
-trie of the model's pieces; CTC beam search may only follow those paths (asr.runtime.ctc.trie_beam), so the
-output is always a request the grammar knows, and its template and slot values come with it. The intent is the
+Every request the grammar can make (each template with each slot filler and spoken number) is written in the model's
+pieces and scored by its CTC probability (asr.runtime.ctc.sequences_log_likelihood); the best one is the output, so
+it is always a request the grammar knows, and its template and slot values come with it. The intent is the
 template; the slots are its {name} values (numbers as integers).
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 from asr.errors import InputError
 from asr.files import read_toml
 from asr.numbers import spoken_number
-from asr.runtime.ctc import CTCError, Pieces, build_trie, trie_beam
+from asr.runtime.ctc import CTCError, Pieces, sequences_log_likelihood
 
 SLOT = re.compile(r"\{(\w+)\}")
 
@@ -62,16 +62,21 @@ def requests(grammar: dict) -> list[Request]:
 
 
 class IntentDecoder:
-    """log-probabilities of an utterance -> the grammar's most likely request."""
+    """log-probabilities of an utterance -> the grammar's most likely request.
 
-    def __init__(self, grammar: dict, pieces: Pieces, blank: int, beam: int = 8):
+    Every request is scored exactly (its CTC probability over all alignments) rather than by a pruned beam: a beam
+    over the request trie lost most intents once one piece was misheard (6% against 59% of a trained model's
+    requests, BENCHMARKS.md section 8), and a smart-speaker grammar is small enough to score whole."""
+
+    def __init__(self, grammar: dict, pieces: Pieces, blank: int):
         self.requests = requests(grammar)
         try:
-            self.trie = build_trie({i: pieces.encode_text(r.text) for i, r in enumerate(self.requests)})
+            self.sequences = [pieces.encode_text(r.text) for r in self.requests]
         except CTCError as e:
             raise InputError(f"the grammar uses a word the model cannot write: {e}") from None
-        self.blank, self.beam = blank, beam
+        self.blank = blank
 
     def decode(self, log_probs: np.ndarray) -> Request | None:
-        best = trie_beam(log_probs, self.trie, self.blank, self.beam)
-        return self.requests[best[1][-1]] if best else None
+        if not len(log_probs):
+            return None
+        return self.requests[int(np.argmax(sequences_log_likelihood(log_probs, self.sequences, self.blank)))]

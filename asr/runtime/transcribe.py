@@ -55,7 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="a grammar TOML (the default recipe ships grammar.toml): print the request as JSON",
     )
-    parser.add_argument("--beam", type=int, default=8, help="beam width of --lexicon and --grammar decoding")
+    parser.add_argument("--beam", type=int, default=8, help="beam width of --lexicon decoding")
     parser.add_argument("--json", action="store_true", help="print a JSON object (text, seconds, real-time factor)")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default=None, help="TFLite interpreter to use")
     parser.add_argument("--precision", default="int8", help="which exported model to run (int8 or float32)")
@@ -152,7 +152,7 @@ def _intent(model: CTCModel, args: argparse.Namespace) -> int:
 
     if model.pieces is None or args.audio in (None, "-"):
         raise InputError("--grammar needs a text (sentencepiece) model and an audio FILE")
-    decoder = IntentDecoder(load_grammar(args.grammar), model.pieces, model.blank, args.beam)
+    decoder = IntentDecoder(load_grammar(args.grammar), model.pieces, model.blank)
     audio = read_audio(args.audio, model.spec.sample_rate, resample=args.resample)
     check_audio(audio, args.audio, model)
     request = decoder.decode(model.log_probs(audio))

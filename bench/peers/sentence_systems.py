@@ -1,9 +1,9 @@
 """The sentence recognizers of `bench.asr_peers`, each run in a process of its own (so its peak RSS is its own):
 
-    python -m bench.peers.sentence_systems SYSTEM UTTS.json OUT.json --grammar GRAMMAR.toml [--export DIR --beam N]
+    python -m bench.peers.sentence_systems SYSTEM UTTS.json OUT.json --grammar GRAMMAR.toml [--export DIR]
 
 - `ours-tflm`, `ours-litert`: the project's int8 CTC export (asr.runtime.ctc_stream: fixed windows with overlap),
-  greedy CTC for free text; for intent, beam search constrained to the grammar's requests
+  greedy CTC for free text; for intent, the grammar request of highest CTC probability
   (asr.runtime.intent.IntentDecoder) over the same log-probabilities.
 - `whisper-tiny.en`, `whisper-base`: faster-whisper (CTranslate2) with `compute_type="int8"`, one CPU thread,
   language "en", the library's default beam of 5, no timestamps, no VAD, and no sampling fallback (temperature 0:
@@ -43,7 +43,7 @@ WHISPER_BEAM = 5  # faster-whisper's default
 class Ours:
     """The project's int8 CTC export in TFLite Micro (`tflm`) or ai-edge-litert (`litert`)."""
 
-    def __init__(self, export_dir: Path, runtime: str, grammar: dict, beam: int):
+    def __init__(self, export_dir: Path, runtime: str, grammar: dict):
         from asr.runtime.ctc_stream import load_ctc
         from asr.runtime.intent import IntentDecoder
 
@@ -52,7 +52,7 @@ class Ours:
         self.arena = model.manifest.arena_bytes if runtime == "tflm" else None
         if runtime == "tflm":
             model = dataclasses.replace(model, model=_micro_window(self.export_dir, model.manifest))
-        self.model, self.intent = model, IntentDecoder(grammar, model.pieces, model.blank, beam)
+        self.model, self.intent = model, IntentDecoder(grammar, model.pieces, model.blank)
         self._log_probs = None
 
     def transcribe(self, audio: np.ndarray) -> str:
@@ -191,11 +191,11 @@ def grammar_jsgf(grammar: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(system: str, export_dir: Path | None, grammar: dict, beam: int):
+def build(system: str, export_dir: Path | None, grammar: dict):
     if system.startswith("ours-"):
         if export_dir is None:
             raise InputError(f"{system} needs --export")
-        return Ours(export_dir, system.removeprefix("ours-"), grammar, beam)
+        return Ours(export_dir, system.removeprefix("ours-"), grammar)
     if system.startswith("whisper-"):
         return Whisper(system)
     if system == "pocketsphinx":
@@ -215,14 +215,13 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--export", type=Path, default=None)
     parser.add_argument("--grammar", type=Path, required=True)
-    parser.add_argument("--beam", type=int, default=8, help="the project's grammar decoding beam")
     args = parser.parse_args()
     utts = json.loads(args.utterances.read_text())["utterances"]
     audio = [read_audio(u["path"], SAMPLE_RATE) for u in utts]
     grammar = load_grammar(args.grammar)
     baseline = _rss()
     try:
-        system = build(args.system, args.export, grammar, args.beam)
+        system = build(args.system, args.export, grammar)
     except AsrError as e:  # a peer pip could not install, an unusable export: one line, no traceback
         raise SystemExit(f"{args.system}: {e}") from None
     system.transcribe(audio[0])  # warm-up: first-call allocations and caches are not decoding time
