@@ -43,6 +43,15 @@ def to_pcm(audio: np.ndarray) -> bytes:
     return (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
+def decode_utterance(decoder, audio: np.ndarray) -> str:
+    """A pocketsphinx decoder's best hypothesis for one whole utterance, with its active search ("" if none)."""
+    decoder.start_utt()
+    decoder.process_raw(to_pcm(audio), full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    return hyp.hypstr.strip() if hyp is not None else ""
+
+
 def _decoder(**options):
     from pocketsphinx import Decoder
 
@@ -69,12 +78,7 @@ class GrammarRecognizer:
         self._index = {k: i for i, k in enumerate(self.labels)}
 
     def hypothesis(self, audio: np.ndarray) -> str:
-        d = self._decoder
-        d.start_utt()
-        d.process_raw(to_pcm(audio), full_utt=True)
-        d.end_utt()
-        hyp = d.hyp()
-        return hyp.hypstr.strip() if hyp is not None else ""
+        return decode_utterance(self._decoder, audio)
 
     def classify(self, audio: np.ndarray) -> int:
         word = self.hypothesis(audio)

@@ -140,15 +140,10 @@ class Sphinx:
                 d.add_word(word, d.lookup_word(word[:-1]) + " S", True)
 
     def _decode(self, audio: np.ndarray, search: str) -> str:
-        from bench.peers.pocketsphinx import to_pcm
+        from bench.peers.pocketsphinx import decode_utterance
 
-        d = self.decoder
-        d.activate_search(search)
-        d.start_utt()
-        d.process_raw(to_pcm(audio), full_utt=True)
-        d.end_utt()
-        hyp = d.hyp()
-        return hyp.hypstr.strip() if hyp is not None else ""
+        self.decoder.activate_search(search)
+        return decode_utterance(self.decoder, audio)
 
     def transcribe(self, audio: np.ndarray) -> str:
         return self._decode(audio, "_default")
