@@ -92,4 +92,10 @@ def summary(manifest: Manifest, out_dir: Path) -> str:
         )
         if acc["int8_drop_points"] > 1.0:
             lines.append("warning: int8 loses more than 1 accuracy point; try more --calibration windows")
+    if "mcu_model" in report:
+        m = report["mcu_model"]
+        lines.append(
+            f"MCU bundle: {out_dir}/mcu/, model array {m['bytes']:,} B (one zero point per weight: "
+            f"-{m['saved_bytes']:,} B, the same outputs in TFLite Micro)"
+        )
     return "\n".join(lines)
