@@ -81,6 +81,8 @@ def rows(evaluation: dict, noisy: dict, manifest: Manifest, stream: dict) -> lis
         ("unique / effective parameters", f"{report['unique_parameters']:,} / {report['effective_parameters']:,}"),
         ("int8 .tflite bytes", f"{report['files']['model_int8.tflite']:,}"),
         ("int8 constant bytes", f"{report['weights']['int8_constant_bytes']:,}"),
+        *([("MCU bundle's model array bytes (one zero point per weight)", f"{report['mcu_model']['bytes']:,}")]
+          if "mcu_model" in report else []),
         ("TFLite Micro arena bytes (measured + margin)", f"{manifest.arena_bytes:,}"),
         ("ms per window: ai-edge-litert / TFLite Micro",
          f"{report['latency_ms']['ai_edge_litert']:.2f} / {report['latency_ms']['tflite_micro']:.1f}"),
