@@ -122,7 +122,7 @@ def lexicon_beam(
     trie = build_trie({w: pieces.encode_word(w) for w in words if w})
     if not trie:
         raise CTCError("the lexicon is empty")
-    best = trie_beam(log_probs, trie, blank, beam, prune, restart=True)
+    best = trie_beam(log_probs, trie, blank, beam, prune)
     return " ".join(best[1]) if best else ""
 
 
@@ -138,13 +138,12 @@ def build_trie(sequences: dict) -> dict:
 
 
 def trie_beam(
-    log_probs: np.ndarray, trie: dict, blank: int, beam: int = 8, prune: float = 12.0, restart: bool = False
+    log_probs: np.ndarray, trie: dict, blank: int, beam: int = 8, prune: float = 12.0
 ) -> tuple[tuple[int, ...], list, float] | None:
-    """CTC prefix beam search constrained to the paths of `trie`: (units, keys of the sequences it completed, log
-    probability) of the best hypothesis that ends at a complete sequence, or None. `restart`: after a complete
-    sequence another may follow (a lexicon of words; when no hypothesis in the beam ends at a word's end, the best
-    one's completed words are kept and its unfinished last word dropped); otherwise one sequence is the whole output
-    (a grammar).
+    """CTC prefix beam search constrained to the paths of `trie`, a sequence following another (a lexicon of words):
+    (units, keys of the sequences it completed, log probability) of the best hypothesis that ends at a complete
+    sequence; when none in the beam does, the best one's completed sequences with its unfinished last one dropped;
+    None for no hypothesis.
 
     Why our own: the CTC decoders at hand (torchaudio's, pyctcdecode) need torch or KenLM; this is numpy only."""
     lp = np.asarray(log_probs, dtype=np.float64)
@@ -170,7 +169,7 @@ def trie_beam(
                 add(key, -np.inf, pnb + frame[units[-1]], done[key])  # the last unit repeated: merged
             node = nodes[node_id]
             steps = [(u, node[u], done[key]) for u in top if u in node]
-            if restart and None in node and node is not trie:  # a sequence ends here: the next may begin
+            if None in node and node is not trie:  # a sequence ends here: the next may begin
                 steps += [(u, trie[u], done[key] + [node[None]]) for u in top if u in trie]
             for u, child, keys in steps:
                 nodes[id(child)] = child
@@ -179,7 +178,7 @@ def trie_beam(
         beams = dict(sorted(new.items(), key=lambda kv: -_logsumexp(*kv[1]))[:beam])
     complete = [(k, _logsumexp(*v)) for k, v in beams.items() if None in nodes[k[1]]]
     if not complete:
-        if not restart or not beams:
+        if not beams:
             return None
         key, value = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))
         return key[0], done[key], _logsumexp(*value)
