@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from asr.audio import read_audio
 from asr.errors import AsrError, InputError
-from asr.runtime.intent import SLOT, load_grammar
+from asr.runtime.intent import SLOT, load_grammar, requests
 from bench.peers import install
 
 SAMPLE_RATE = 16000
@@ -72,7 +72,10 @@ class Ours:
 
 
 def _micro_window(export_dir: Path, manifest):
-    """TFLite Micro on one window, (de)quantized with the manifest's parameters, in the manifest's arena."""
+    """TFLite Micro on one window, (de)quantized with the manifest's parameters, in the manifest's arena.
+
+    asr.export.ctc.micro_window_model does the same, but importing it loads torch, which would count in this row's
+    peak RSS: a device has no torch."""
     from tflite_micro import runtime
 
     from asr.runtime.interpreter import dequantize, quantize
@@ -131,9 +134,7 @@ class Sphinx:
     def _add_missing_words(self, grammar: dict) -> None:
         """CMUdict lacks a few plurals (podcasts): their singular's phones + S."""
         d = self.decoder
-        for word in sorted(
-            {w for t in grammar["templates"] for w in SLOT.sub(" ", t["text"]).split()} | _slot_words(grammar)
-        ):
+        for word in sorted({w for r in requests(grammar) for w in r.text.split()}):
             if d.lookup_word(word) is None:
                 if not (word.endswith("s") and d.lookup_word(word[:-1])):
                     raise InputError(f"pocketsphinx's dictionary has no pronunciation for {word!r}")
@@ -156,15 +157,6 @@ class Sphinx:
         config = self.decoder.config
         files = [p for p in Path(config["hmm"]).iterdir() if p.is_file()] + [Path(config["lm"]), Path(config["dict"])]
         return sum(p.stat().st_size for p in files)
-
-
-def _slot_words(grammar: dict) -> set[str]:
-    from asr.numbers import spoken_number
-
-    words = {w for values in grammar.get("slots", {}).values() for v in values for w in v.split()}
-    for lo, hi in grammar.get("numbers", {}).values():
-        words |= {w for n in range(lo, hi + 1) for w in spoken_number(n).split()}
-    return words
 
 
 def grammar_jsgf(grammar: dict) -> str:
