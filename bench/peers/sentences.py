@@ -48,7 +48,7 @@ class Utterance:
 
 
 class IntentMatcher:
-    """Normalised text -> the grammar's request: exact, else nearest in words."""
+    """Normalised text -> the grammar's request: exact, else nearest in characters."""
 
     def __init__(self, grammar: dict):
         self.requests = requests(grammar)
