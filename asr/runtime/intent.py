@@ -65,7 +65,7 @@ class IntentDecoder:
     """log-probabilities of an utterance -> the grammar's most likely request.
 
     Every request is scored exactly (its CTC probability over all alignments) rather than by a pruned beam: a beam
-    over the request trie lost most intents once one piece was misheard (6% against 59% of a trained model's
+    over the request trie lost most intents once one piece was misheard (6% against 67% of a trained model's
     requests, BENCHMARKS.md section 8), and a smart-speaker grammar is small enough to score whole."""
 
     def __init__(self, grammar: dict, pieces: Pieces, blank: int):
