@@ -11,7 +11,8 @@ faint noise between them, and counts every detection as a false accept:
 - all keywords at the saved thresholds (the shared one, the wake word's own for it), as `asr demo` fires;
 - all keywords at the shared threshold alone.
 Counts per hour of the audio played, overall and per source (asr data real-speech's sources.json). With
---stream-report, the recall on the generated stream at the same thresholds is printed beside them.
+--stream-report, the recall on the generated stream at the same thresholds is printed beside them. An export
+with a verifier (`asr verifier`) has every detection checked by it, as `asr demo` does (--no-verify: not).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +39,13 @@ PAUSE_S = 0.5
 PAUSE_DBFS = -70.0  # a real microphone is never digitally silent
 
 
-def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0):
-    """(window times, smoothed posteriors, [(start_s, end_s, speaker)] of each utterance) of the whole session."""
+def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0, keep_audio: bool = False):
+    """(window times, smoothed posteriors, [(start_s, end_s, speaker)] of each utterance, seconds played, the
+    session's audio if `keep_audio` else None) of the whole session."""
     rng = np.random.default_rng(seed)
     rate = detector.spec.sample_rate
     pause = int(PAUSE_S * rate)
-    times, posteriors, spans, clock = [], [], [], 0.0
+    times, posteriors, spans, clock, played = [], [], [], 0.0, []
     order = range(len(speech))
     if max_hours:  # every k-th utterance: all speakers, about max_hours of them
         total = sum(sf.info(str(path)).duration for path, _, _ in speech.items) + PAUSE_S * len(speech)
@@ -51,12 +54,23 @@ def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0):
         audio, _, utt_id = speech[i]
         floor = 10 ** (PAUSE_DBFS / 20) * rng.standard_normal(pause).astype(np.float32)
         for chunk in (floor, audio):
+            if keep_audio:
+                played.append(chunk)
             for t, p in detector.score(chunk):
                 times.append(t)
                 posteriors.append(p)
         spans.append((clock + PAUSE_S, clock + PAUSE_S + len(audio) / rate, LibriSpeech.speaker_of(utt_id)))
         clock += PAUSE_S + len(audio) / rate
-    return np.array(times), np.array(posteriors).reshape(len(times), len(detector.labels)), spans, clock
+    session = np.concatenate(played) if keep_audio else None
+    return np.array(times), np.array(posteriors).reshape(len(times), len(detector.labels)), spans, clock, session
+
+
+def checker(verifier):
+    """The detections a verifier lets through, from a whole session's audio; all of them without a verifier."""
+    if verifier is None:
+        return lambda audio, found: found
+    cache: dict = {}
+    return lambda audio, found: verifier.confirmed(audio, found, cache)
 
 
 def count(detections, spans, source_of: dict[str, str], hours: float) -> dict:
@@ -76,15 +90,16 @@ def count(detections, spans, source_of: dict[str, str], hours: float) -> dict:
 GRID = np.round(np.concatenate([np.arange(0.30, 0.95, 0.01), np.arange(0.95, 0.9995, 0.001)]), 4)
 
 
-def choose_on_real_speech(args: argparse.Namespace, detector, wake: str, shared: float) -> tuple[float, dict]:
+def choose_on_real_speech(args: argparse.Namespace, detector, verifier, wake: str, shared: float) -> tuple[float, dict]:
     """(shared, {wake: threshold}): the lowest thresholds with at most --wake-target wake-word false accepts per
     hour, and then at most --keywords-target for all keywords, on the real speech of the --choose-on split (other
     speakers than the split measured)."""
-    times, posteriors, _, seconds = play(detector, LibriSpeech(args.speech, args.choose_on), args.max_hours)
-    hours, labels, refractory = seconds / 3600, detector.labels, args.refractory_s
+    speech = LibriSpeech(args.speech, args.choose_on)
+    times, posteriors, _, seconds, audio = play(detector, speech, args.max_hours, keep_audio=verifier is not None)
+    hours, labels, refractory, check = seconds / 3600, detector.labels, args.refractory_s, checker(verifier)
 
     def per_hour(shared_t: float, wake_t: float, only_wake: bool) -> float:
-        found = decide(times, posteriors, labels, shared_t, refractory, {wake: wake_t})
+        found = check(audio, decide(times, posteriors, labels, shared_t, refractory, {wake: wake_t}))
         return sum(not only_wake or d.label == wake for d in found) / hours
 
     wake_t = next((float(t) for t in GRID if per_hour(shared, t, True) <= args.wake_target), float(GRID[-1]))
@@ -96,7 +111,7 @@ def choose_on_real_speech(args: argparse.Namespace, detector, wake: str, shared:
 
 def measure(args: argparse.Namespace) -> dict:
     spotter = spotter_from_args(args)
-    detector, saved = spotter.detector, spotter.manifest.thresholds
+    detector, saved, verifier = spotter.detector, spotter.manifest.thresholds, spotter.verifier
     if saved is None:
         raise InputError(
             f"{args.model_dir}/manifest.json has no saved threshold: run `asr eval-stream --save-threshold`"
@@ -104,15 +119,15 @@ def measure(args: argparse.Namespace) -> dict:
     shared, own = saved.threshold, dict(saved.label_thresholds)
     wake = args.wake_word or spotter.wake_word
     if args.choose_on:
-        shared, own = choose_on_real_speech(args, detector, wake, shared)
+        shared, own = choose_on_real_speech(args, detector, verifier, wake, shared)
     speech = LibriSpeech(args.speech, args.split)
     sources = Path(args.speech) / "sources.json"
     rows = json.loads(sources.read_text()) if sources.is_file() else []
     source_of = {str(r["id"]): r["package"] for r in rows}
-    times, posteriors, spans, seconds = play(detector, speech, args.max_hours)
+    times, posteriors, spans, seconds, audio = play(detector, speech, args.max_hours, keep_audio=verifier is not None)
     hours = seconds / 3600
-    refractory, labels = args.refractory_s, detector.labels
-    as_demo = decide(times, posteriors, labels, shared, refractory, own)
+    refractory, labels, check = args.refractory_s, detector.labels, checker(verifier)
+    as_demo = check(audio, decide(times, posteriors, labels, shared, refractory, own))
     report = {
         "model_dir": str(args.model_dir),
         "speech": f"{args.speech}/{args.split}",
@@ -120,14 +135,18 @@ def measure(args: argparse.Namespace) -> dict:
         "hours": round(hours, 4),
         "speakers": len({s for _, _, s in spans}),
         "thresholds": {"shared": shared, "own": own, "chosen_on": args.choose_on or "saved in the manifest"},
+        "verified": verifier is not None,
         "wake_word": count([d for d in as_demo if d.label == wake], spans, source_of, hours) | {"word": wake},
         "all_keywords_saved": count(as_demo, spans, source_of, hours),
-        "all_keywords_shared": count(decide(times, posteriors, labels, shared, refractory), spans, source_of, hours),
+        "all_keywords_shared": count(
+            check(audio, decide(times, posteriors, labels, shared, refractory)), spans, source_of, hours
+        ),
     }
     if args.stream:  # the generated test stream at these thresholds
         events = read_events(args.stream / "events.csv")
         audio = read_audio(args.stream / "stream.wav", detector.spec.sample_rate)
-        chosen = evaluate_stream(detector, audio, events, fixed=(shared, own))["chosen"]
+        confirm = None if verifier is None else partial(verifier.confirmed, audio, cache={})
+        chosen = evaluate_stream(detector, audio, events, fixed=(shared, own), confirm=confirm)["chosen"]
         report["generated_stream_recall"] = {
             "overall": chosen["overall"]["recall"],
             "wake_word": chosen["per_label"].get(wake, {}).get("recall"),
@@ -164,7 +183,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out, json.dumps(report, indent=1) + "\n")
     recall = report.get("generated_stream_recall", {})
-    print(f"{report['hours']:.2f} h of real speech, {report['utterances']} utterances, {report['speakers']} speakers")
+    checked = ", each detection checked by the export's verifier" if report["verified"] else ""
+    print(
+        f"{report['hours']:.2f} h of real speech, {report['utterances']} utterances, {report['speakers']} speakers"
+        + checked
+    )
     print("| measure | false accepts | per hour | recall on the generated stream |")
     print("|---|---|---|---|")
     for key, name, rec in (

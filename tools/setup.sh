@@ -26,7 +26,7 @@ fi
 
 if [ -f "$STAMP" ] && cmp -s "$STAMP" tools/requirements.lock.txt && "$VENV/bin/python" -c "import asr" 2>/dev/null \
    && [ -f "$VENV/rhvoice/.done" ] \
-   && [ -f "$VENV/kokoro/.done" ]; then
+   && [ -f "$VENV/kokoro/.done" ] && [ -f "$VENV/speech_embedding/.done" ]; then
   echo "[setup] environment up to date ($VENV)"; exit 0
 fi
 
@@ -50,5 +50,6 @@ fi
 PIP --no-deps -e .
 bash tools/rhvoice/install.sh "$VENV"
 bash tools/kokoro/install.sh "$VENV"
+bash tools/speech_embedding/install.sh "$VENV"
 cp tools/requirements.lock.txt "$STAMP"
 echo "[setup] done: $VENV"

@@ -10,14 +10,17 @@ own: its best recall with at most that many false accepts of the wake word per h
 the shared threshold. Behind `asr demo --wake-then-command` only the wake word's false accepts open the gate, and
 one threshold for a dozen keywords is rarely the wake word's best.
 
-Detections are matched to events as asr.evaluation.metrics defines.
+Detections are matched to events as asr.evaluation.metrics defines. An export with a verifier
+(asr.runtime.verifier) is measured as `asr demo` runs it, each detection checked, except when thresholds are
+saved: they are the model's own, which the microcontroller bundle (no verifier there) reads too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +31,7 @@ from asr.evaluation.metrics import THRESHOLDS, Event, choose, decide, match, rea
 from asr.files import save_figure_atomic, write_text_atomic
 from asr.labels import keywords
 from asr.runtime.bundle import Thresholds, save_thresholds
-from asr.runtime.detector import Detector
+from asr.runtime.detector import Detection, Detector
 from asr.runtime.options import add_detector_arguments, spotter_from_args
 
 
@@ -54,11 +57,13 @@ def evaluate_stream(
     wake_word: str | None = None,
     wake_fa_per_hour: float = 1.0,
     fixed: tuple[float, Mapping[str, float]] | None = None,
+    confirm: Callable[[list[Detection]], list[Detection]] | None = None,
 ) -> dict:
     """The full report: the threshold sweep and the chosen threshold's per-label metrics; with `wake_word`, also
     the wake word's own sweep and threshold (the other keywords at the chosen shared threshold). With `fixed`
     (a shared threshold and per-label ones, chosen on another recording), the metrics at those instead of a
-    choice: how thresholds chosen on one set of voices hold on another."""
+    choice: how thresholds chosen on one set of voices hold on another. `confirm` (a verifier's check) filters
+    the detections at every threshold."""
     labels, spec = detector.labels, detector.spec
     duration_s = len(audio) / spec.sample_rate
     times, posteriors = score_recording(detector, audio)
@@ -66,6 +71,8 @@ def evaluate_stream(
 
     def at(threshold: float, overrides: Mapping[str, float] | None = None) -> dict:
         found = decide(times, posteriors, labels, threshold, refractory, overrides)
+        if confirm is not None:
+            found = confirm(found)
         return match(found, events, labels, duration_s, spec.clip_seconds, max_delay_s)
 
     sweep = []
@@ -91,6 +98,7 @@ def evaluate_stream(
         "keyword_events": sum(e.label in keywords(labels) for e in events),
         "windows": len(times),
         "settings": {"max_delay_s": max_delay_s, "refractory_s": refractory, "hop_frames": detector.hop_frames},
+        "verified": confirm is not None,
         "chosen": {
             "threshold": chosen["threshold"],
             "reason": reason,
@@ -137,7 +145,8 @@ def format_table(report: dict) -> str:
     chosen = report["chosen"]
     lines = [
         f"{report['duration_s'] / 60:.1f} min, {report['keyword_events']} keyword events; "
-        f"threshold {chosen['threshold']:.2f} ({chosen['reason']})",
+        f"threshold {chosen['threshold']:.2f} ({chosen['reason']})"
+        + ("; each detection checked by the export's verifier" if report.get("verified") else ""),
         f"{'label':<12} {'events':>6} {'hits':>5} {'recall':>7} {'FA':>4} {'FA/h':>7} {'latency':>8}",
     ]
     for name, s in [*chosen["per_label"].items(), ("overall", chosen["overall"])]:
@@ -188,8 +197,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from asr.audio import read_audio
 
+    if args.save_threshold:
+        args.no_verify = True  # the thresholds are the model's own (see the module's docstring)
     spotter = spotter_from_args(args)
-    detector, manifest = spotter.detector, spotter.manifest
+    detector, manifest, verifier = spotter.detector, spotter.manifest, spotter.verifier
     wake_word = None
     if args.wake_fa_per_hour is not None:
         wake_word = args.wake_word or manifest.wake_word
@@ -212,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         wake_word=wake_word,
         wake_fa_per_hour=args.wake_fa_per_hour,
         fixed=fixed,
+        confirm=None if verifier is None else partial(verifier.confirmed, audio, cache={}),
     )
     report.update(model_dir=str(args.model_dir), audio=str(args.audio), events_file=str(args.events))
     print(format_table(report))

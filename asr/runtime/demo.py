@@ -104,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
         chunks = microphone_chunks(rate, chunk, device)
         print(f"listening for {', '.join(spotter.keywords)} (Ctrl-C to stop)", file=sys.stderr)
 
+    if spotter.verifier is not None:
+        print(f"each detection is checked by {spotter.verifier.home} (--no-verify: not)", file=sys.stderr)
     started, count = time.perf_counter(), 0
-    for detection in (d for chunk in chunks for d in spotter.predict(chunk)):
+    for detection in spotter.detections(chunks):
         if gate is not None and not gate.accept(detection):
             continue
         count += 1

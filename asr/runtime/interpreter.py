@@ -32,7 +32,8 @@ def available_backends() -> list[str]:
     return [name for name, module in BACKENDS.items() if importlib.util.find_spec(module.split(".")[0])]
 
 
-def _interpreter_class(backend: str | None):
+def interpreter_class(backend: str | None):
+    """(backend name, its `Interpreter` class): `backend`, else the first installed."""
     names = [backend] if backend else list(BACKENDS)
     for name in names:
         if name not in BACKENDS:
@@ -73,9 +74,9 @@ class TFLiteModel:
     def __init__(self, path: str | Path, *, backend: str | None = None, num_threads: int = 1) -> None:
         self.path = Path(path)
         check_tflite_file(self.path)
-        self.backend, interpreter_class = _interpreter_class(backend)
+        self.backend, make = interpreter_class(backend)
         try:
-            self._interpreter = interpreter_class(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter = make(model_path=str(self.path), num_threads=num_threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelFileError(f"{self.path}: the {self.backend} interpreter cannot load it: {e}") from None

@@ -14,6 +14,9 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refractory-s", type=float, default=0.75, help="no detection this soon after another")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default=None, help="TFLite interpreter to use")
     parser.add_argument("--precision", default="int8", help="which exported model to run (int8 or float32)")
+    parser.add_argument(
+        "--no-verify", action="store_true", help="ignore the export's verifier (MODEL_DIR/verifier, `asr verifier`)"
+    )
 
 
 def spotter_from_args(args: argparse.Namespace, **thresholds) -> KeywordSpotter:
@@ -26,5 +29,6 @@ def spotter_from_args(args: argparse.Namespace, **thresholds) -> KeywordSpotter:
         hop_s=args.hop_ms / 1000,
         smooth_s=args.smooth_ms / 1000,
         refractory_s=args.refractory_s,
+        verify=not args.no_verify,
         **thresholds,
     )

@@ -1,0 +1,238 @@
+"""`asr verifier EXPORT_DIR --data COMMANDS [--speech data/real]`: train the Pi-side second opinion of an export.
+
+The verifier (asr.runtime.verifier) hears a detection through Google's speech_embedding, which learnt from real
+speech, and a small head trained here. The head learns the export's labels from the keyword corpus (each keyword
+clip clean and once in noise, as training mixes it) and, with --speech, learns real human speech as `_unknown_`:
+crops of a LibriSpeech-layout split (`asr data real-speech`: other speakers than the test split). Those real
+negatives are what the spotter's own training lacks (BENCHMARKS.md 3c).
+
+The embeddings are computed once and cached in --work (atomically; a killed run starts again from the cache).
+The verifier is written into EXPORT_DIR/verifier at the end, all of it or nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from asr.data.librispeech import LibriSpeech
+from asr.data.speech_commands import SpeechCommands
+from asr.errors import InputError
+from asr.files import write_text_atomic
+from asr.runtime.bundle import Manifest
+from asr.runtime.verifier import (
+    CONFIG_FILE,
+    EMBEDDING_FILES,
+    HEAD_FILE,
+    VERIFIER_DIR,
+    SpeechEmbedding,
+    VerifierConfig,
+    VerifierError,
+)
+
+EMBEDDING_HOME = Path(sys.prefix) / "speech_embedding"
+EMBEDDING_SOURCE = (
+    "Google speech_embedding (openWakeWord's front end), Apache-2.0: the TFLite files of PyPI pyopen-wakeword 1.1.0"
+)
+CROP_S = 1.28  # a 1 s clip with room to move; 7 embeddings
+DELAY_S = 0.3  # the spotter fires 0.4-0.5 s after a word starts, before it ends (BENCHMARKS.md 3c)
+THRESHOLD = 0.5
+FLOOR_DBFS = -70.0  # a real microphone is never digitally silent
+NOISE_SNR_DB = (5.0, 20.0)
+HIDDEN, EPOCHS, BATCH = 256, 30, 256
+
+
+class Examples:
+    """Embeddings of the head's training (or validation) examples."""
+
+    def __init__(self, embedding: SpeechEmbedding, crop_samples: int, rng: np.random.Generator) -> None:
+        self.embedding, self.crop_samples, self.rng = embedding, crop_samples, rng
+        self.x: list[np.ndarray] = []
+        self.y: list[int] = []
+
+    def add(self, audio: np.ndarray, label: int, noise: np.ndarray | None = None) -> None:
+        """`audio` (up to a crop) at a random place in the crop, over a faint floor, and in `noise` if given."""
+        n = self.crop_samples
+        crop = 10 ** (FLOOR_DBFS / 20) * self.rng.standard_normal(n).astype(np.float32)
+        offset = int(self.rng.integers(0, n - len(audio) + 1))
+        crop[offset : offset + len(audio)] += audio
+        if noise is not None:
+            start = int(self.rng.integers(0, len(noise) - n + 1))
+            piece = noise[start : start + n]
+            snr = self.rng.uniform(*NOISE_SNR_DB)
+            gain = np.sqrt((np.mean(audio**2) + 1e-9) / (np.mean(piece**2) + 1e-9) / 10 ** (snr / 10))
+            crop += gain * piece
+        self.x.append(self.embedding.embed(crop))
+        self.y.append(label)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.stack(self.x).astype(np.float32), np.array(self.y, dtype=np.int64)
+
+
+def corpus_examples(
+    embedding: SpeechEmbedding, data: Path, split: str, keywords: list[str], crop_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The keyword corpus's `split`: every clip once, and (training) every keyword clip again in noise."""
+    corpus = SpeechCommands(data, split, keywords)
+    noises = [n for n in corpus.background_noise() if len(n) >= crop_samples]
+    examples = Examples(embedding, crop_samples, np.random.default_rng(len(split)))
+    for i in tqdm(range(len(corpus)), desc=f"verifier: {split} clips", unit="clip"):
+        clip, label = corpus[i]
+        examples.add(clip, label)
+        if split == "train" and label >= 2 and noises:
+            examples.add(clip, label, noises[int(examples.rng.integers(len(noises)))])
+    return examples.arrays()
+
+
+def speech_examples(
+    embedding: SpeechEmbedding, root: Path, split: str, crop_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crops of real speech, every half crop, labelled `_unknown_` (index 1)."""
+    speech = LibriSpeech(root, split)
+    examples = Examples(embedding, crop_samples, np.random.default_rng(7))
+    for i in tqdm(range(len(speech)), desc=f"verifier: {root}/{split}", unit="utt"):
+        audio = np.asarray(speech[i][0], dtype=np.float32)
+        starts = range(0, max(1, len(audio) - crop_samples + 1), crop_samples // 2)
+        for start in starts:
+            examples.add(audio[start : start + crop_samples], 1)
+    return examples.arrays()
+
+
+def cached(path: Path, key: str, make) -> tuple[np.ndarray, np.ndarray]:
+    """`make()`'s (x, y), kept in `path` under `key`: a rerun (after a kill, or for another seed) reuses it."""
+    if path.is_file():
+        with np.load(path) as f:
+            if str(f["key"]) == key:
+                return f["x"], f["y"]
+    x, y = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, x=x, y=y, key=key)
+    tmp.replace(path)
+    return x, y
+
+
+def train_head(x: np.ndarray, y: np.ndarray, num_labels: int, seed: int) -> dict[str, np.ndarray]:
+    """A two-layer MLP on the flattened embeddings, standardised per feature (asr.runtime.verifier runs it)."""
+    torch.manual_seed(seed)
+    flat = x.reshape(len(x), -1)
+    mean, std = flat.mean(0), flat.std(0) + 1e-6
+    inputs = torch.tensor((flat - mean) / std, dtype=torch.float32)
+    targets = torch.tensor(y)
+    layers = [torch.nn.Linear(flat.shape[1], HIDDEN), torch.nn.ReLU(), torch.nn.Dropout(0.3)]
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(HIDDEN, num_labels))
+    optimizer = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-2)
+    for _ in tqdm(range(EPOCHS), desc="verifier: head", unit="epoch"):
+        net.train()
+        for batch in torch.randperm(len(inputs)).split(BATCH):
+            loss = torch.nn.functional.cross_entropy(net(inputs[batch]), targets[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    first, last = net[0], net[3]
+    return {
+        "mean": mean.astype(np.float32),
+        "std": std.astype(np.float32),
+        "w1": first.weight.detach().numpy().T.copy(),
+        "b1": first.bias.detach().numpy().copy(),
+        "w2": last.weight.detach().numpy().T.copy(),
+        "b2": last.bias.detach().numpy().copy(),
+    }
+
+
+def train_verifier(
+    export_dir: Path,
+    data: Path,
+    *,
+    speech: Path | None = None,
+    speech_split: str = "train-clean-100",
+    work: Path = Path("runs/verifier"),
+    embedding_home: Path = EMBEDDING_HOME,
+    seed: int = 0,
+) -> dict:
+    """Train the head and write EXPORT_DIR/verifier; returns what it measured. The embeddings do not depend on
+    `seed` (the head's), so a second seed reuses the cache."""
+    manifest = Manifest.read(export_dir)
+    if manifest.output_kind == "log_probs":
+        raise InputError(f"{export_dir}: a CTC export; the verifier checks a keyword model's detections")
+    embedding = SpeechEmbedding(embedding_home)
+    rate = manifest.features.sample_rate
+    crop = round(CROP_S * rate)
+    digest = hashlib.sha256(json.dumps([manifest.labels, crop]).encode()).hexdigest()[:12]
+
+    def corpus(split: str) -> tuple[np.ndarray, np.ndarray]:
+        key = f"{data.resolve()}|{split}|{digest}"
+        return cached(
+            work / f"{split}.npz", key, lambda: corpus_examples(embedding, data, split, manifest.keywords, crop)
+        )
+
+    x, y = corpus("train")
+    real = 0
+    if speech is not None:
+        key = f"{speech.resolve()}|{speech_split}|{crop}"
+        sx, sy = cached(work / "speech.npz", key, lambda: speech_examples(embedding, speech, speech_split, crop))
+        x, y, real = np.concatenate([x, sx]), np.concatenate([y, sy]), len(sy)
+    head = train_head(x, y, len(manifest.labels), seed)
+    vx, vy = corpus("validation")
+    config = VerifierConfig(manifest.labels, crop, DELAY_S, THRESHOLD, rate, EMBEDDING_SOURCE)
+    report = {
+        "training_examples": len(y),
+        "real_speech_examples": real,
+        "validation_accuracy": float((head_predictions(head, vx) == vy).mean()),
+    }
+    write_verifier(export_dir, embedding_home, head, config)
+    return report
+
+
+def head_predictions(head: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    flat = (x.reshape(len(x), -1) - head["mean"]) / head["std"]
+    return (np.maximum(flat @ head["w1"] + head["b1"], 0) @ head["w2"] + head["b2"]).argmax(1)
+
+
+def write_verifier(export_dir: Path, embedding_home: Path, head: dict, config: VerifierConfig) -> Path:
+    """EXPORT_DIR/verifier, replaced whole: a half-written verifier never exists."""
+    out = export_dir / VERIFIER_DIR
+    tmp = Path(tempfile.mkdtemp(prefix=".verifier-", dir=export_dir))
+    try:
+        for name in EMBEDDING_FILES:
+            shutil.copyfile(embedding_home / name, tmp / name)
+        np.savez(tmp / HEAD_FILE, **head)
+        write_text_atomic(tmp / CONFIG_FILE, json.dumps(config.__dict__, indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.replace(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("export_dir", type=Path, metavar="EXPORT_DIR", help="a keyword model's export directory")
+    parser.add_argument("--data", type=Path, required=True, help="the keyword corpus it was trained on")
+    parser.add_argument("--speech", type=Path, help="real speech as negatives: a LibriSpeech-layout tree")
+    parser.add_argument("--speech-split", default="train-clean-100", help="its split to use (never the test one)")
+    parser.add_argument("--work", type=Path, default=Path("runs/verifier"), help="the embeddings' cache")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (EMBEDDING_HOME / EMBEDDING_FILES[0]).is_file():
+        raise VerifierError(f"{EMBEDDING_HOME}: the speech embedding is not set up; run tools/setup.sh")
+    report = train_verifier(
+        args.export_dir, args.data, speech=args.speech, speech_split=args.speech_split, work=args.work, seed=args.seed
+    )
+    print(
+        f"verifier: {report['training_examples']} training examples ({report['real_speech_examples']} of real "
+        f"speech), validation accuracy {report['validation_accuracy']:.3f}; written to "
+        f"{args.export_dir / VERIFIER_DIR} (asr demo and asr eval-stream use it; --no-verify to leave it out)"
+    )
+    return 0
