@@ -163,3 +163,12 @@ def test_real_speech_false_accepts_are_counted_after_the_check(verified_export, 
         reports[threshold] = json.loads(out.read_text())
     assert reports[0.0]["verified"] and reports[0.0]["all_keywords_saved"]["false_accepts"] > 0
     assert reports[1.01]["all_keywords_saved"]["false_accepts"] == 0
+
+
+def test_training_again_gives_the_same_verifier(verified_export, commands_corpus, sentences_corpus, tmp_path):
+    again = tmp_path / "again"
+    shutil.copytree(verified_export, again)
+    shutil.rmtree(again / VERIFIER_DIR)
+    run_asr("verifier", again, "--data", commands_corpus, "--speech", sentences_corpus, "--work", tmp_path / "work")
+    first, second = (np.load(e / VERIFIER_DIR / HEAD_FILE) for e in (verified_export, again))
+    assert all(np.array_equal(first[k], second[k]) for k in first.files)

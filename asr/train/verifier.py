@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import shutil
 import sys
 import tempfile
@@ -83,6 +84,7 @@ def corpus_examples(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The keyword corpus's `split`: every clip once, and (training) every keyword clip again in noise."""
     corpus = SpeechCommands(data, split, keywords)
+    random.seed(0)  # SpeechCommands draws its training `_silence_` crops from Python's random: the same ones each run
     noises = [n for n in corpus.background_noise() if len(n) >= crop_samples]
     examples = Examples(embedding, crop_samples, np.random.default_rng(len(split)))
     for i in tqdm(range(len(corpus)), desc=f"verifier: {split} clips", unit="clip"):
@@ -124,6 +126,7 @@ def cached(path: Path, key: str, make) -> tuple[np.ndarray, np.ndarray]:
 def train_head(x: np.ndarray, y: np.ndarray, num_labels: int, seed: int) -> dict[str, np.ndarray]:
     """A two-layer MLP on the flattened embeddings, standardised per feature (asr.runtime.verifier runs it)."""
     torch.manual_seed(seed)
+    torch.set_num_threads(1)  # sums in one order: the same head on every run (it trains in seconds)
     flat = x.reshape(len(x), -1)
     mean, std = flat.mean(0), flat.std(0) + 1e-6
     inputs = torch.tensor((flat - mean) / std, dtype=torch.float32)
