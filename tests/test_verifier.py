@@ -94,6 +94,21 @@ def test_the_spotter_holds_each_detection_until_its_crop_is_heard(verified_expor
     assert seen == expected  # every detection passes at threshold 0, none is lost or moved
     assert list(KeywordSpotter.from_export(nobody).detections(stream)) == []
     assert list(KeywordSpotter.from_export(nobody, verify=False).detections(stream)) == expected
+    # behind a wake word only the wake word is checked (asr demo --wake-then-command)
+    gated = KeywordSpotter.from_export(nobody)
+    gated.checked_labels = {expected[0].label}
+    assert list(gated.detections(stream)) == [d for d in expected if d.label != expected[0].label]
+
+
+def test_the_demo_checks_only_the_wake_word_behind_it(verified_export, tmp_path):
+    from asr.audio import write_audio
+
+    wav = tmp_path / "noise.wav"
+    write_audio(wav, np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1, 16000)
+    plain = run_asr("demo", verified_export, "--file", wav)
+    gated = run_asr("demo", verified_export, "--file", wav, "--wake-then-command")
+    assert "each detection is checked by" in plain.stderr
+    assert "each 'marvin' is checked by" in gated.stderr
 
 
 def test_a_recording_is_confirmed_as_the_stream_confirms_it(verified_export):

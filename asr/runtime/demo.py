@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if wake_word is None:
             raise InputError(f"{args.model_dir}: the manifest names no wake word; pass --wake-word")
         gate = WakeGate(wake_word, labels, args.wake_then_command)
+        spotter.checked_labels = {wake_word}
     actions = load_actions(args.actions, labels) if args.actions else {}
 
     chunk = max(1, round(args.chunk_ms / 1000 * rate))
@@ -105,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"listening for {', '.join(spotter.keywords)} (Ctrl-C to stop)", file=sys.stderr)
 
     if spotter.verifier is not None:
-        print(f"each detection is checked by {spotter.verifier.home} (--no-verify: not)", file=sys.stderr)
+        which = "each detection" if gate is None else f"each {gate.wake_word!r}"
+        print(f"{which} is checked by {spotter.verifier.home} (--no-verify: not)", file=sys.stderr)
     started, count = time.perf_counter(), 0
     for detection in spotter.detections(chunks):
         if gate is not None and not gate.accept(detection):

@@ -41,6 +41,9 @@ class KeywordSpotter:
 
     def __init__(self, detector: Detector, manifest: Manifest, verifier: Verifier | None = None) -> None:
         self.detector, self.manifest, self.verifier = detector, manifest, verifier
+        # The labels the verifier checks (None: all). Behind a wake word only the wake word needs it: the commands
+        # then keep the model's recall, and a false command needs a false wake first.
+        self.checked_labels: set[str] | None = None
         self._pending: list[Detection] = []  # detections waiting for the audio their check needs
         self._recent = np.zeros(0, dtype=np.float32)  # the latest audio, for the verifier's crops
         self._samples = 0  # samples pushed so far
@@ -121,7 +124,13 @@ class KeywordSpotter:
         start_s = now_s - len(self._recent) / rate
         ready = [d for d in self._pending if flush or d.time_s + verifier.config.delay_s <= now_s]
         self._pending = [d for d in self._pending if d not in ready]
-        passed = [d for d in ready if verifier.passes(verifier.crop(self._recent, d.time_s, start_s), d.label)]
+        checked = self.checked_labels
+        passed = [
+            d
+            for d in ready
+            if (checked is not None and d.label not in checked)
+            or verifier.passes(verifier.crop(self._recent, d.time_s, start_s), d.label)
+        ]
         # keep what a crop may still need: a detection is never older than one model window
         keep = verifier.config.crop_samples + round((verifier.config.delay_s + self.detector.spec.clip_seconds) * rate)
         self._recent = self._recent[-keep:]
@@ -133,4 +142,5 @@ class KeywordSpotter:
 
         audio = read_audio(path, sample_rate=self.sample_rate, resample=resample)
         fresh = KeywordSpotter(self.detector.fresh(), self.manifest, self.verifier)
+        fresh.checked_labels = self.checked_labels
         return [*fresh.predict(audio), *fresh.flush()]
