@@ -187,3 +187,11 @@ def test_training_again_gives_the_same_verifier(verified_export, commands_corpus
     run_asr("verifier", again, "--data", commands_corpus, "--speech", sentences_corpus, "--work", tmp_path / "work")
     first, second = (np.load(e / VERIFIER_DIR / HEAD_FILE) for e in (verified_export, again))
     assert all(np.array_equal(first[k], second[k]) for k in first.files)
+
+
+def test_a_missing_speech_embedding_says_how_to_set_it_up(kws_export, commands_corpus, tmp_path):
+    from asr.train.verifier import train_verifier
+
+    with pytest.raises(VerifierError, match=r"melspectrogram\.tflite: missing; run tools/setup\.sh"):
+        train_verifier(kws_export, commands_corpus, work=tmp_path / "work", embedding_home=tmp_path / "nothing")
+    assert not (kws_export / VERIFIER_DIR).exists()
