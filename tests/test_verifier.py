@@ -41,7 +41,7 @@ def test_the_verifier_is_written_whole_and_hears_the_keywords(verified_export, c
     manifest = Manifest.read(verified_export)
     assert verifier.config.labels == manifest.labels
     assert sorted(p.name for p in (verified_export / VERIFIER_DIR).iterdir()) == sorted(
-        ["melspectrogram.tflite", "embedding_model.tflite", HEAD_FILE, CONFIG_FILE]
+        ["melspectrogram.tflite", "embedding_model.tflite", "LICENSE", HEAD_FILE, CONFIG_FILE]
     )
     assert not list(verified_export.glob(".verifier-*")), "the staging directory is left behind"
     # On the clips it learnt from, the head names the keyword far above chance (1 in 13).

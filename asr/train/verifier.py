@@ -44,6 +44,7 @@ EMBEDDING_HOME = Path(sys.prefix) / "speech_embedding"
 EMBEDDING_SOURCE = (
     "Google speech_embedding (openWakeWord's front end), Apache-2.0: the TFLite files of PyPI pyopen-wakeword 1.1.0"
 )
+EMBEDDING_LICENSE = "LICENSE"  # written by tools/speech_embedding/install.sh beside the models
 CROP_S = 1.28  # a 1 s clip with room to move; 7 embeddings
 DELAY_S = 0.3  # the spotter fires 0.4-0.5 s after a word starts, before it ends (BENCHMARKS.md 3c)
 THRESHOLD = 0.5
@@ -210,7 +211,7 @@ def write_verifier(export_dir: Path, embedding_home: Path, head: dict, config: V
     out = export_dir / VERIFIER_DIR
     tmp = Path(tempfile.mkdtemp(prefix=".verifier-", dir=export_dir))
     try:
-        for name in EMBEDDING_FILES:
+        for name in (*EMBEDDING_FILES, EMBEDDING_LICENSE):  # Apache-2.0 asks for its licence beside the models
             shutil.copyfile(embedding_home / name, tmp / name)
         np.savez(tmp / HEAD_FILE, **head)
         write_text_atomic(tmp / CONFIG_FILE, json.dumps(config.__dict__, indent=1) + "\n")
