@@ -44,6 +44,7 @@ def test_the_verifier_is_written_whole_and_hears_the_keywords(verified_export, c
         ["melspectrogram.tflite", "embedding_model.tflite", "LICENSE", HEAD_FILE, CONFIG_FILE]
     )
     assert not list(verified_export.glob(".verifier-*")), "the staging directory is left behind"
+    assert all(p.stat().st_mode & 0o044 == 0o044 for p in [verified_export / VERIFIER_DIR, *verifier.home.iterdir()])
     # On the clips it learnt from, the head names the keyword far above chance (1 in 13).
     corpus = SpeechCommands(commands_corpus, "train", manifest.keywords)
     clips = [(clip, label) for clip, label in (corpus[i] for i in range(len(corpus.items))) if label >= 2][:40]

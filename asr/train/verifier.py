@@ -51,9 +51,6 @@ THRESHOLD = 0.5
 FLOOR_DBFS = -70.0  # a real microphone is never digitally silent
 NOISE_SNR_DB = (5.0, 20.0)
 HIDDEN, EPOCHS, BATCH = 256, 30, 256
-# Soft targets keep the head from being sure of voices it never heard: on held-out real speech it halves the
-# false wakes of hard targets, on either half of the speakers (BENCHMARKS.md 3c).
-LABEL_SMOOTHING = 0.1
 
 
 class Examples:
@@ -141,8 +138,7 @@ def train_head(x: np.ndarray, y: np.ndarray, num_labels: int, seed: int) -> dict
     for _ in tqdm(range(EPOCHS), desc="verifier: head", unit="epoch"):
         net.train()
         for batch in torch.randperm(len(inputs)).split(BATCH):
-            logits = net(inputs[batch])
-            loss = torch.nn.functional.cross_entropy(logits, targets[batch], label_smoothing=LABEL_SMOOTHING)
+            loss = torch.nn.functional.cross_entropy(net(inputs[batch]), targets[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -215,6 +211,8 @@ def write_verifier(export_dir: Path, embedding_home: Path, head: dict, config: V
             shutil.copyfile(embedding_home / name, tmp / name)
         np.savez(tmp / HEAD_FILE, **head)
         write_text_atomic(tmp / CONFIG_FILE, json.dumps(config.__dict__, indent=1) + "\n")
+        for path in (tmp, *tmp.iterdir()):  # mkdtemp and the atomic writer make them private; a Pi service reads them
+            path.chmod(0o755 if path.is_dir() else 0o644)
         if out.exists():
             shutil.rmtree(out)
         tmp.replace(out)
