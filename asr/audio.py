@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from asr.errors import InputError
+from asr.files import default_mode
 
 
 class AudioError(InputError):
@@ -54,6 +55,7 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int = 16000, s
         raise AudioError(f"{path}: expected mono audio of shape [samples], got {audio.shape}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".part")
+    os.fchmod(fd, default_mode())
     try:
         with os.fdopen(fd, "wb") as f:
             sf.write(f, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype, format=path.suffix[1:].upper())

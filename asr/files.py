@@ -12,8 +12,17 @@ from pathlib import Path
 from asr.errors import InputError, MissingError
 
 
+def default_mode() -> int:
+    """The permissions `open()` gives a new file (0o666 less the umask). mkstemp makes its files private, so a
+    file written atomically would otherwise be unreadable to another user, e.g. the Pi's demo service."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _temp_beside(path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
+    os.fchmod(fd, default_mode())
     os.close(fd)
     return Path(tmp)
 

@@ -70,3 +70,15 @@ def test_resample_keeps_a_tone():
     assert len(out) == 16000
     expected = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
     assert np.abs(out[200:-200] - expected[200:-200]).max() < 2e-3
+
+
+def test_atomic_writes_are_as_readable_as_plain_ones(tmp_path, speech):
+    from asr.files import write_text_atomic
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    write_audio(tmp_path / "a.wav", speech, 16000)
+    write_text_atomic(tmp_path / "manifest.json", "{}")
+    # mkstemp's files are private (0o600): a Pi service running as another user could not read them
+    for path in (tmp_path / "a.wav", tmp_path / "manifest.json"):
+        assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

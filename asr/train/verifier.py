@@ -206,13 +206,12 @@ def write_verifier(export_dir: Path, embedding_home: Path, head: dict, config: V
     """EXPORT_DIR/verifier, replaced whole: a half-written verifier never exists."""
     out = export_dir / VERIFIER_DIR
     tmp = Path(tempfile.mkdtemp(prefix=".verifier-", dir=export_dir))
+    tmp.chmod(0o755)  # mkdtemp makes it private; an export directory is meant to be shared (as asr export's)
     try:
         for name in (*EMBEDDING_FILES, EMBEDDING_LICENSE):  # Apache-2.0 asks for its licence beside the models
             shutil.copyfile(embedding_home / name, tmp / name)
         np.savez(tmp / HEAD_FILE, **head)
         write_text_atomic(tmp / CONFIG_FILE, json.dumps(config.__dict__, indent=1) + "\n")
-        for path in (tmp, *tmp.iterdir()):  # mkdtemp and the atomic writer make them private; a Pi service reads them
-            path.chmod(0o755 if path.is_dir() else 0o644)
         if out.exists():
             shutil.rmtree(out)
         tmp.replace(out)
