@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -65,12 +64,9 @@ def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0, 
     return np.array(times), np.array(posteriors).reshape(len(times), len(detector.labels)), spans, clock, session
 
 
-def checker(verifier):
-    """The detections a verifier lets through, from a whole session's audio; all of them without a verifier."""
-    if verifier is None:
-        return lambda audio, found: found
-    cache: dict = {}
-    return lambda audio, found: verifier.confirmed(audio, found, cache)
+def checker(verifier, audio):
+    """The detections of a session's audio that the verifier lets through; all of them without one."""
+    return (lambda found: found) if verifier is None else verifier.confirmer(audio)
 
 
 def count(detections, spans, source_of: dict[str, str], hours: float) -> dict:
@@ -96,10 +92,10 @@ def choose_on_real_speech(args: argparse.Namespace, detector, verifier, wake: st
     speakers than the split measured)."""
     speech = LibriSpeech(args.speech, args.choose_on)
     times, posteriors, _, seconds, audio = play(detector, speech, args.max_hours, keep_audio=verifier is not None)
-    hours, labels, refractory, check = seconds / 3600, detector.labels, args.refractory_s, checker(verifier)
+    hours, labels, refractory, check = seconds / 3600, detector.labels, args.refractory_s, checker(verifier, audio)
 
     def per_hour(shared_t: float, wake_t: float, only_wake: bool) -> float:
-        found = check(audio, decide(times, posteriors, labels, shared_t, refractory, {wake: wake_t}))
+        found = check(decide(times, posteriors, labels, shared_t, refractory, {wake: wake_t}))
         return sum(not only_wake or d.label == wake for d in found) / hours
 
     wake_t = next((float(t) for t in GRID if per_hour(shared, t, True) <= args.wake_target), float(GRID[-1]))
@@ -126,8 +122,8 @@ def measure(args: argparse.Namespace) -> dict:
     source_of = {str(r["id"]): r["package"] for r in rows}
     times, posteriors, spans, seconds, audio = play(detector, speech, args.max_hours, keep_audio=verifier is not None)
     hours = seconds / 3600
-    refractory, labels, check = args.refractory_s, detector.labels, checker(verifier)
-    as_demo = check(audio, decide(times, posteriors, labels, shared, refractory, own))
+    refractory, labels, check = args.refractory_s, detector.labels, checker(verifier, audio)
+    as_demo = check(decide(times, posteriors, labels, shared, refractory, own))
     report = {
         "model_dir": str(args.model_dir),
         "speech": f"{args.speech}/{args.split}",
@@ -139,13 +135,13 @@ def measure(args: argparse.Namespace) -> dict:
         "wake_word": count([d for d in as_demo if d.label == wake], spans, source_of, hours) | {"word": wake},
         "all_keywords_saved": count(as_demo, spans, source_of, hours),
         "all_keywords_shared": count(
-            check(audio, decide(times, posteriors, labels, shared, refractory)), spans, source_of, hours
+            check(decide(times, posteriors, labels, shared, refractory)), spans, source_of, hours
         ),
     }
     if args.stream:  # the generated test stream at these thresholds
         events = read_events(args.stream / "events.csv")
         audio = read_audio(args.stream / "stream.wav", detector.spec.sample_rate)
-        confirm = None if verifier is None else partial(verifier.confirmed, audio, cache={})
+        confirm = None if verifier is None else verifier.confirmer(audio)
         chosen = evaluate_stream(detector, audio, events, fixed=(shared, own), confirm=confirm)["chosen"]
         report["generated_stream_recall"] = {
             "overall": chosen["overall"]["recall"],

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Mapping
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -223,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         wake_word=wake_word,
         wake_fa_per_hour=args.wake_fa_per_hour,
         fixed=fixed,
-        confirm=None if verifier is None else partial(verifier.confirmed, audio, cache={}),
+        confirm=None if verifier is None else verifier.confirmer(audio),
     )
     report.update(model_dir=str(args.model_dir), audio=str(args.audio), events_file=str(args.events))
     print(format_table(report))

@@ -14,8 +14,9 @@ It runs on a Pi (2.4 MB of float models, ~10 ms per check), not on a microcontro
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -124,10 +125,8 @@ class Verifier:
         return cls(home, backend=backend) if home.is_dir() else None
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        """The head's probabilities [n, labels] for embeddings [n, frames, 96] (a two-layer MLP)."""
-        h = self.head
-        x = (embeddings.reshape(len(embeddings), -1) - h["mean"]) / h["std"]
-        logits = np.maximum(x @ h["w1"] + h["b1"], 0.0) @ h["w2"] + h["b2"]
+        """The head's probabilities [n, labels] for embeddings [n, frames, 96]."""
+        logits = head_logits(self.head, embeddings)
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
@@ -161,10 +160,20 @@ class Verifier:
         for d in detections:
             key = (round(d.time_s, 4), d.label)
             if key not in cache:
-                cache[key] = self.probability(self.crop(audio, d.time_s), d.label)
-            if cache[key] >= self.config.threshold:
+                cache[key] = self.passes(self.crop(audio, d.time_s), d.label)
+            if cache[key]:
                 kept.append(d)
         return kept
+
+    def confirmer(self, audio: np.ndarray) -> Callable[[list[Detection]], list[Detection]]:
+        """`confirmed` for one recording, with one cache for all the calls on it."""
+        return partial(self.confirmed, audio, cache={})
+
+
+def head_logits(head: dict[str, np.ndarray], embeddings: np.ndarray) -> np.ndarray:
+    """The head (a two-layer MLP on the standardised, flattened embeddings [n, frames, 96]): logits [n, labels]."""
+    x = (embeddings.reshape(len(embeddings), -1) - head["mean"]) / head["std"]
+    return np.maximum(x @ head["w1"] + head["b1"], 0.0) @ head["w2"] + head["b2"]
 
 
 def embedding_interpreter(path: Path, backend: str | None):

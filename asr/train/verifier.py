@@ -38,6 +38,7 @@ from asr.runtime.verifier import (
     SpeechEmbedding,
     VerifierConfig,
     VerifierError,
+    head_logits,
 )
 
 EMBEDDING_HOME = Path(sys.prefix) / "speech_embedding"
@@ -191,15 +192,10 @@ def train_verifier(
     report = {
         "training_examples": len(y),
         "real_speech_examples": real,
-        "validation_accuracy": float((head_predictions(head, vx) == vy).mean()),
+        "validation_accuracy": float((head_logits(head, vx).argmax(1) == vy).mean()),
     }
     write_verifier(export_dir, embedding_home, head, config)
     return report
-
-
-def head_predictions(head: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    flat = (x.reshape(len(x), -1) - head["mean"]) / head["std"]
-    return (np.maximum(flat @ head["w1"] + head["b1"], 0) @ head["w2"] + head["b2"]).argmax(1)
 
 
 def write_verifier(export_dir: Path, embedding_home: Path, head: dict, config: VerifierConfig) -> Path:
