@@ -64,10 +64,9 @@ def fresh_bundle(export_dir: Path, work: Path) -> Path:
     for name in ("manifest.json", "model_int8.tflite"):
         shutil.copyfile(export_dir / name, work / name)
     manifest = Manifest.read(work)
-    ops = sorted(flatbuffer.inspect_tflite(work / "model_int8.tflite").op_counts)
     # Compacted without micro_model's check: the firmware's agreement with Python TFLM on the .tflite is the check.
     model_bytes = flatbuffer.compact_for_micro((work / "model_int8.tflite").read_bytes())[0]
-    write_bundle(work / "mcu", model_bytes, manifest, ops)
+    write_bundle(work / "mcu", model_bytes, manifest, flatbuffer.inspect_tflite(work / "model_int8.tflite"))
     return work
 
 
@@ -123,6 +122,20 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def flash_table(rows: list[dict]) -> str:
+    """Where each image's flash goes (from its linker map)."""
+    lines = [
+        "| image | flash | model | TFLite Micro and its kernels | CMSIS-NN | the bundle's code and tables "
+        "| C library, start-up (printf and semihosting of the test harness) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "flash_tflm" in r:
+            parts = ("flash", "model", "flash_tflm", "flash_cmsis_nn", "flash_bundle", "flash_libc")
+            lines.append(f"| {r['target']} | " + " | ".join(f"{r[k]:,}" for k in parts) + " |")
+    return "\n".join(lines)
+
+
 def op_table(rows: list[dict], top: int = 8) -> str:
     """Where the model's instructions go: each op type's own instructions per window, per image."""
     rows = [r for r in rows if r.get("op_instructions")]
@@ -166,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(done, indent=1))
         tmp.replace(args.out)
     print(table(list(done["rows"].values())))
+    print()
+    print(flash_table(list(done["rows"].values())))
     print()
     print(op_table(list(done["rows"].values())))
     return 0

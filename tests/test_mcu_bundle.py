@@ -10,7 +10,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from asr.audio import read_audio
 from asr.export import flatbuffer
-from asr.export.mcu import micro_model
+from asr.export.mcu import INT8_KERNELS, micro_model
 from asr.export.micro import MicroError, resolver_method
 from asr.features import log_mel
 from asr.runtime.bundle import Manifest
@@ -27,12 +27,17 @@ def test_bundle_matches_the_model(export, request):
     assert f"kTensorArenaSize = {manifest.arena_bytes};" in settings
     assert f"kInputZeroPoint = {manifest.input.zero_point};" in settings
     assert all(f'"{label}"' in settings for label in manifest.labels)
-    ops = flatbuffer.inspect_tflite(kws_export / "model_int8.tflite").op_counts
+    info = flatbuffer.inspect_tflite(kws_export / "model_int8.tflite")
+    ops = info.op_counts
     resolver = (mcu / "op_resolver.h").read_text()
     assert f"MicroMutableOpResolver<{len(ops)}>" in resolver
     assert re.findall(r"resolver\.(Add\w+)\(", resolver) == [resolver_method(op) for op in ops]
+    # int8 kernels (smaller with CMSIS-NN) exactly where every use of the op is int8
+    assert {"FULLY_CONNECTED", "SOFTMAX"} <= info.int8_only_ops
+    assert set(re.findall(r"Register_(\w+)_INT8\(\)", resolver)) == info.int8_only_ops & set(INT8_KERNELS)
     if manifest.report["route"] == "loop":  # LESS only in the condition subgraph, the convolution only in the body
         assert {"AddWhile", "AddLess", "AddQuantize", "AddDepthwiseConv2D"} <= set(re.findall(r"Add\w+", resolver))
+        assert "ADD" not in info.int8_only_ops  # the loop counter is an int32 ADD: the generic kernel stays
     data = (mcu / "model_data.cc").read_text()
     compact, _ = flatbuffer.compact_for_micro((kws_export / "model_int8.tflite").read_bytes())
     assert f"g_model_data_len = {len(compact)};" in data

@@ -298,7 +298,8 @@ def build(export_dir: Path, target_name: str, out: Path | None = None, kit: str 
         sources.append(Path(str(SUPPORT / "board_sbrk.c")))
     app_objs = app.objects([(src, "-O2") for src in sources], "bundle")
     exe = out / ("kws.elf" if target.embedded else "kws")
-    link = [target.prefix + "g++", *target_flags(target), "-Wl,--gc-sections", "-o", str(exe), *map(str, app_objs)]
+    link = [target.prefix + "g++", *target_flags(target), "-Wl,--gc-sections", f"-Wl,-Map={exe.with_suffix('.map')}"]
+    link += ["-o", str(exe), *map(str, app_objs)]
     if target.embedded:
         link += board_support(target, tree, out, compiler)
     link += [*map(str, libs), "-lm"]

@@ -129,6 +129,32 @@ def agreement(export_dir: Path, run: FirmwareRun, pcm: np.ndarray) -> dict:
     }
 
 
+FLASH_PARTS = ("tflm", "cmsis_nn", "bundle")
+# An input section of the linker map: its name (on the line itself or the one before), address, size, origin.
+MAP_SECTION = re.compile(r"^ (\S+)?\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+\.(?:o|a\(.+\)))$")
+
+
+def flash_parts(map_path: Path) -> dict[str, int]:
+    """Flash bytes of TFLite Micro with its kernels ("tflm"), CMSIS-NN and the bundle's own code and tables
+    (main, front end, detector; "bundle", the model array left out), from the image's linker map."""
+    text = map_path.read_text()
+    parts = dict.fromkeys(FLASH_PARTS, 0)
+    output = ""
+    for line in text[text.find("Linker script and memory map") :].splitlines():
+        if line.startswith("."):
+            output = line.split()[0]
+        m = MAP_SECTION.match(line)
+        if not m or output in (".bss", ".heap", ".stack") or not output or output.startswith((".debug", ".comment")):
+            continue
+        size, origin = int(m.group(2), 16), m.group(3)
+        archive = Path(origin.split("(")[0]).name
+        if archive.startswith(("tflm-", "cmsis_nn-")):
+            parts["tflm" if archive.startswith("tflm-") else "cmsis_nn"] += size
+        elif "/obj/" in origin and "model_data" not in origin:
+            parts["bundle"] += size
+    return parts
+
+
 def image_sizes(target: str, elf: Path, stack_bytes: int | None) -> dict:
     """Flash (read-only sections + the load image of .data) and RAM (writable sections + the measured stack)."""
     tool = TARGETS[target].prefix + "readelf"
@@ -148,4 +174,9 @@ def image_sizes(target: str, elf: Path, stack_bytes: int | None) -> dict:
     symbols = {line.split()[-1]: int(line.split()[1], 16) for line in nm.splitlines() if len(line.split()) == 4}
     model = next(size for name, size in symbols.items() if name == "g_model_data")
     arena = next(size for name, size in symbols.items() if "tensor_arena" in name)
-    return {"flash": flash, "model": model, "ram": ram + (stack_bytes or 0), "arena": arena, "stack": stack_bytes}
+    sizes = {"flash": flash, "model": model, "ram": ram + (stack_bytes or 0), "arena": arena, "stack": stack_bytes}
+    parts = flash_parts(elf.with_suffix(".map"))
+    # The rest: the C library (printf and the semihosting file I/O of this test harness), start-up, libgcc.
+    return sizes | {f"flash_{name}": size for name, size in parts.items()} | {
+        "flash_libc": flash - model - sum(parts.values())
+    }

@@ -25,10 +25,19 @@ class DuplicateWeightsError(InputError):
     """A constant tensor is stored more than once: the tied weights were not kept tied."""
 
 
+TYPE_NAMES = {code: name for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
+
+
 @dataclass
 class OpInfo:
     name: str  # builtin op name (FULLY_CONNECTED) or custom code (FlexErf)
     outputs: list[str]  # output tensor names: the TensorFlow layer that produced the op
+    inputs: list[str]  # input tensor types (INT8, INT32, ...), optional inputs left out
+
+    @property
+    def int8(self) -> bool:
+        """Its data are int8: the first input and every other non-INT32 one (INT32: biases, shapes, axes)."""
+        return bool(self.inputs) and self.inputs[0] == "INT8" and all(t in ("INT8", "INT32") for t in self.inputs)
 
 
 @dataclass
@@ -43,6 +52,11 @@ class TFLiteInfo:
     @property
     def op_counts(self) -> dict[str, int]:
         return dict(sorted(collections.Counter(op.name for op in self.ops).items()))
+
+    @property
+    def int8_only_ops(self) -> set[str]:
+        """The op types whose every use computes on int8 data (TFLite Micro has smaller kernels for some)."""
+        return {op.name for op in self.ops} - {op.name for op in self.ops if not op.int8}
 
     def summary(self) -> dict:
         return {
@@ -100,7 +114,11 @@ def inspect_tflite(path: Path) -> TFLiteInfo:
     """Ops of every subgraph, total constant bytes, and constants whose bytes are stored more than once."""
     model = load_model(path)
     ops = [
-        OpInfo(op_name(model, op.opcodeIndex), [g.tensors[i].name.decode() for i in op.outputs if i >= 0])
+        OpInfo(
+            op_name(model, op.opcodeIndex),
+            [g.tensors[i].name.decode() for i in op.outputs if i >= 0],
+            [TYPE_NAMES[g.tensors[i].type] for i in op.inputs if i >= 0],
+        )
         for g in model.subgraphs
         for op in (g.operators or [])
     ]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.errors import InputError
-from asr.export.flatbuffer import compact_for_micro
+from asr.export.flatbuffer import TFLiteInfo, compact_for_micro
 from asr.export.micro import MicroError, resolver_method
 from asr.features import FeatureSpec, mel_filterbank, window
 from asr.runtime.bundle import Manifest
@@ -111,7 +111,49 @@ def frontend_sources(spec: FeatureSpec, source: str) -> dict[str, str]:
     return {"frontend_config.h": config, "frontend_tables.c": tables}
 
 
-def model_sources(model_bytes: bytes, manifest: Manifest, ops: list[str], source: str) -> dict[str, str]:
+# TFLite Micro's int8-only registrations and the kernel header that declares each. With CMSIS-NN they leave out
+# the kernels' float, int16 and int4 paths (40 KB of an M4F image, BENCHMARKS.md section 7); the reference
+# kernels name the generic registration.
+INT8_KERNELS = {
+    "ADD": "add.h",
+    "AVERAGE_POOL_2D": "pooling.h",
+    "BATCH_MATMUL": "batch_matmul.h",
+    "CONV_2D": "conv.h",
+    "DEPTHWISE_CONV_2D": "depthwise_conv.h",
+    "FULLY_CONNECTED": "fully_connected.h",
+    "MAX_POOL_2D": "pooling.h",
+    "MAXIMUM": "maximum_minimum.h",
+    "MINIMUM": "maximum_minimum.h",
+    "MUL": "mul.h",
+    "PAD": "pad.h",
+    "SOFTMAX": "softmax.h",
+    "SVDF": "svdf.h",
+    "TRANSPOSE": "transpose.h",
+    "TRANSPOSE_CONV": "transpose_conv.h",
+}
+
+
+def resolver_source(ops: list[str], int8_ops: set[str], head: str) -> str:
+    """op_resolver.h: exactly `ops`, each int8-only one (`int8_ops`) with its int8 kernel where TFLM has one."""
+    # LOGISTIC gets the table kernel of logistic_lut.h (the reference kernel's outputs, far fewer instructions).
+    kernels = {"LOGISTIC": "kws::RegisterLogisticLut()"}
+    kernels |= {op: f"tflite::Register_{op}_INT8()" for op in ops if op in int8_ops and op in INT8_KERNELS}
+    headers = sorted({INT8_KERNELS[op] for op in kernels if op in INT8_KERNELS})
+    includes = "".join(f'#include "tensorflow/lite/micro/kernels/{h}"\n' for h in headers)
+    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({kernels.get(op, '')}));" for op in ops)
+    return head + (
+        "#pragma once\n\n"
+        f'#include "logistic_lut.h"\n{includes}'
+        '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"\n\n'
+        f"// Exactly the {len(ops)} op types the int8 model uses; the int8 kernel where all of an op's uses are int8.\n"
+        f"using ModelOpResolver = tflite::MicroMutableOpResolver<{len(ops)}>;\n\n"
+        f"inline TfLiteStatus RegisterModelOps(ModelOpResolver& resolver) {{\n{adds}\n  return kTfLiteOk;\n}}\n"
+    )
+
+
+def model_sources(
+    model_bytes: bytes, manifest: Manifest, ops: list[str], int8_ops: set[str], source: str
+) -> dict[str, str]:
     """model_data.h/.cc, model_settings.h and op_resolver.h for the int8 model described by `manifest`."""
     spec = manifest.features
     inp, out, labels = manifest.input, manifest.output, manifest.labels
@@ -151,17 +193,7 @@ def model_sources(model_bytes: bytes, manifest: Manifest, ops: list[str], source
             "",
         ]
     )
-    # LOGISTIC gets the table kernel of logistic_lut.h (the reference kernel's outputs, far fewer instructions).
-    kernels = {"LOGISTIC": "kws::RegisterLogisticLut()"}
-    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({kernels.get(op, '')}));" for op in ops)
-    resolver = head + (
-        "#pragma once\n\n"
-        '#include "logistic_lut.h"\n'
-        '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"\n\n'
-        f"// Exactly the {len(ops)} op types the int8 model uses.\n"
-        f"using ModelOpResolver = tflite::MicroMutableOpResolver<{len(ops)}>;\n\n"
-        f"inline TfLiteStatus RegisterModelOps(ModelOpResolver& resolver) {{\n{adds}\n  return kTfLiteOk;\n}}\n"
-    )
+    resolver = resolver_source(ops, int8_ops, head)
     return {"model_data.h": data_h, "model_data.cc": data_cc, "model_settings.h": settings, "op_resolver.h": resolver}
 
 
@@ -181,10 +213,11 @@ def micro_model(int8_path: Path, inputs: np.ndarray, arena_bytes: int) -> tuple[
     return compact, {"bytes": len(compact), "saved_bytes": len(tflite) - len(compact), "zero_points_dropped": dropped}
 
 
-def write_bundle(out_dir: Path, model_bytes: bytes, manifest: Manifest, ops: list[str]) -> list[str]:
-    """Write the bundle of `model_bytes` (micro_model's) into `out_dir` (created); returns the file names written."""
+def write_bundle(out_dir: Path, model_bytes: bytes, manifest: Manifest, info: TFLiteInfo) -> list[str]:
+    """Write the bundle of `model_bytes` (micro_model's; `info` inspects its .tflite) into `out_dir` (created);
+    returns the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = model_sources(model_bytes, manifest, ops, manifest.source)
+    files = model_sources(model_bytes, manifest, sorted(info.op_counts), info.int8_only_ops, manifest.source)
     files.update(frontend_sources(manifest.features, manifest.source))
     files["detector_config.h"] = manifest.detector_config_h()
     for name, text in files.items():

@@ -189,7 +189,7 @@ def export_model(
         if mcu:
             inputs = quantize(windows, io["input"].scale, io["input"].zero_point)
             model_bytes, report["mcu_model"] = micro_model(int8_path, inputs, arena)
-            report["mcu"] = write_bundle(stage / MCU_DIR, model_bytes, manifest, sorted(int8_info.op_counts))
+            report["mcu"] = write_bundle(stage / MCU_DIR, model_bytes, manifest, int8_info)
         report["export_seconds"] = round(time.perf_counter() - started, 2)
         manifest.write(stage)
     return manifest
