@@ -177,6 +177,8 @@ def image_sizes(target: str, elf: Path, stack_bytes: int | None) -> dict:
     sizes = {"flash": flash, "model": model, "ram": ram + (stack_bytes or 0), "arena": arena, "stack": stack_bytes}
     parts = flash_parts(elf.with_suffix(".map"))
     # The rest: the C library (printf and the semihosting file I/O of this test harness), start-up, libgcc.
-    return sizes | {f"flash_{name}": size for name, size in parts.items()} | {
-        "flash_libc": flash - model - sum(parts.values())
-    }
+    return (
+        sizes
+        | {f"flash_{name}": size for name, size in parts.items()}
+        | {"flash_libc": flash - model - sum(parts.values())}
+    )
