@@ -27,6 +27,7 @@ TEMPLATE_FILES = (
     "detector.h",
     "host_detector.c",
     "logistic_lut.h",
+    "row_kernels.h",
     "main.cc",
     "README.md",
     "CMakeLists.txt",
@@ -133,17 +134,23 @@ INT8_KERNELS = {
 }
 
 
+ROW_BROADCAST = ("ADD", "SUB", "MUL")
+
+
 def resolver_source(ops: list[str], int8_ops: set[str], head: str) -> str:
     """op_resolver.h: exactly `ops`, each int8-only one (`int8_ops`) with its int8 kernel where TFLM has one."""
-    # LOGISTIC gets the table kernel of logistic_lut.h (the reference kernel's outputs, far fewer instructions).
-    kernels = {"LOGISTIC": "kws::RegisterLogisticLut()"}
-    kernels |= {op: f"tflite::Register_{op}_INT8()" for op in ops if op in int8_ops and op in INT8_KERNELS}
-    headers = sorted({INT8_KERNELS[op] for op in kernels if op in INT8_KERNELS})
+    int8 = {op: f"tflite::Register_{op}_INT8" for op in ops if op in int8_ops and op in INT8_KERNELS}
+    # The same outputs in far fewer instructions: LOGISTIC as a table (logistic_lut.h), the LayerNorm's row-wise
+    # MEAN, ADD, SUB and MUL without TFLM's generic broadcast and reduce loops (row_kernels.h).
+    kernels = {"LOGISTIC": "kws::RegisterLogisticLut()", "MEAN": "kws::RegisterMeanLastAxis()"}
+    kernels |= {op: f"kws::RegisterRowBroadcast<{int8.get(op, f'tflite::Register_{op}')}>()" for op in ROW_BROADCAST}
+    kernels |= {op: f"{name}()" for op, name in int8.items() if op not in kernels}
+    headers = sorted({INT8_KERNELS[op] for op in int8})
     includes = "".join(f'#include "tensorflow/lite/micro/kernels/{h}"\n' for h in headers)
     adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({kernels.get(op, '')}));" for op in ops)
     return head + (
         "#pragma once\n\n"
-        f'#include "logistic_lut.h"\n{includes}'
+        f'#include "logistic_lut.h"\n#include "row_kernels.h"\n{includes}'
         '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"\n\n'
         f"// Exactly the {len(ops)} op types the int8 model uses; the int8 kernel where all of an op's uses are int8.\n"
         f"using ModelOpResolver = tflite::MicroMutableOpResolver<{len(ops)}>;\n\n"

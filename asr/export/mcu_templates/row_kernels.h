@@ -1,0 +1,156 @@
+// int8 kernels for the row-wise ops of a LayerNorm: MEAN over the last axis, and ADD, SUB and MUL where one input
+// is broadcast along the rows ([R, C] with [C], as gamma and beta) or along the columns ([R, C] with [R, 1], as the
+// mean and 1/std). TFLite Micro computes these through its generic N-d broadcast and reduce loops, which index
+// every element through shape arithmetic: with the reference and CMSIS-NN kernels alike they were a third of a
+// Cortex-M4's instructions per window (BENCHMARKS.md section 7). Here the same kernels do the same arithmetic:
+// - MEAN sums each row in one pass, then rescales exactly as reference_ops::QuantizedMeanOrSum does;
+// - ADD, SUB and MUL call the op's own kernel once per row on same-shape [C] views, so each row runs the
+//   kernel's elementwise path (CMSIS-NN's where it has one); a per-row scalar is first spread over a row buffer.
+// Everything else (other shapes and types) goes to the op's own kernel unchanged.
+#pragma once
+
+#include <cstring>
+
+#include "tensorflow/lite/kernels/internal/common.h"
+#include "tensorflow/lite/micro/kernels/kernel_util.h"
+#include "tensorflow/lite/micro/kernels/micro_ops.h"
+#include "tensorflow/lite/micro/kernels/reduce.h"
+#include "tensorflow/lite/micro/micro_context.h"
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+
+namespace kws {
+
+// A one-dimensional TfLiteIntArray (its data member is a flexible array).
+struct Dims1 {
+  int size = 1;
+  int data[1];
+};
+
+inline int LastDim(const TfLiteEvalTensor* t) { return t->dims->size ? t->dims->data[t->dims->size - 1] : 1; }
+
+inline int FlatSize(const TfLiteEvalTensor* t) { return tflite::micro::GetTensorShape(t).FlatSize(); }
+
+// ---- MEAN over the last axis ----
+
+inline TfLiteStatus MeanLastAxisEval(TfLiteContext* context, TfLiteNode* node) {
+  const TfLiteEvalTensor* input = tflite::micro::GetEvalInput(context, node, 0);
+  const TfLiteEvalTensor* axis = tflite::micro::GetEvalInput(context, node, 1);
+  TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
+  const int rank = input->dims->size;
+  const int32_t* axes = tflite::micro::GetTensorData<int32_t>(axis);
+  const bool last_axis = FlatSize(axis) == 1 && rank > 0 && (axes[0] == rank - 1 || axes[0] == -1);
+  const int cols = LastDim(input);
+  if (input->type != kTfLiteInt8 || output->type != kTfLiteInt8 || !last_axis || cols <= 0) {
+    return tflite::Register_MEAN().invoke(context, node);
+  }
+  const auto* data = static_cast<const tflite::OpDataReduce*>(node->user_data);
+  // reference_ops::QuantizedMeanOrSum folds 1/cols into the output multiplier this way
+  int shift = 0;
+  while ((static_cast<uint64_t>(cols) >> (shift + 1)) != 0) shift++;
+  shift = std::min(shift, 32);
+  shift = std::min(shift, 31 + data->shift);
+  const int32_t multiplier = static_cast<int32_t>((static_cast<int64_t>(data->multiplier) << shift) / cols);
+  const int out_shift = data->shift - shift;
+  const int8_t* in = tflite::micro::GetTensorData<int8_t>(input);
+  int8_t* out = tflite::micro::GetTensorData<int8_t>(output);
+  const int rows = FlatSize(input) / cols;
+  for (int r = 0; r < rows; r++, in += cols) {
+    int32_t sum = 0;
+    for (int c = 0; c < cols; c++) sum += in[c];
+    const int32_t centred = static_cast<int32_t>(sum - static_cast<int64_t>(data->input_zp) * cols);
+    const int32_t value = tflite::MultiplyByQuantizedMultiplier(centred, multiplier, out_shift) + data->output_zp;
+    out[r] = static_cast<int8_t>(std::min<int32_t>(std::max<int32_t>(value, -128), 127));
+  }
+  return kTfLiteOk;
+}
+
+inline TFLMRegistration RegisterMeanLastAxis() {
+  TFLMRegistration registration = tflite::Register_MEAN();
+  registration.invoke = MeanLastAxisEval;
+  return registration;
+}
+
+// ---- ADD, SUB, MUL with a row or column broadcast ----
+
+struct RowBroadcastData {
+  void* inner;  // the op's own kernel data
+  int row_buffer = -1;  // scratch buffer index: a per-row scalar spread over one row
+};
+
+template <TFLMRegistration (*Inner)()>
+void* RowBroadcastInit(TfLiteContext* context, const char* buffer, size_t length) {
+  auto* data = static_cast<RowBroadcastData*>(context->AllocatePersistentBuffer(context, sizeof(RowBroadcastData)));
+  const TFLMRegistration inner = Inner();
+  data->inner = inner.init ? inner.init(context, buffer, length) : nullptr;
+  data->row_buffer = -1;
+  return data;
+}
+
+// Run the op's own `fn` with its own data in node->user_data.
+template <typename Fn>
+TfLiteStatus WithInnerData(TfLiteNode* node, Fn fn) {
+  auto* data = static_cast<RowBroadcastData*>(node->user_data);
+  node->user_data = data->inner;
+  const TfLiteStatus status = fn();
+  node->user_data = data;
+  return status;
+}
+
+template <TFLMRegistration (*Inner)()>
+TfLiteStatus RowBroadcastPrepare(TfLiteContext* context, TfLiteNode* node) {
+  TF_LITE_ENSURE_STATUS(WithInnerData(node, [&] { return Inner().prepare(context, node); }));
+  tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
+  TfLiteTensor* output = micro_context->AllocateTempOutputTensor(node, 0);
+  const bool int8 = output->type == kTfLiteInt8 && output->dims->size > 0;
+  const int cols = int8 ? output->dims->data[output->dims->size - 1] : 0;
+  micro_context->DeallocateTempTfLiteTensor(output);
+  if (!int8) return kTfLiteOk;
+  auto* data = static_cast<RowBroadcastData*>(node->user_data);
+  return context->RequestScratchBufferInArena(context, cols, &data->row_buffer);
+}
+
+template <TFLMRegistration (*Inner)()>
+TfLiteStatus RowBroadcastEval(TfLiteContext* context, TfLiteNode* node) {
+  const auto* data = static_cast<const RowBroadcastData*>(node->user_data);
+  auto inner = [&] { return WithInnerData(node, [&] { return Inner().invoke(context, node); }); };
+  TfLiteEvalTensor* a = tflite::micro::GetMutableEvalInput(context, node, 0);
+  TfLiteEvalTensor* b = tflite::micro::GetMutableEvalInput(context, node, 1);
+  TfLiteEvalTensor* out = tflite::micro::GetEvalOutput(context, node, 0);
+  if (out->type != kTfLiteInt8 || data->row_buffer < 0 || out->dims->size < 2) return inner();
+  const int cols = LastDim(out), rows = FlatSize(out) / cols;
+  TfLiteEvalTensor* full = FlatSize(a) == rows * cols ? a : b;
+  TfLiteEvalTensor* small = full == a ? b : a;
+  // [C] (any leading 1s) along the rows; [.., R, 1] of the output's rank along the columns
+  const bool along_rows = FlatSize(small) == cols && LastDim(small) == cols;
+  bool along_cols = small->dims->size == out->dims->size && LastDim(small) == 1 && FlatSize(small) == rows;
+  for (int i = 0; along_cols && i + 1 < out->dims->size; i++) along_cols = small->dims->data[i] == out->dims->data[i];
+  if (FlatSize(full) != rows * cols || rows < 2 || cols < 2 || !(along_rows || along_cols)) return inner();
+
+  const TfLiteEvalTensor saved_full = *full, saved_small = *small, saved_out = *out;
+  Dims1 row_dims;
+  row_dims.data[0] = cols;
+  TfLiteIntArray* dims = reinterpret_cast<TfLiteIntArray*>(&row_dims);
+  full->dims = small->dims = out->dims = dims;
+  int8_t* row = static_cast<int8_t*>(context->GetScratchBuffer(context, data->row_buffer));
+  TfLiteStatus status = kTfLiteOk;
+  for (int r = 0; r < rows && status == kTfLiteOk; r++) {
+    full->data.int8 = saved_full.data.int8 + r * cols;
+    out->data.int8 = saved_out.data.int8 + r * cols;
+    if (along_cols) {
+      std::memset(row, saved_small.data.int8[r], cols);
+      small->data.int8 = row;
+    }
+    status = inner();
+  }
+  *full = saved_full;
+  *small = saved_small;
+  *out = saved_out;
+  return status;
+}
+
+template <TFLMRegistration (*Inner)()>
+TFLMRegistration RegisterRowBroadcast() {
+  return tflite::micro::RegisterOp(RowBroadcastInit<Inner>, RowBroadcastPrepare<Inner>, RowBroadcastEval<Inner>);
+}
+
+}  // namespace kws
