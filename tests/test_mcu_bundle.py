@@ -35,8 +35,9 @@ def test_bundle_matches_the_model(export, request):
     # int8 kernels (smaller with CMSIS-NN) exactly where every use of the op is int8
     assert {"FULLY_CONNECTED", "SOFTMAX"} <= info.int8_only_ops
     assert set(re.findall(r"Register_(\w+)_INT8\b", resolver)) == info.int8_only_ops & set(INT8_KERNELS)
-    # the LayerNorm's row-wise ops run row_kernels.h (checked bit-exact by the host firmware test)
+    # the row-wise ops run row_kernels.h (checked bit-exact by the host firmware test)
     assert "AddMean(kws::RegisterMeanLastAxis())" in resolver and "kws::RegisterRowBroadcast<" in resolver
+    assert "AddSoftmax(kws::RegisterSoftmaxTable<tflite::Register_SOFTMAX_INT8>())" in resolver
     if manifest.report["route"] == "loop":  # LESS only in the condition subgraph, the convolution only in the body
         assert {"AddWhile", "AddLess", "AddQuantize", "AddDepthwiseConv2D"} <= set(re.findall(r"Add\w+", resolver))
         assert "ADD" not in info.int8_only_ops  # the loop counter is an int32 ADD: the generic kernel stays

@@ -1,11 +1,13 @@
-// int8 kernels for the row-wise ops of a LayerNorm: MEAN over the last axis, and ADD, SUB and MUL where one input
-// is broadcast along the rows ([R, C] with [C], as gamma and beta) or along the columns ([R, C] with [R, 1], as the
-// mean and 1/std). TFLite Micro computes these through its generic N-d broadcast and reduce loops, which index
-// every element through shape arithmetic: with the reference and CMSIS-NN kernels alike they were a third of a
-// Cortex-M4's instructions per window (BENCHMARKS.md section 7). Here the same kernels do the same arithmetic:
+// int8 kernels for row-wise ops: the LayerNorm's MEAN over the last axis, and ADD, SUB and MUL where one input is
+// broadcast along the rows ([R, C] with [C], as gamma and beta) or along the columns ([R, C] with [R, 1], as the
+// mean and 1/std); attention's SOFTMAX. TFLite Micro computes the first through generic N-d broadcast and reduce
+// loops that index every element through shape arithmetic, and SOFTMAX with a fixed-point exp per element, twice
+// (BENCHMARKS.md section 7). Here the outputs are the same, in fewer instructions:
 // - MEAN sums each row in one pass, then rescales exactly as reference_ops::QuantizedMeanOrSum does;
 // - ADD, SUB and MUL call the op's own kernel once per row on same-shape [C] views, so each row runs the
-//   kernel's elementwise path (CMSIS-NN's where it has one); a per-row scalar is first spread over a row buffer.
+//   kernel's elementwise path (CMSIS-NN's where it has one); a per-row scalar is first spread over a row buffer;
+// - SOFTMAX is reference_ops::Softmax with exp() read from a table: an int8 input's distance below its row's
+//   maximum takes one of 256 values, so Prepare computes those exps once.
 // Everything else (other shapes and types) goes to the op's own kernel unchanged.
 #pragma once
 
@@ -15,6 +17,7 @@
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/kernels/micro_ops.h"
 #include "tensorflow/lite/micro/kernels/reduce.h"
+#include "tensorflow/lite/micro/kernels/softmax.h"
 #include "tensorflow/lite/micro/micro_context.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 
@@ -151,6 +154,94 @@ TfLiteStatus RowBroadcastEval(TfLiteContext* context, TfLiteNode* node) {
 template <TFLMRegistration (*Inner)()>
 TFLMRegistration RegisterRowBroadcast() {
   return tflite::micro::RegisterOp(RowBroadcastInit<Inner>, RowBroadcastPrepare<Inner>, RowBroadcastEval<Inner>);
+}
+
+// ---- SOFTMAX with a table of exp() ----
+
+struct SoftmaxTableData {
+  void* inner;  // the op's own kernel data; a tflite::SoftmaxParams first, for the reference and CMSIS-NN kernels
+  bool int8;
+  int32_t exp[256];  // exp_on_negative_values of the rescaled difference d below the row's max, d = 0..255
+};
+
+template <TFLMRegistration (*Inner)()>
+void* SoftmaxTableInit(TfLiteContext* context, const char* buffer, size_t length) {
+  auto* data = static_cast<SoftmaxTableData*>(context->AllocatePersistentBuffer(context, sizeof(SoftmaxTableData)));
+  const TFLMRegistration inner = Inner();
+  data->inner = inner.init ? inner.init(context, buffer, length) : nullptr;
+  data->int8 = false;
+  return data;
+}
+
+// reference_ops::Softmax's fixed-point formats
+using ScaledDiff = gemmlowp::FixedPoint<int32_t, 5>;
+using ExpSum = gemmlowp::FixedPoint<int32_t, 12>;
+using Fixed0 = gemmlowp::FixedPoint<int32_t, 0>;
+
+template <TFLMRegistration (*Inner)()>
+TfLiteStatus SoftmaxTablePrepare(TfLiteContext* context, TfLiteNode* node) {
+  auto* data = static_cast<SoftmaxTableData*>(node->user_data);
+  node->user_data = data->inner;
+  const TfLiteStatus status = Inner().prepare(context, node);
+  node->user_data = data;
+  TF_LITE_ENSURE_STATUS(status);
+  tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
+  TfLiteTensor* input = micro_context->AllocateTempInputTensor(node, 0);
+  TfLiteTensor* output = micro_context->AllocateTempOutputTensor(node, 0);
+  data->int8 = input->type == kTfLiteInt8 && output->type == kTfLiteInt8;
+  micro_context->DeallocateTempTfLiteTensor(input);
+  micro_context->DeallocateTempTfLiteTensor(output);
+  const auto* params = static_cast<const tflite::SoftmaxParams*>(data->inner);
+  for (int d = 0; data->int8 && d < 256; d++) {
+    if (-d < params->diff_min) continue;  // never read: such inputs give -128
+    const int32_t scaled = tflite::MultiplyByQuantizedMultiplierGreaterThanOne(-d, params->input_multiplier,
+                                                                              params->input_left_shift);
+    data->exp[d] = gemmlowp::exp_on_negative_values(ScaledDiff::FromRaw(scaled)).raw();
+  }
+  return kTfLiteOk;
+}
+
+template <TFLMRegistration (*Inner)()>
+TfLiteStatus SoftmaxTableEval(TfLiteContext* context, TfLiteNode* node) {
+  auto* data = static_cast<SoftmaxTableData*>(node->user_data);
+  if (!data->int8) {
+    node->user_data = data->inner;
+    const TfLiteStatus status = Inner().invoke(context, node);
+    node->user_data = data;
+    return status;
+  }
+  const auto* params = static_cast<const tflite::SoftmaxParams*>(data->inner);
+  const TfLiteEvalTensor* input = tflite::micro::GetEvalInput(context, node, 0);
+  TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
+  const int depth = LastDim(input), rows = FlatSize(input) / depth;
+  const int8_t* in = tflite::micro::GetTensorData<int8_t>(input);
+  int8_t* out = tflite::micro::GetTensorData<int8_t>(output);
+  for (int r = 0; r < rows; r++, in += depth, out += depth) {
+    int8_t max = -128;
+    for (int c = 0; c < depth; c++) max = std::max(max, in[c]);
+    ExpSum sum = ExpSum::Zero();
+    for (int c = 0; c < depth; c++) {
+      if (in[c] - max >= params->diff_min) sum = sum + gemmlowp::Rescale<12>(Fixed0::FromRaw(data->exp[max - in[c]]));
+    }
+    int bits_over_unit;
+    const Fixed0 scale = Fixed0::FromRaw(tflite::GetReciprocal(sum.raw(), 12, &bits_over_unit));
+    const int exponent = bits_over_unit + 31 - 8;
+    for (int c = 0; c < depth; c++) {
+      if (in[c] - max < params->diff_min) {
+        out[c] = -128;
+        continue;
+      }
+      const int32_t value =
+          gemmlowp::RoundingDivideByPOT((scale * Fixed0::FromRaw(data->exp[max - in[c]])).raw(), exponent) - 128;
+      out[c] = static_cast<int8_t>(std::min<int32_t>(std::max<int32_t>(value, -128), 127));
+    }
+  }
+  return kTfLiteOk;
+}
+
+template <TFLMRegistration (*Inner)()>
+TFLMRegistration RegisterSoftmaxTable() {
+  return tflite::micro::RegisterOp(SoftmaxTableInit<Inner>, SoftmaxTablePrepare<Inner>, SoftmaxTableEval<Inner>);
 }
 
 }  // namespace kws
