@@ -38,6 +38,7 @@ def test_bundle_matches_the_model(export, request):
     # the row-wise ops run row_kernels.h (checked bit-exact by the host firmware test)
     assert "AddMean(kws::RegisterMeanLastAxis())" in resolver and "kws::RegisterRowBroadcast<" in resolver
     assert "AddSoftmax(kws::RegisterSoftmaxTable<tflite::Register_SOFTMAX_INT8>())" in resolver
+    assert "AddFullyConnected(kws::RegisterFullyConnectedRows<tflite::Register_FULLY_CONNECTED_INT8>())" in resolver
     if manifest.report["route"] == "loop":  # LESS only in the condition subgraph, the convolution only in the body
         assert {"AddWhile", "AddLess", "AddQuantize", "AddDepthwiseConv2D"} <= set(re.findall(r"Add\w+", resolver))
         assert "ADD" not in info.int8_only_ops  # the loop counter is an int32 ADD: the generic kernel stays

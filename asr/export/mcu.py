@@ -141,11 +141,13 @@ def resolver_source(ops: list[str], int8_ops: set[str], head: str) -> str:
     """op_resolver.h: exactly `ops`, each int8-only one (`int8_ops`) with its int8 kernel where TFLM has one."""
     int8 = {op: f"tflite::Register_{op}_INT8" for op in ops if op in int8_ops and op in INT8_KERNELS}
     # The same outputs in far fewer instructions: LOGISTIC as a table (logistic_lut.h); the LayerNorm's row-wise
-    # MEAN, ADD, SUB and MUL without TFLM's generic broadcast and reduce loops, SOFTMAX with a table of exp()
-    # (row_kernels.h).
+    # MEAN, ADD, SUB and MUL without TFLM's generic broadcast and reduce loops, SOFTMAX with a table of exp(),
+    # FULLY_CONNECTED over all rows at once (row_kernels.h).
     kernels = {"LOGISTIC": "kws::RegisterLogisticLut()", "MEAN": "kws::RegisterMeanLastAxis()"}
     kernels |= {op: f"kws::RegisterRowBroadcast<{int8.get(op, f'tflite::Register_{op}')}>()" for op in ROW_BROADCAST}
     kernels["SOFTMAX"] = f"kws::RegisterSoftmaxTable<{int8.get('SOFTMAX', 'tflite::Register_SOFTMAX')}>()"
+    fc = int8.get("FULLY_CONNECTED", "tflite::Register_FULLY_CONNECTED")
+    kernels["FULLY_CONNECTED"] = f"kws::RegisterFullyConnectedRows<{fc}>()"
     kernels |= {op: f"{name}()" for op, name in int8.items() if op not in kernels}
     headers = sorted({INT8_KERNELS[op] for op in int8})
     includes = "".join(f'#include "tensorflow/lite/micro/kernels/{h}"\n' for h in headers)

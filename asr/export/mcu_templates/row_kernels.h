@@ -7,7 +7,10 @@
 // - ADD, SUB and MUL call the op's own kernel once per row on same-shape [C] views, so each row runs the
 //   kernel's elementwise path (CMSIS-NN's where it has one); a per-row scalar is first spread over a row buffer;
 // - SOFTMAX is reference_ops::Softmax with exp() read from a table: an int8 input's distance below its row's
-//   maximum takes one of 256 values, so Prepare computes those exps once.
+//   maximum takes one of 256 values, so Prepare computes those exps once;
+// - FULLY_CONNECTED over [R, C] rows is shown its output as [1, R, C]: CMSIS-NN's kernel then multiplies all rows as
+//   one matrix (its 1x1-convolution path, which TFLM takes only for outputs of rank 3 or more) instead of one
+//   vector at a time. The arithmetic is the same integer sum and per-channel requantisation.
 // Everything else (other shapes and types) goes to the op's own kernel unchanged.
 #pragma once
 
@@ -154,6 +157,37 @@ TfLiteStatus RowBroadcastEval(TfLiteContext* context, TfLiteNode* node) {
 template <TFLMRegistration (*Inner)()>
 TFLMRegistration RegisterRowBroadcast() {
   return tflite::micro::RegisterOp(RowBroadcastInit<Inner>, RowBroadcastPrepare<Inner>, RowBroadcastEval<Inner>);
+}
+
+// ---- FULLY_CONNECTED over rows as one matrix product ----
+
+struct Dims3 {
+  int size = 3;
+  int data[3];
+};
+
+template <TFLMRegistration (*Inner)()>
+TfLiteStatus FullyConnectedRowsEval(TfLiteContext* context, TfLiteNode* node) {
+  TfLiteEvalTensor* out = tflite::micro::GetEvalOutput(context, node, 0);
+  if (out->type != kTfLiteInt8 || out->dims->size != 2 || out->dims->data[0] < 2) {
+    return Inner().invoke(context, node);
+  }
+  TfLiteIntArray* saved = out->dims;
+  Dims3 rows;
+  rows.data[0] = 1;
+  rows.data[1] = saved->data[0];
+  rows.data[2] = saved->data[1];
+  out->dims = reinterpret_cast<TfLiteIntArray*>(&rows);
+  const TfLiteStatus status = Inner().invoke(context, node);
+  out->dims = saved;
+  return status;
+}
+
+template <TFLMRegistration (*Inner)()>
+TFLMRegistration RegisterFullyConnectedRows() {
+  TFLMRegistration registration = Inner();
+  registration.invoke = FullyConnectedRowsEval<Inner>;
+  return registration;
 }
 
 // ---- SOFTMAX with a table of exp() ----
