@@ -92,10 +92,10 @@ void* RowBroadcastInit(TfLiteContext* context, const char* buffer, size_t length
   return data;
 }
 
-// Run the op's own `fn` with its own data in node->user_data.
-template <typename Fn>
+// Run the op's own `fn` with its own data (`Data::inner`) in node->user_data.
+template <typename Data, typename Fn>
 TfLiteStatus WithInnerData(TfLiteNode* node, Fn fn) {
-  auto* data = static_cast<RowBroadcastData*>(node->user_data);
+  auto* data = static_cast<Data*>(node->user_data);
   node->user_data = data->inner;
   const TfLiteStatus status = fn();
   node->user_data = data;
@@ -104,7 +104,7 @@ TfLiteStatus WithInnerData(TfLiteNode* node, Fn fn) {
 
 template <TFLMRegistration (*Inner)()>
 TfLiteStatus RowBroadcastPrepare(TfLiteContext* context, TfLiteNode* node) {
-  TF_LITE_ENSURE_STATUS(WithInnerData(node, [&] { return Inner().prepare(context, node); }));
+  TF_LITE_ENSURE_STATUS(WithInnerData<RowBroadcastData>(node, [&] { return Inner().prepare(context, node); }));
   tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
   TfLiteTensor* output = micro_context->AllocateTempOutputTensor(node, 0);
   const bool int8 = output->type == kTfLiteInt8 && output->dims->size > 0;
@@ -118,7 +118,7 @@ TfLiteStatus RowBroadcastPrepare(TfLiteContext* context, TfLiteNode* node) {
 template <TFLMRegistration (*Inner)()>
 TfLiteStatus RowBroadcastEval(TfLiteContext* context, TfLiteNode* node) {
   const auto* data = static_cast<const RowBroadcastData*>(node->user_data);
-  auto inner = [&] { return WithInnerData(node, [&] { return Inner().invoke(context, node); }); };
+  auto inner = [&] { return WithInnerData<RowBroadcastData>(node, [&] { return Inner().invoke(context, node); }); };
   TfLiteEvalTensor* a = tflite::micro::GetMutableEvalInput(context, node, 0);
   TfLiteEvalTensor* b = tflite::micro::GetMutableEvalInput(context, node, 1);
   TfLiteEvalTensor* out = tflite::micro::GetEvalOutput(context, node, 0);
@@ -214,11 +214,8 @@ using Fixed0 = gemmlowp::FixedPoint<int32_t, 0>;
 
 template <TFLMRegistration (*Inner)()>
 TfLiteStatus SoftmaxTablePrepare(TfLiteContext* context, TfLiteNode* node) {
+  TF_LITE_ENSURE_STATUS(WithInnerData<SoftmaxTableData>(node, [&] { return Inner().prepare(context, node); }));
   auto* data = static_cast<SoftmaxTableData*>(node->user_data);
-  node->user_data = data->inner;
-  const TfLiteStatus status = Inner().prepare(context, node);
-  node->user_data = data;
-  TF_LITE_ENSURE_STATUS(status);
   tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
   TfLiteTensor* input = micro_context->AllocateTempInputTensor(node, 0);
   TfLiteTensor* output = micro_context->AllocateTempOutputTensor(node, 0);
@@ -237,12 +234,9 @@ TfLiteStatus SoftmaxTablePrepare(TfLiteContext* context, TfLiteNode* node) {
 
 template <TFLMRegistration (*Inner)()>
 TfLiteStatus SoftmaxTableEval(TfLiteContext* context, TfLiteNode* node) {
-  auto* data = static_cast<SoftmaxTableData*>(node->user_data);
+  const auto* data = static_cast<const SoftmaxTableData*>(node->user_data);
   if (!data->int8) {
-    node->user_data = data->inner;
-    const TfLiteStatus status = Inner().invoke(context, node);
-    node->user_data = data;
-    return status;
+    return WithInnerData<SoftmaxTableData>(node, [&] { return Inner().invoke(context, node); });
   }
   const auto* params = static_cast<const tflite::SoftmaxParams*>(data->inner);
   const TfLiteEvalTensor* input = tflite::micro::GetEvalInput(context, node, 0);
