@@ -43,8 +43,8 @@ inline TfLiteStatus MeanLastAxisEval(TfLiteContext* context, TfLiteNode* node) {
   const TfLiteEvalTensor* axis = tflite::micro::GetEvalInput(context, node, 1);
   TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
   const int rank = input->dims->size;
-  const int32_t* axes = tflite::micro::GetTensorData<int32_t>(axis);
-  const bool last_axis = FlatSize(axis) == 1 && rank > 0 && (axes[0] == rank - 1 || axes[0] == -1);
+  const int32_t* axes = axis->type == kTfLiteInt32 ? tflite::micro::GetTensorData<int32_t>(axis) : nullptr;
+  const bool last_axis = axes && FlatSize(axis) == 1 && rank > 0 && (axes[0] == rank - 1 || axes[0] == -1);
   const int cols = LastDim(input);
   if (input->type != kTfLiteInt8 || output->type != kTfLiteInt8 || !last_axis || cols <= 0) {
     return tflite::Register_MEAN().invoke(context, node);
