@@ -32,9 +32,13 @@ struct Dims1 {
   int data[1];
 };
 
-inline int LastDim(const TfLiteEvalTensor* t) { return t->dims->size ? t->dims->data[t->dims->size - 1] : 1; }
+inline int LastDim(const TfLiteIntArray* dims) { return dims->size ? dims->data[dims->size - 1] : 1; }
 
-inline int FlatSize(const TfLiteEvalTensor* t) { return tflite::micro::GetTensorShape(t).FlatSize(); }
+inline int FlatSize(const TfLiteIntArray* dims) {
+  int n = 1;
+  for (int i = 0; i < dims->size; i++) n *= dims->data[i];
+  return n;
+}
 
 // ---- MEAN over the last axis ----
 
@@ -44,8 +48,8 @@ inline TfLiteStatus MeanLastAxisEval(TfLiteContext* context, TfLiteNode* node) {
   TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
   const int rank = input->dims->size;
   const int32_t* axes = axis->type == kTfLiteInt32 ? tflite::micro::GetTensorData<int32_t>(axis) : nullptr;
-  const bool last_axis = axes && FlatSize(axis) == 1 && rank > 0 && (axes[0] == rank - 1 || axes[0] == -1);
-  const int cols = LastDim(input);
+  const bool last_axis = axes && FlatSize(axis->dims) == 1 && rank > 0 && (axes[0] == rank - 1 || axes[0] == -1);
+  const int cols = LastDim(input->dims);
   if (input->type != kTfLiteInt8 || output->type != kTfLiteInt8 || !last_axis || cols <= 0) {
     return tflite::Register_MEAN().invoke(context, node);
   }
@@ -59,7 +63,7 @@ inline TfLiteStatus MeanLastAxisEval(TfLiteContext* context, TfLiteNode* node) {
   const int out_shift = data->shift - shift;
   const int8_t* in = tflite::micro::GetTensorData<int8_t>(input);
   int8_t* out = tflite::micro::GetTensorData<int8_t>(output);
-  const int rows = FlatSize(input) / cols;
+  const int rows = FlatSize(input->dims) / cols;
   for (int r = 0; r < rows; r++, in += cols) {
     int32_t sum = 0;
     for (int c = 0; c < cols; c++) sum += in[c];
@@ -78,9 +82,27 @@ inline TFLMRegistration RegisterMeanLastAxis() {
 
 // ---- ADD, SUB, MUL with a row or column broadcast ----
 
+enum class Split { kNone, kAlongRows, kAlongCols };
+
+// How `small` broadcasts against `out` when `full` is as large as `out`: along the rows ([C], any leading 1s) or
+// along the columns ([.., R, 1] of the output's rank).
+inline Split Classify(const TfLiteIntArray* full, const TfLiteIntArray* small, const TfLiteIntArray* out) {
+  if (out->size < 2) return Split::kNone;
+  const int cols = LastDim(out), rows = FlatSize(out) / cols;
+  if (rows < 2 || cols < 2 || FlatSize(full) != rows * cols) return Split::kNone;
+  if (FlatSize(small) == cols && LastDim(small) == cols) return Split::kAlongRows;
+  if (small->size != out->size || LastDim(small) != 1 || FlatSize(small) != rows) return Split::kNone;
+  for (int i = 0; i + 1 < out->size; i++) {
+    if (small->data[i] != out->data[i]) return Split::kNone;
+  }
+  return Split::kAlongCols;
+}
+
 struct RowBroadcastData {
   void* inner;  // the op's own kernel data
-  int row_buffer = -1;  // scratch buffer index: a per-row scalar spread over one row
+  Split split;
+  int small;  // the broadcast input: 0 or 1
+  int row_buffer;  // scratch buffer index (kAlongCols): a per-row scalar spread over one row
 };
 
 template <TFLMRegistration (*Inner)()>
@@ -88,6 +110,8 @@ void* RowBroadcastInit(TfLiteContext* context, const char* buffer, size_t length
   auto* data = static_cast<RowBroadcastData*>(context->AllocatePersistentBuffer(context, sizeof(RowBroadcastData)));
   const TFLMRegistration inner = Inner();
   data->inner = inner.init ? inner.init(context, buffer, length) : nullptr;
+  data->split = Split::kNone;
+  data->small = 1;
   data->row_buffer = -1;
   return data;
 }
@@ -105,13 +129,20 @@ TfLiteStatus WithInnerData(TfLiteNode* node, Fn fn) {
 template <TFLMRegistration (*Inner)()>
 TfLiteStatus RowBroadcastPrepare(TfLiteContext* context, TfLiteNode* node) {
   TF_LITE_ENSURE_STATUS(WithInnerData<RowBroadcastData>(node, [&] { return Inner().prepare(context, node); }));
-  tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
-  TfLiteTensor* output = micro_context->AllocateTempOutputTensor(node, 0);
-  const bool int8 = output->type == kTfLiteInt8 && output->dims->size > 0;
-  const int cols = int8 ? output->dims->data[output->dims->size - 1] : 0;
-  micro_context->DeallocateTempTfLiteTensor(output);
-  if (!int8) return kTfLiteOk;
   auto* data = static_cast<RowBroadcastData*>(node->user_data);
+  tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
+  TfLiteTensor* a = micro_context->AllocateTempInputTensor(node, 0);
+  TfLiteTensor* b = micro_context->AllocateTempInputTensor(node, 1);
+  TfLiteTensor* out = micro_context->AllocateTempOutputTensor(node, 0);
+  if (out->type == kTfLiteInt8) {
+    data->small = FlatSize(a->dims) == FlatSize(out->dims) ? 1 : 0;
+    data->split = data->small ? Classify(a->dims, b->dims, out->dims) : Classify(b->dims, a->dims, out->dims);
+  }
+  const int cols = LastDim(out->dims);
+  micro_context->DeallocateTempTfLiteTensor(a);
+  micro_context->DeallocateTempTfLiteTensor(b);
+  micro_context->DeallocateTempTfLiteTensor(out);
+  if (data->split != Split::kAlongCols) return kTfLiteOk;
   return context->RequestScratchBufferInArena(context, cols, &data->row_buffer);
 }
 
@@ -119,25 +150,19 @@ template <TFLMRegistration (*Inner)()>
 TfLiteStatus RowBroadcastEval(TfLiteContext* context, TfLiteNode* node) {
   const auto* data = static_cast<const RowBroadcastData*>(node->user_data);
   auto inner = [&] { return WithInnerData<RowBroadcastData>(node, [&] { return Inner().invoke(context, node); }); };
-  TfLiteEvalTensor* a = tflite::micro::GetMutableEvalInput(context, node, 0);
-  TfLiteEvalTensor* b = tflite::micro::GetMutableEvalInput(context, node, 1);
+  if (data->split == Split::kNone) return inner();
+  TfLiteEvalTensor* small = tflite::micro::GetMutableEvalInput(context, node, data->small);
+  TfLiteEvalTensor* full = tflite::micro::GetMutableEvalInput(context, node, 1 - data->small);
   TfLiteEvalTensor* out = tflite::micro::GetEvalOutput(context, node, 0);
-  if (out->type != kTfLiteInt8 || data->row_buffer < 0 || out->dims->size < 2) return inner();
-  const int cols = LastDim(out), rows = FlatSize(out) / cols;
-  TfLiteEvalTensor* full = FlatSize(a) == rows * cols ? a : b;
-  TfLiteEvalTensor* small = full == a ? b : a;
-  // [C] (any leading 1s) along the rows; [.., R, 1] of the output's rank along the columns
-  const bool along_rows = FlatSize(small) == cols && LastDim(small) == cols;
-  bool along_cols = small->dims->size == out->dims->size && LastDim(small) == 1 && FlatSize(small) == rows;
-  for (int i = 0; along_cols && i + 1 < out->dims->size; i++) along_cols = small->dims->data[i] == out->dims->data[i];
-  if (FlatSize(full) != rows * cols || rows < 2 || cols < 2 || !(along_rows || along_cols)) return inner();
+  const int cols = LastDim(out->dims), rows = FlatSize(out->dims) / cols;
 
   const TfLiteEvalTensor saved_full = *full, saved_small = *small, saved_out = *out;
   Dims1 row_dims;
   row_dims.data[0] = cols;
   TfLiteIntArray* dims = reinterpret_cast<TfLiteIntArray*>(&row_dims);
   full->dims = small->dims = out->dims = dims;
-  int8_t* row = static_cast<int8_t*>(context->GetScratchBuffer(context, data->row_buffer));
+  const bool along_cols = data->split == Split::kAlongCols;
+  int8_t* row = along_cols ? static_cast<int8_t*>(context->GetScratchBuffer(context, data->row_buffer)) : nullptr;
   TfLiteStatus status = kTfLiteOk;
   for (int r = 0; r < rows && status == kTfLiteOk; r++) {
     full->data.int8 = saved_full.data.int8 + r * cols;
@@ -241,7 +266,7 @@ TfLiteStatus SoftmaxTableEval(TfLiteContext* context, TfLiteNode* node) {
   const auto* params = static_cast<const tflite::SoftmaxParams*>(data->inner);
   const TfLiteEvalTensor* input = tflite::micro::GetEvalInput(context, node, 0);
   TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
-  const int depth = LastDim(input), rows = FlatSize(input) / depth;
+  const int depth = LastDim(input->dims), rows = FlatSize(input->dims) / depth;
   const int8_t* in = tflite::micro::GetTensorData<int8_t>(input);
   int8_t* out = tflite::micro::GetTensorData<int8_t>(output);
   for (int r = 0; r < rows; r++, in += depth, out += depth) {
