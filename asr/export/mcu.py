@@ -134,24 +134,38 @@ INT8_KERNELS = {
 }
 
 
-ROW_BROADCAST = ("ADD", "SUB", "MUL")
+# The bundle's own kernels, the same outputs in far fewer instructions: LOGISTIC as a table (logistic_lut.h); in
+# row_kernels.h, the LayerNorm's MEAN without TFLM's generic reduce loop, and wrappers around an op's own kernel:
+# ADD, SUB and MUL without the generic broadcast loop, SOFTMAX with a table of exp(), FULLY_CONNECTED over all
+# rows at once.
+OWN_KERNELS = {"LOGISTIC": "kws::RegisterLogisticLut()", "MEAN": "kws::RegisterMeanLastAxis()"}
+WRAPPERS = {
+    "ADD": "kws::RegisterRowBroadcast",
+    "SUB": "kws::RegisterRowBroadcast",
+    "MUL": "kws::RegisterRowBroadcast",
+    "SOFTMAX": "kws::RegisterSoftmaxTable",
+    "FULLY_CONNECTED": "kws::RegisterFullyConnectedRows",
+}
+
+
+def registration(op: str, int8: bool) -> str:
+    """The argument of op_resolver.h's `resolver.AddX(...)` for `op` (empty: TFLM's default kernel)."""
+    if op in OWN_KERNELS:
+        return OWN_KERNELS[op]
+    kernel = f"tflite::Register_{op}_INT8" if int8 else f"tflite::Register_{op}"
+    if op in WRAPPERS:
+        return f"{WRAPPERS[op]}<{kernel}>()"
+    return f"{kernel}()" if int8 else ""
 
 
 def resolver_source(ops: list[str], int8_ops: set[str], head: str) -> str:
     """op_resolver.h: exactly `ops`, each int8-only one (`int8_ops`) with its int8 kernel where TFLM has one."""
-    int8 = {op: f"tflite::Register_{op}_INT8" for op in ops if op in int8_ops and op in INT8_KERNELS}
-    # The same outputs in far fewer instructions: LOGISTIC as a table (logistic_lut.h); the LayerNorm's row-wise
-    # MEAN, ADD, SUB and MUL without TFLM's generic broadcast and reduce loops, SOFTMAX with a table of exp(),
-    # FULLY_CONNECTED over all rows at once (row_kernels.h).
-    kernels = {"LOGISTIC": "kws::RegisterLogisticLut()", "MEAN": "kws::RegisterMeanLastAxis()"}
-    kernels |= {op: f"kws::RegisterRowBroadcast<{int8.get(op, f'tflite::Register_{op}')}>()" for op in ROW_BROADCAST}
-    kernels["SOFTMAX"] = f"kws::RegisterSoftmaxTable<{int8.get('SOFTMAX', 'tflite::Register_SOFTMAX')}>()"
-    fc = int8.get("FULLY_CONNECTED", "tflite::Register_FULLY_CONNECTED")
-    kernels["FULLY_CONNECTED"] = f"kws::RegisterFullyConnectedRows<{fc}>()"
-    kernels |= {op: f"{name}()" for op, name in int8.items() if op not in kernels}
+    int8 = {op for op in ops if op in int8_ops and op in INT8_KERNELS}
     headers = sorted({INT8_KERNELS[op] for op in int8})
     includes = "".join(f'#include "tensorflow/lite/micro/kernels/{h}"\n' for h in headers)
-    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({kernels.get(op, '')}));" for op in ops)
+    adds = "\n".join(
+        f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({registration(op, op in int8)}));" for op in ops
+    )
     return head + (
         "#pragma once\n\n"
         f'#include "logistic_lut.h"\n#include "row_kernels.h"\n{includes}'

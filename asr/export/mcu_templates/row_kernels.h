@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstring>
+#include <new>
 
 #include "tensorflow/lite/kernels/internal/common.h"
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
@@ -99,20 +100,18 @@ inline Split Classify(const TfLiteIntArray* full, const TfLiteIntArray* small, c
 }
 
 struct RowBroadcastData {
-  void* inner;  // the op's own kernel data
-  Split split;
-  int small;  // the broadcast input: 0 or 1
-  int row_buffer;  // scratch buffer index (kAlongCols): a per-row scalar spread over one row
+  void* inner = nullptr;  // the op's own kernel data
+  Split split = Split::kNone;
+  int small = 1;  // the broadcast input: 0 or 1
+  int row_buffer = -1;  // scratch buffer index (kAlongCols): a per-row scalar spread over one row
 };
 
-template <TFLMRegistration (*Inner)()>
-void* RowBroadcastInit(TfLiteContext* context, const char* buffer, size_t length) {
-  auto* data = static_cast<RowBroadcastData*>(context->AllocatePersistentBuffer(context, sizeof(RowBroadcastData)));
+// A wrapper's Init: its `Data` (with `inner`, the op's own kernel data, first) in persistent memory.
+template <typename Data, TFLMRegistration (*Inner)()>
+void* InitWithInner(TfLiteContext* context, const char* buffer, size_t length) {
+  auto* data = new (context->AllocatePersistentBuffer(context, sizeof(Data))) Data();
   const TFLMRegistration inner = Inner();
   data->inner = inner.init ? inner.init(context, buffer, length) : nullptr;
-  data->split = Split::kNone;
-  data->small = 1;
-  data->row_buffer = -1;
   return data;
 }
 
@@ -181,7 +180,8 @@ TfLiteStatus RowBroadcastEval(TfLiteContext* context, TfLiteNode* node) {
 
 template <TFLMRegistration (*Inner)()>
 TFLMRegistration RegisterRowBroadcast() {
-  return tflite::micro::RegisterOp(RowBroadcastInit<Inner>, RowBroadcastPrepare<Inner>, RowBroadcastEval<Inner>);
+  return tflite::micro::RegisterOp(InitWithInner<RowBroadcastData, Inner>, RowBroadcastPrepare<Inner>,
+                                   RowBroadcastEval<Inner>);
 }
 
 // ---- FULLY_CONNECTED over rows as one matrix product ----
@@ -218,19 +218,10 @@ TFLMRegistration RegisterFullyConnectedRows() {
 // ---- SOFTMAX with a table of exp() ----
 
 struct SoftmaxTableData {
-  void* inner;  // the op's own kernel data; a tflite::SoftmaxParams first, for the reference and CMSIS-NN kernels
-  bool int8;
+  void* inner = nullptr;  // the op's own kernel data: a tflite::SoftmaxParams first (reference, CMSIS-NN)
+  bool int8 = false;
   int32_t exp[256];  // exp_on_negative_values of the rescaled difference d below the row's max, d = 0..255
 };
-
-template <TFLMRegistration (*Inner)()>
-void* SoftmaxTableInit(TfLiteContext* context, const char* buffer, size_t length) {
-  auto* data = static_cast<SoftmaxTableData*>(context->AllocatePersistentBuffer(context, sizeof(SoftmaxTableData)));
-  const TFLMRegistration inner = Inner();
-  data->inner = inner.init ? inner.init(context, buffer, length) : nullptr;
-  data->int8 = false;
-  return data;
-}
 
 // reference_ops::Softmax's fixed-point formats
 using ScaledDiff = gemmlowp::FixedPoint<int32_t, 5>;
@@ -294,7 +285,8 @@ TfLiteStatus SoftmaxTableEval(TfLiteContext* context, TfLiteNode* node) {
 
 template <TFLMRegistration (*Inner)()>
 TFLMRegistration RegisterSoftmaxTable() {
-  return tflite::micro::RegisterOp(SoftmaxTableInit<Inner>, SoftmaxTablePrepare<Inner>, SoftmaxTableEval<Inner>);
+  return tflite::micro::RegisterOp(InitWithInner<SoftmaxTableData, Inner>, SoftmaxTablePrepare<Inner>,
+                                   SoftmaxTableEval<Inner>);
 }
 
 }  // namespace kws
