@@ -76,6 +76,7 @@ class TrainConfig:
     eq_prob: float = 0.0  # probability of a random channel: spectral tilt, resonances, band limit
     reverb_prob: float = 0.0  # probability of a simulated room (RT60 0.1-0.7 s)
     vtlp: tuple[float, float] = (1.0, 1.0)  # vocal-tract-length warp of the mel axis (formants x factor)
+    silence_pad_s: float = 0.0  # CTC task: up to this much digital silence after each utterance (see SentenceBatches)
     eval_every: int = 500
     checkpoint_every: int = 200
     num_workers: int = 1
@@ -130,6 +131,7 @@ class Config:
         if self.train.speech_negatives:
             _check(bool(self.data.speech_root), "train.speech_negatives needs data.speech_root (a sentences corpus)")
         _check(self.train.ctc_units in ("letters", "phones"), "train.ctc_units must be 'letters' or 'phones'")
+        _check(self.train.silence_pad_s >= 0, "train.silence_pad_s must be >= 0")
         _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
         _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")
 

@@ -97,3 +97,33 @@ class _Word:
 def _active_frames(frames: np.ndarray) -> np.ndarray:
     energy = frames.max(axis=1)
     return frames[energy > energy.max() - 2.0]
+
+
+def test_sentence_examples_end_in_up_to_the_set_digital_silence(sentences_corpus):
+    """train.silence_pad_s appends 0..N s of digital silence to each training utterance: the frames the device's
+    last window is padded with (asr.runtime.ctc_stream.silence_feature), so the model learns to read words before it."""
+    import dataclasses
+
+    from asr.config import TrainConfig
+    from asr.data.librispeech import LibriSpeech
+    from asr.features import FeatureSpec
+    from asr.runtime.ctc_stream import silence_feature
+    from asr.train.batches import SentenceBatches
+
+    class Letters:  # the tokenizer is not what is tested
+        def encode(self, text: str) -> list[int]:
+            return [ord(c) for c in text]
+
+    spec, source = FeatureSpec(), LibriSpeech(sentences_corpus, "train-clean-100")
+    plain = TrainConfig(speed_perturb=(1.0, 1.0), spec_time_mask=0, spec_freq_mask=0)
+    padded = dataclasses.replace(plain, silence_pad_s=1.0)
+    for index in range(4):
+        base, ids = SentenceBatches(source, Letters(), spec, plain, 0).example(index, np.random.default_rng(index))
+        feats, same = SentenceBatches(source, Letters(), spec, padded, 0).example(index, np.random.default_rng(index))
+        extra = len(feats) - len(base)
+        assert same == ids and 0 <= extra <= 101
+        np.testing.assert_allclose(feats[: len(base) - 4].numpy(), base[: len(base) - 4].numpy(), atol=1e-5)
+        np.testing.assert_allclose(feats[len(base) + 4 :].numpy(), silence_feature(spec), atol=1e-5)
+    batches = SentenceBatches(source, Letters(), spec, padded, 0)
+    lengths = {len(batches.example(0, np.random.default_rng(seed))[0]) for seed in range(6)}
+    assert len(lengths) > 3  # a random amount each time

@@ -13,7 +13,7 @@ import soundfile as sf
 
 from asr.data import synth
 from asr.data.engines import EngineMissing, check_engine
-from asr.data.grammar import spoken_number, templates
+from asr.data.grammar import spoken_number, templates, vocabulary
 from asr.data.recipe import DATA_DIR, load_recipe
 
 NAME = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")
@@ -107,6 +107,30 @@ def test_heldout_templates_only_in_test(sentences_corpus):
                 assert not any(text.startswith(s) for s in starts if len(s) > 8), text
 
 
+def test_reading_sentences_are_for_training_only_and_leave_the_other_clips_as_they_were():
+    """Training readers (Kokoro's training voices among them) also read sentences of common words in random order;
+    dev and test read only grammar sentences, and every grammar clip keeps its plan."""
+    recipe = load_recipe()
+    scale = recipe.scale("default")
+    jobs = synth.plan_sentences(recipe, scale, 0)
+    without = synth.plan_sentences(recipe, dataclasses.replace(scale, reading=0, kokoro={}), 0)
+    assert set(without) < set(jobs)  # reading adds clips (and Kokoro's readers); it changes none
+    extra = [j for j in jobs if j not in set(without)]
+    assert {j.speaker.split for j in extra} == {"train"}
+    assert {j.speaker.engine for j in extra} >= {"kokoro", "flite", "espeak-ng"}
+    grammar_texts = {j.utterance.text for j in without}
+    reading = [
+        j.utterance.text for j in extra if j.speaker.engine != "kokoro" and j.utterance.text not in grammar_texts
+    ]
+    per_reader = scale.reading * len({j.speaker.key for j in without if j.speaker.split == "train"})
+    assert len(reading) > 0.95 * per_reader
+    allowed = set(recipe.words["common"] + recipe.words["dictionary"]) | set(vocabulary(recipe.grammar))
+    words = {w for text in reading for w in text.split()}
+    assert words <= allowed
+    assert {"could", "would", "keep"} & words  # common words the held-out templates use: general English, not theirs
+    assert not {"could", "would", "keep"} & set(vocabulary(recipe.grammar))
+
+
 def test_spoken_numbers():
     assert [spoken_number(n) for n in (0, 7, 19, 20, 42, 100, 315)] == [
         "zero", "seven", "nineteen", "twenty", "forty two", "one hundred", "three hundred and fifteen"
@@ -154,6 +178,19 @@ def test_killed_run_resumes_to_the_same_corpus(tmp_path, sentences_corpus, monke
     for rel in ours:
         assert (root / rel).read_bytes() == (sentences_corpus / rel).read_bytes(), rel
     assert (root / "SPEAKERS.TXT").read_text() == (sentences_corpus / "SPEAKERS.TXT").read_text()
+
+
+def test_rebuild_over_a_linked_corpus_leaves_the_linked_one(tmp_path, sentences_corpus):
+    """data/generated/sentences may be a link to a corpus on another disk: a rebuild (another seed) replaces the
+    link with the new corpus and leaves the one it pointed to whole."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(sentences_corpus, elsewhere)
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "gen" / "sentences").symlink_to(elsewhere)
+    root = synth.build_corpus("sentences", tmp_path / "gen", scale="tiny", seed=1, jobs=2)
+    assert not root.is_symlink() and json.loads((root / "SYNTH.json").read_text())["key"]["seed"] == 1
+    assert json.loads((elsewhere / "SYNTH.json").read_text())["key"]["seed"] == 0
+    assert sorted(elsewhere.rglob("*.flac")) and not (tmp_path / "gen" / ".sentences.old").exists()
 
 
 def test_refuses_to_replace_a_foreign_directory(tmp_path):

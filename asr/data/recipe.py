@@ -62,6 +62,7 @@ class Scale:
     heldout_clips: int
     noise_seconds: float
     sentences: dict[str, int]
+    reading: int  # per training reader: sentences of common words in random order ([scale.*] reading)
     kokoro: dict  # the scale's Kokoro clip counts ([scale.*] kokoro); empty: no Kokoro speakers
 
 
@@ -105,6 +106,7 @@ class Recipe:
             heldout_clips=int(s["heldout_clips"]),
             noise_seconds=float(s["noise_seconds"]),
             sentences=dict(s["sentences"]),
+            reading=int(s.get("reading", 0)),
             kokoro=dict(s.get("kokoro", {})),
         )
 

@@ -144,6 +144,10 @@ class SentenceBatches(StepBatches):
         low, high = self.train.speed_perturb
         if high > low:
             wave = speed_perturb(wave, rng.uniform(low, high), self.spec.sample_rate)
+        # The device pads the last window of a recording with digital silence (asr.runtime.ctc_stream); a model
+        # that never heard any misreads the words before it (BENCHMARKS.md section 8).
+        if self.train.silence_pad_s:  # no draw when off
+            wave = np.pad(wave, (0, int(rng.uniform(0, self.train.silence_pad_s) * self.spec.sample_rate)))
         with torch.no_grad():
             feats = self.logmel(torch.from_numpy(wave.astype(np.float32))[None])[0]
         feats = self.spec_augment(feats, int(rng.integers(2**62)))
