@@ -50,17 +50,18 @@ def main() -> None:
     spec, blank = config.features, len(pieces.pieces)
     utts = load_utterances(args.data, args.split, IntentMatcher(load_recipe().grammar))
     silence = np.full((round(spec.sample_rate / spec.hop_length), spec.n_mels), silence_feature(spec), np.float32)
-    windows = torch_window_model(model)
+    run = torch_window_model(model)  # any number of feature frames -> log-probabilities
     rows: dict[str, list[str]] = {WHOLE: [], PADDED: [], WINDOWS: []}
     for utt in tqdm(utts, desc="utterances", unit="utt"):
         audio = read_audio(utt.path, spec.sample_rate)
         features = log_mel(audio, spec)
-        with torch.no_grad():
-            for name, x in ((WHOLE, features), (PADDED, np.concatenate([features, silence]))):
-                log_probs = model(torch.from_numpy(np.ascontiguousarray(x))[None])[0].numpy()
-                rows[name].append(pieces.decode(greedy(log_probs, blank)))
-        log_probs = stream_log_probs(windows, audio, spec, plan, blank + 1)
-        rows[WINDOWS].append(pieces.decode(greedy(log_probs, blank)))
+        log_probs = {
+            WHOLE: run(features),
+            PADDED: run(np.concatenate([features, silence])),
+            WINDOWS: stream_log_probs(run, audio, spec, plan, blank + 1),
+        }
+        for name, lp in log_probs.items():
+            rows[name].append(pieces.decode(greedy(lp, blank)))
     refs = [u.reference for u in utts]
     trained = [i for i, u in enumerate(utts) if not u.heldout]
     print(f"{args.checkpoint} on {args.data}/{args.split} ({len(utts)} utterances, {len(trained)} of trained "

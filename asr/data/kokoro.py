@@ -195,6 +195,11 @@ def parse_voice(spec: str) -> list[tuple[str, float]]:
     return parts
 
 
+def dominant_voice(spec: str) -> str:
+    """The stock voice with the largest weight in a voice spec: it decides a mix's accent and sex."""
+    return max(parse_voice(spec), key=lambda p: p[1])[0]
+
+
 def mix_spec(names: list[str], weights: np.ndarray) -> str:
     return "+".join(f"{n}*{w:.3f}" for n, w in zip(names, weights, strict=True))
 
@@ -226,7 +231,7 @@ class Engine:
         """16 kHz audio. `shift` picks a style row that many past the one Kokoro uses for the text's length: the
         rows differ in prosody, so it varies the delivery of one voice."""
         voice = style(self.voices, spec)[shift:]
-        lang = lang_of(max(parse_voice(spec), key=lambda p: p[1])[0])
+        lang = lang_of(dominant_voice(spec))
         audio, rate = self.kokoro.create(text, voice=voice, speed=speed, lang=lang)
         return resample_audio(np.asarray(audio, np.float32), rate, SAMPLE_RATE)
 

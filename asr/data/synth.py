@@ -297,7 +297,7 @@ def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job])
             s.variant.startswith("f")
             or s.variant in ("Annie", "steph")
             or s.donor in female_donors
-            or (s.engine == "kokoro" and s.voice[1:3] == "f_")
+            or (s.engine == "kokoro" and kokoro.dominant_voice(s.voice)[1] == "f")  # af_, bf_: women
         )
         minutes = samples[s.key] / render.SAMPLE_RATE / 60
         subset = LIBRISPEECH_SPLITS[s.split]
