@@ -70,9 +70,11 @@ def fresh_bundle(export_dir: Path, work: Path) -> Path:
     return work
 
 
-def bench_target(export_dir: Path, target: str, pcm: np.ndarray, frames: int, mels: int) -> dict:
+def bench_target(export_dir: Path, target: str, pcm: np.ndarray, frames: int, mels: int, op_clips: int) -> dict:
+    """The release image's agreement, sizes and instructions; each op's instructions from the debug image (TFLite
+    Micro's release build has no per-op profile) on the first `op_clips` clips."""
     t0 = time.time()
-    exe = firmware.build(export_dir, target, export_dir / "firmware" / target)
+    exe = firmware.build(export_dir, target)
     built = time.time() - t0
     t0 = time.time()
     run = run_firmware(target, exe, pcm, frames, mels)
@@ -81,6 +83,9 @@ def bench_target(export_dir: Path, target: str, pcm: np.ndarray, frames: int, me
     if firmware.TARGETS[target].embedded:
         row |= run.profile | image_sizes(target, exe, run.profile["stack_bytes"])
         row |= stream_profile(target, exe, pcm[: min(len(pcm), 8)])
+        if op_clips:
+            debug = run_firmware(target, firmware.build(export_dir, target, debug=True), pcm[:op_clips], frames, mels)
+            row["op_instructions"] = debug.profile["op_instructions"]
     return row
 
 
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="Speech Commands tree (its testing split is used)")
     p.add_argument("--clips", type=int, default=200)
     p.add_argument("--targets", default="host,m4,m4-cmsis,m55")
+    p.add_argument("--op-clips", type=int, default=20, help="clips for the per-op table (debug images; 0: none)")
     p.add_argument("--out", type=Path, default=Path("bench/firmware.json"))
     p.add_argument("--work", type=Path, default=Path("bench/firmware"), help="where the bundle and images are built")
     args = p.parse_args(argv)
@@ -170,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"[bench_firmware] {target}: build and run {len(pcm)} clips", file=sys.stderr)
         try:
-            done["rows"][target] = bench_target(export_dir, target, pcm, frames, mels) | {"frames": frames}
+            row = bench_target(export_dir, target, pcm, frames, mels, args.op_clips)
+            done["rows"][target] = row | {"frames": frames}
         except firmware.FirmwareError as e:
             print(f"[bench_firmware] {target} failed: {e}", file=sys.stderr)
             continue

@@ -10,7 +10,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from asr.audio import read_audio
 from asr.export import flatbuffer
-from asr.export.mcu import INT8_KERNELS, micro_model
+from asr.export.mcu import INT8_KERNELS, micro_model, registration
 from asr.export.micro import MicroError, resolver_method
 from asr.features import log_mel
 from asr.runtime.bundle import Manifest
@@ -32,21 +32,38 @@ def test_bundle_matches_the_model(export, request):
     resolver = (mcu / "op_resolver.h").read_text()
     assert f"MicroMutableOpResolver<{len(ops)}>" in resolver
     assert re.findall(r"resolver\.(Add\w+)\(", resolver) == [resolver_method(op) for op in ops]
-    # int8 kernels (smaller with CMSIS-NN) exactly where every use of the op is int8
-    assert {"FULLY_CONNECTED", "SOFTMAX"} <= info.int8_only_ops
-    assert set(re.findall(r"Register_(\w+)_INT8\b", resolver)) == info.int8_only_ops & set(INT8_KERNELS)
+    # int8 kernels (smaller with CMSIS-NN) exactly where every use of the op is int8, or int8 and the loop counter
+    kinds = info.use_kinds
+    int8_only = {op for op, k in kinds.items() if k == {"int8"}}
+    assert {"FULLY_CONNECTED", "SOFTMAX"} <= int8_only
+    counter = {"ADD"} if manifest.report["route"] == "loop" else set()
+    assert set(re.findall(r"Register_(\w+)_INT8\b", resolver)) == (int8_only | counter) & set(INT8_KERNELS)
     # the row-wise ops run row_kernels.h (checked bit-exact by the host firmware test)
     assert "AddMean(kws::RegisterMeanLastAxis())" in resolver and "kws::RegisterRowBroadcast<" in resolver
     assert "AddSoftmax(kws::RegisterSoftmaxTable<tflite::Register_SOFTMAX_INT8>())" in resolver
     assert "AddFullyConnected(kws::RegisterFullyConnectedRows<tflite::Register_FULLY_CONNECTED_INT8>())" in resolver
     if manifest.report["route"] == "loop":  # LESS only in the condition subgraph, the convolution only in the body
         assert {"AddWhile", "AddLess", "AddQuantize", "AddDepthwiseConv2D"} <= set(re.findall(r"Add\w+", resolver))
-        assert "ADD" not in info.int8_only_ops  # the loop counter is an int32 ADD: the generic kernel stays
+        # the loop counter (int32 i + 1, i < depth) runs loop_kernels.h: ADD's int8 kernel does the rest, no LESS kernel
+        assert kinds["ADD"] == {"int8", "int32"} and kinds["LESS"] == {"int32"}
+        assert "AddAdd(kws::RegisterRowBroadcast<kws::RegisterAddInt32Or<tflite::Register_ADD_INT8>>())" in resolver
+        assert "AddLess(kws::RegisterLessInt32())" in resolver
     data = (mcu / "model_data.cc").read_text()
     compact, _ = flatbuffer.compact_for_micro((kws_export / "model_int8.tflite").read_bytes())
     assert f"g_model_data_len = {len(compact)};" in data
     array = data[data.index("{") : data.index("};")]
     assert bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", array)) == compact
+
+
+def test_counter_kernels_only_where_they_compute_every_use():
+    """loop_kernels.h computes int32 ADD and LESS; an op with any other use keeps a kernel that computes it."""
+    assert registration("LESS", {"int32"}) == "kws::RegisterLessInt32()"
+    assert registration("LESS", {"int32", "int8"}) == ""  # TFLM's LESS
+    row = "kws::RegisterRowBroadcast<{}>()"
+    assert registration("ADD", {"int8", "int32"}) == row.format("kws::RegisterAddInt32Or<tflite::Register_ADD_INT8>")
+    assert registration("ADD", {"int8"}) == row.format("tflite::Register_ADD_INT8")
+    assert registration("ADD", {"int32", "other"}) == row.format("tflite::Register_ADD")
+    assert registration("RESHAPE", {"int8"}) == ""
 
 
 def test_bundle_stores_one_zero_point_per_weight(kws_export_loop):

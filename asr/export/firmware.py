@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -30,7 +30,8 @@ from asr.runtime.bundle import MCU_DIR
 
 SUPPORT = resources.files("asr.export") / "firmware_support"
 KIT_ENV = "TFLM_KIT"
-BUNDLE_SOURCES = ("main.cc", "model_data.cc", "frontend.c", "frontend_tables.c", "detector.c")
+BUNDLE_SOURCES = ("main.cc", "model_check.cc", "model_data.cc", "frontend.c", "frontend_tables.c", "detector.c")
+SIZE_OPTIMIZED = {"model_check.cc"}  # runs once at start-up
 # Never needed by an application: TFLM's test scaffolding.
 CORE_EXCLUDE = {"fake_micro_context.cc", "mock_micro_graph.cc", "test_helpers.cc", "test_helper_custom_ops.cc"}
 COMMON_FLAGS = [
@@ -42,6 +43,10 @@ COMMON_FLAGS = [
     "-DTF_LITE_DISABLE_X86_NEON",
 ]
 CXX_FLAGS = ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics"]
+# TFLite Micro's release build (its Makefile's BUILD_TYPE=release), which is what a product flashes: no error strings
+# (36 KB of flash on the M4F) and no per-op profiling. `debug=True` keeps both, for diagnosis and bench.firmware's
+# per-op table.
+RELEASE_DEFINES = ("-DNDEBUG", "-DTF_LITE_STRIP_ERROR_STRINGS")
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,8 @@ def include_flags(tree: Path, target: Target) -> list[str]:
 def target_flags(target: Target) -> list[str]:
     flags = [*COMMON_FLAGS, *target.arch_flags, *target.defines]
     if target.embedded:
-        flags += ["-DTF_LITE_MCU_DEBUG_LOG", "--specs=rdimon.specs"]
+        # newlib-nano: a printf without floats, 20 KB less than newlib's (the app prints fixed point).
+        flags += ["-DTF_LITE_MCU_DEBUG_LOG", "--specs=rdimon.specs", "--specs=nano.specs"]
     if target.cmsis_nn:
         flags += ["-DCMSIS_NN", "-DARM_NN_ENABLE_F16=0", "-DARM_NN_ENABLE_F32=0"]
     return flags
@@ -267,18 +273,23 @@ def board_support(target: Target, tree: Path, out: Path, compiler: Compiler) -> 
     return flags
 
 
-def build(export_dir: Path, target_name: str, out: Path | None = None, kit: str | Path | None = None) -> Path:
-    """Build the firmware of `export_dir`'s bundle for `target_name`; returns the executable (an ELF image)."""
+def build(
+    export_dir: Path, target_name: str, out: Path | None = None, kit: str | Path | None = None, debug: bool = False
+) -> Path:
+    """Build the firmware of `export_dir`'s bundle for `target_name` (TFLite Micro's release build unless `debug`);
+    returns the executable (an ELF image)."""
     if target_name not in TARGETS:
         raise FirmwareError(f"unknown target {target_name!r}; choose from {sorted(TARGETS)}")
     target = TARGETS[target_name]
+    if not debug:
+        target = replace(target, defines=(*target.defines, *RELEASE_DEFINES))
     bundle = Path(export_dir) / MCU_DIR
     missing = [name for name in ("op_resolver.h", *BUNDLE_SOURCES) if not (bundle / name).is_file()]
     if missing:
         raise FirmwareError(f"{bundle}: no {', '.join(missing)}; export (again) with `asr export ... --mcu`")
     check_tools(target)
     tree = tflm_tree(find_kit(kit))
-    out = Path(out or Path(export_dir) / "firmware" / target_name)
+    out = Path(out or Path(export_dir) / "firmware" / (target_name + "-debug" * debug))
     out.mkdir(parents=True, exist_ok=True)
     lib_dir = cache_root() / tree.parent.name / library_key(target, tree)
     extra = ["-D__STACK_LIMIT=__tflm_kit_stack_limit"] if target.cpu == "cortex-m55" else []
@@ -296,7 +307,7 @@ def build(export_dir: Path, target_name: str, out: Path | None = None, kit: str 
     sources = [bundle / name for name in BUNDLE_SOURCES]
     if target.embedded:
         sources.append(Path(str(SUPPORT / "board_sbrk.c")))
-    app_objs = app.objects([(src, "-O2") for src in sources], "bundle")
+    app_objs = app.objects([(src, "-Os" if src.name in SIZE_OPTIMIZED else "-O2") for src in sources], "bundle")
     exe = out / ("kws.elf" if target.embedded else "kws")
     link = [target.prefix + "g++", *target_flags(target), "-Wl,--gc-sections", f"-Wl,-Map={exe.with_suffix('.map')}"]
     link += ["-o", str(exe), *map(str, app_objs)]
@@ -327,10 +338,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=sorted(TARGETS), default="host", help="what to build (default host)")
     parser.add_argument("--out", type=Path, help="build folder (default EXPORT_DIR/firmware/TARGET)")
     parser.add_argument("--kit", help=f"TFLite Micro kit folder (default ${KIT_ENV} or ../shared/third_party/tflm)")
+    parser.add_argument(
+        "--debug", action="store_true", help="TFLite Micro's debug build: its error messages and per-op profile"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    exe = build(args.export_dir, args.target, args.out, args.kit)
+    exe = build(args.export_dir, args.target, args.out, args.kit, args.debug)
     print(exe)
     if TARGETS[args.target].embedded:
         print("run: " + " ".join(qemu_command(args.target, exe, ["CLIPS.pcm"])), file=sys.stderr)

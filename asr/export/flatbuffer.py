@@ -35,9 +35,12 @@ class OpInfo:
     inputs: list[str]  # input tensor types (INT8, INT32, ...), optional inputs left out
 
     @property
-    def int8(self) -> bool:
-        """Its data are int8: the first input and every other non-INT32 one (INT32: biases, shapes, axes)."""
-        return bool(self.inputs) and self.inputs[0] == "INT8" and all(t in ("INT8", "INT32") for t in self.inputs)
+    def kind(self) -> str:
+        """What it computes on: int8 (the first input and every other non-INT32 one are int8; INT32: biases, shapes,
+        axes), int32 (int32 inputs only: the WHILE loop's counter, i + 1 and i < depth), or other."""
+        if self.inputs and self.inputs[0] == "INT8" and all(t in ("INT8", "INT32") for t in self.inputs):
+            return "int8"
+        return "int32" if self.inputs and all(t == "INT32" for t in self.inputs) else "other"
 
 
 @dataclass
@@ -54,9 +57,13 @@ class TFLiteInfo:
         return dict(sorted(collections.Counter(op.name for op in self.ops).items()))
 
     @property
-    def int8_only_ops(self) -> set[str]:
-        """The op types whose every use computes on int8 data (TFLite Micro has smaller kernels for some)."""
-        return {op.name for op in self.ops} - {op.name for op in self.ops if not op.int8}
+    def use_kinds(self) -> dict[str, set[str]]:
+        """Each op type, with the kinds (OpInfo.kind) of its uses: TFLite Micro and the bundle have smaller kernels
+        for an op used on int8 only, or on int8 and the loop counter."""
+        kinds: dict[str, set[str]] = collections.defaultdict(set)
+        for op in self.ops:
+            kinds[op.name].add(op.kind)
+        return dict(sorted(kinds.items()))
 
     def summary(self) -> dict:
         return {

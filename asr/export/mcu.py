@@ -27,8 +27,11 @@ TEMPLATE_FILES = (
     "detector.h",
     "host_detector.c",
     "logistic_lut.h",
+    "loop_kernels.h",
     "row_kernels.h",
     "main.cc",
+    "model_check.cc",
+    "model_check.h",
     "README.md",
     "CMakeLists.txt",
     "idf_component.yml",
@@ -148,36 +151,47 @@ WRAPPERS = {
 }
 
 
-def registration(op: str, int8: bool) -> str:
-    """The argument of op_resolver.h's `resolver.AddX(...)` for `op` (empty: TFLM's default kernel)."""
+# The WHILE loop's int32 counter (loop_kernels.h): LESS computed in place, ADD in place beside its int8 kernel.
+COUNTER_KERNELS = {"LESS": "kws::RegisterLessInt32", "ADD": "kws::RegisterAddInt32Or<tflite::Register_ADD_INT8>"}
+
+
+def registration(op: str, kinds: set[str]) -> str:
+    """The argument of op_resolver.h's `resolver.AddX(...)` for `op`, used on `kinds` of data (empty: TFLM's
+    default kernel)."""
     if op in OWN_KERNELS:
         return OWN_KERNELS[op]
-    kernel = f"tflite::Register_{op}_INT8" if int8 else f"tflite::Register_{op}"
-    if op in WRAPPERS:
-        return f"{WRAPPERS[op]}<{kernel}>()"
-    return f"{kernel}()" if int8 else ""
+    if op in COUNTER_KERNELS and "int32" in kinds and kinds <= ({"int32"} if op == "LESS" else {"int8", "int32"}):
+        kernel = COUNTER_KERNELS[op]
+    elif kinds == {"int8"} and op in INT8_KERNELS:
+        kernel = f"tflite::Register_{op}_INT8"
+    elif op in WRAPPERS:
+        kernel = f"tflite::Register_{op}"
+    else:
+        return ""
+    return f"{WRAPPERS[op]}<{kernel}>()" if op in WRAPPERS else f"{kernel}()"
 
 
-def resolver_source(ops: list[str], int8_ops: set[str], head: str) -> str:
-    """op_resolver.h: exactly `ops`, each int8-only one (`int8_ops`) with its int8 kernel where TFLM has one."""
-    int8 = {op for op in ops if op in int8_ops and op in INT8_KERNELS}
-    headers = sorted({INT8_KERNELS[op] for op in int8})
+def resolver_source(use_kinds: dict[str, set[str]], head: str) -> str:
+    """op_resolver.h: exactly the ops of `use_kinds` (op -> the kinds of its uses, TFLiteInfo.use_kinds), each with
+    the smallest kernel that computes all its uses."""
+    ops = sorted(use_kinds)
+    calls = {op: registration(op, use_kinds[op]) for op in ops}
+    headers = sorted({h for op, h in INT8_KERNELS.items() if f"Register_{op}_INT8" in calls.get(op, "")})
     includes = "".join(f'#include "tensorflow/lite/micro/kernels/{h}"\n' for h in headers)
-    adds = "\n".join(
-        f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({registration(op, op in int8)}));" for op in ops
-    )
+    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({calls[op]}));" for op in ops)
     return head + (
         "#pragma once\n\n"
-        f'#include "logistic_lut.h"\n#include "row_kernels.h"\n{includes}'
+        f'#include "logistic_lut.h"\n#include "loop_kernels.h"\n#include "row_kernels.h"\n{includes}'
         '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"\n\n'
-        f"// Exactly the {len(ops)} op types the int8 model uses; the int8 kernel where all of an op's uses are int8.\n"
+        f"// Exactly the {len(ops)} op types the int8 model uses, each with the smallest kernel that computes all its\n"
+        "// uses: the int8 kernel where all are int8, the loop counter's in place (loop_kernels.h).\n"
         f"using ModelOpResolver = tflite::MicroMutableOpResolver<{len(ops)}>;\n\n"
         f"inline TfLiteStatus RegisterModelOps(ModelOpResolver& resolver) {{\n{adds}\n  return kTfLiteOk;\n}}\n"
     )
 
 
 def model_sources(
-    model_bytes: bytes, manifest: Manifest, ops: list[str], int8_ops: set[str], source: str
+    model_bytes: bytes, manifest: Manifest, use_kinds: dict[str, set[str]], source: str
 ) -> dict[str, str]:
     """model_data.h/.cc, model_settings.h and op_resolver.h for the int8 model described by `manifest`."""
     spec = manifest.features
@@ -218,7 +232,7 @@ def model_sources(
             "",
         ]
     )
-    resolver = resolver_source(ops, int8_ops, head)
+    resolver = resolver_source(use_kinds, head)
     return {"model_data.h": data_h, "model_data.cc": data_cc, "model_settings.h": settings, "op_resolver.h": resolver}
 
 
@@ -242,7 +256,7 @@ def write_bundle(out_dir: Path, model_bytes: bytes, manifest: Manifest, info: TF
     """Write the bundle of `model_bytes` (micro_model's; `info` inspects its .tflite) into `out_dir` (created);
     returns the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = model_sources(model_bytes, manifest, sorted(info.op_counts), info.int8_only_ops, manifest.source)
+    files = model_sources(model_bytes, manifest, info.use_kinds, manifest.source)
     files.update(frontend_sources(manifest.features, manifest.source))
     files["detector_config.h"] = manifest.detector_config_h()
     for name, text in files.items():

@@ -31,10 +31,23 @@ static inline uint64_t ProfileTicks() {
   return (static_cast<uint64_t>(w) << 24) + (0xFFFFFFu - v);
 }
 
+// A 64-bit count in decimal: newlib-nano's printf, which the images link, has no %llu.
+static void PrintCount(uint64_t v) {
+  if (v < 1000000000u) {
+    printf("%lu", static_cast<unsigned long>(v));
+  } else {
+    printf("%lu%09lu", static_cast<unsigned long>(v / 1000000000u), static_cast<unsigned long>(v % 1000000000u));
+  }
+}
+
 static inline void ProfileReport(uint64_t frontend, uint64_t model, uint64_t decide) {
-  printf("profile window frontend_ticks=%llu model_ticks=%llu detector_ticks=%llu\n",
-         static_cast<unsigned long long>(frontend), static_cast<unsigned long long>(model),
-         static_cast<unsigned long long>(decide));
+  printf("profile window frontend_ticks=");
+  PrintCount(frontend);
+  printf(" model_ticks=");
+  PrintCount(model);
+  printf(" detector_ticks=");
+  PrintCount(decide);
+  printf("\n");
 }
 
 // Starts SysTick on the processor clock, reports the calibration loop, and paints the stack below the caller.
@@ -49,8 +62,9 @@ __attribute__((noinline)) static void ProfileStart() {
   const uint64_t t0 = ProfileTicks();
   __asm volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n) : : "cc");
   const uint64_t t1 = ProfileTicks();
-  printf("profile calibration instructions=%lu ticks=%llu\n", static_cast<unsigned long>(2 * kCalibrationLoops),
-         static_cast<unsigned long long>(t1 - t0));
+  printf("profile calibration instructions=%lu ticks=", static_cast<unsigned long>(2 * kCalibrationLoops));
+  PrintCount(t1 - t0);
+  printf("\n");
   uint32_t here;
   uint32_t* top = reinterpret_cast<uint32_t*>(reinterpret_cast<uintptr_t>(&here) & ~3u) - 64;
   stack_floor = top - kStackPaint / 4;
@@ -88,8 +102,9 @@ class OpProfiler : public tflite::MicroProfilerInterface {
   }
   void Report() const {
     for (int t = 0; t < tags_; t++) {
-      printf("profile op %s ticks=%llu calls=%lu\n", names_[t], static_cast<unsigned long long>(self_[t]),
-             static_cast<unsigned long>(count_[t]));
+      printf("profile op %s ticks=", names_[t]);
+      PrintCount(self_[t]);
+      printf(" calls=%lu\n", static_cast<unsigned long>(count_[t]));
     }
   }
 

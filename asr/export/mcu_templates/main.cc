@@ -17,11 +17,11 @@
 
 #include "detector.h"
 #include "frontend.h"
+#include "model_check.h"
 #include "model_data.h"
 #include "model_settings.h"
 #include "op_resolver.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
-#include "tensorflow/lite/schema/schema_generated.h"
 
 #ifdef KWS_PROFILE  // the instruction counter of `asr firmware`'s emulated boards
 #include "kws_profile.h"
@@ -78,6 +78,14 @@ TfLiteStatus RunModel(tflite::MicroInterpreter& interpreter) {
   return interpreter.Invoke();
 }
 
+// `value` with `places` decimals: newlib-nano's printf, which the Cortex-M images link, has no %f.
+void PrintFixed(float value, int places) {
+  long scale = 1;
+  for (int i = 0; i < places; i++) scale *= 10;
+  const long v = lroundf(fabsf(value) * scale);
+  printf("%s%ld.%0*ld", value < 0 && v != 0 ? "-" : "", v / scale, places, v % scale);
+}
+
 int Best(const int8_t* scores) {
   int best = 0;
   for (int i = 1; i < kNumLabels; i++) {
@@ -117,7 +125,8 @@ int RunClips(tflite::MicroInterpreter& interpreter, FILE* in, FILE* dump) {
     if (RunModel(interpreter) != kTfLiteOk) return 1;
     const uint64_t t2 = ProfileTicks();
     const int best = Best(output);
-    printf("result %s %.4f", kLabels[best], (output[best] - kOutputZeroPoint) * kOutputScale);
+    printf("result %s ", kLabels[best]);
+    PrintFixed((output[best] - kOutputZeroPoint) * kOutputScale, 4);
     for (int i = 0; i < kNumLabels; i++) printf(" %d", output[i]);
     printf("\n");
     ProfileReport(t1 - t0, t2 - t1, 0);
@@ -141,7 +150,13 @@ int RunStream(tflite::MicroInterpreter& interpreter, FILE* in) {
       // Stream time of the last sample the window saw, as in the Python detector.
       const float time_s = static_cast<float>((frames - 1) * FRONTEND_HOP + FRONTEND_N_FFT) / FRONTEND_SAMPLE_RATE;
       const int fired = detector_update(&detector, time_s, posteriors, &score);
-      if (fired >= 0) printf("detection %.3f %s %.4f\n", time_s, kLabels[fired], score);
+      if (fired >= 0) {
+        printf("detection ");
+        PrintFixed(time_s, 3);
+        printf(" %s ", kLabels[fired]);
+        PrintFixed(score, 4);
+        printf("\n");
+      }
       const uint64_t t3 = ProfileTicks();
       ProfileReport(t1 - t0, t2 - t1, t3 - t2);
       t0 = ProfileTicks();
@@ -154,27 +169,17 @@ int RunStream(tflite::MicroInterpreter& interpreter, FILE* in) {
 
 // The app; returns non-zero on a setup error, after printing what is wrong.
 int RunKeywordApp(bool stream, FILE* in, FILE* dump) {
-  // A corrupt or foreign model must stop here with a message, not fault later inside the interpreter.
-  flatbuffers::Verifier verifier(g_model_data, g_model_data_len);
-  if (!tflite::VerifyModelBuffer(verifier)) {
-    printf("error: model_data.cc (%u bytes) is not a valid TFLite model flatbuffer\n", g_model_data_len);
-    return 1;
-  }
-  const tflite::Model* model = tflite::GetModel(g_model_data);
-  if (model->version() != TFLITE_SCHEMA_VERSION) {
-    printf("error: the model has TFLite schema version %lu; this TFLite Micro supports version %d\n",
-           static_cast<unsigned long>(model->version()), TFLITE_SCHEMA_VERSION);
-    return 1;
-  }
   static ModelOpResolver resolver;
   if (RegisterModelOps(resolver) != kTfLiteOk) {
     printf("error: op_resolver.h registers more ops than its MicroMutableOpResolver holds\n");
     return 1;
   }
+  const tflite::Model* model = CheckedModel(g_model_data, g_model_data_len, resolver);
+  if (model == nullptr) return 1;
   static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize, nullptr, KWS_OP_PROFILER);
   if (interpreter.AllocateTensors() != kTfLiteOk) {
-    printf("error: AllocateTensors failed: an op the model uses is missing from op_resolver.h (named above), or "
-           "kTensorArenaSize (%d) is too small\n", kTensorArenaSize);
+    printf("error: AllocateTensors failed: kTensorArenaSize (%d) is too small, or a kernel rejected the model "
+           "(`asr firmware --debug` builds TFLite Micro with its messages)\n", kTensorArenaSize);
     return 1;
   }
   const TfLiteTensor* input = interpreter.input(0);
