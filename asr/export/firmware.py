@@ -336,7 +336,7 @@ def qemu_command(target_name: str, image: Path, args: list[str], icount: bool = 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("export_dir", type=Path, help="an `asr export --mcu` output folder")
     parser.add_argument("--target", choices=sorted(TARGETS), default="host", help="what to build (default host)")
-    parser.add_argument("--out", type=Path, help="build folder (default EXPORT_DIR/firmware/TARGET)")
+    parser.add_argument("--out", type=Path, help="build folder (default EXPORT_DIR/firmware/TARGET[-debug])")
     parser.add_argument("--kit", help=f"TFLite Micro kit folder (default ${KIT_ENV} or ../shared/third_party/tflm)")
     parser.add_argument(
         "--debug", action="store_true", help="TFLite Micro's debug build: its error messages and per-op profile"
