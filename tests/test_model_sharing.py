@@ -96,10 +96,19 @@ def test_dscnn_baseline_classifies_the_same_input():
 
 
 def test_builtin_configs_build():
-    for name in ("kws-tiny", "asr-tiny", "asr-small-librispeech"):
+    for name in ("kws-tiny", "kws-mcu", "asr-tiny", "asr-small-librispeech"):
         config = load_config(name)
         outputs = config.data.tokenizer_vocab + 1 if config.task == "ctc" else len(config.data.keywords) + 2
         assert parameter_report(build_model(config, outputs))["unique_parameters"] > 0
+
+
+def test_the_microcontroller_config_is_the_default_recipe_narrower():
+    default, mcu = load_config("kws-tiny"), load_config("kws-mcu")
+    assert (mcu.data, mcu.train, mcu.features) == (default.data, default.train, default.features)
+    assert (mcu.model.d_model, mcu.model.ffn_dim) == (64, 128) and mcu.model.depth == default.model.depth
+    outputs = len(default.data.keywords) + 2
+    sizes = [parameter_report(build_model(c, outputs))["unique_parameters"] for c in (default, mcu)]
+    assert sizes[1] < 0.5 * sizes[0]
 
 
 @pytest.mark.parametrize(
