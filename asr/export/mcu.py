@@ -151,8 +151,12 @@ WRAPPERS = {
 }
 
 
-# The WHILE loop's int32 counter (loop_kernels.h): LESS computed in place, ADD in place beside its int8 kernel.
-COUNTER_KERNELS = {"LESS": "kws::RegisterLessInt32", "ADD": "kws::RegisterAddInt32Or<tflite::Register_ADD_INT8>"}
+# The WHILE loop's int32 counter (loop_kernels.h): LESS computed in place, ADD in place beside its int8 kernel;
+# each with the kinds of use (OpInfo.kind) it computes.
+COUNTER_KERNELS = {
+    "LESS": ("kws::RegisterLessInt32", {"int32"}),
+    "ADD": ("kws::RegisterAddInt32Or<tflite::Register_ADD_INT8>", {"int8", "int32"}),
+}
 
 
 def registration(op: str, kinds: set[str]) -> str:
@@ -160,8 +164,9 @@ def registration(op: str, kinds: set[str]) -> str:
     default kernel)."""
     if op in OWN_KERNELS:
         return OWN_KERNELS[op]
-    if op in COUNTER_KERNELS and "int32" in kinds and kinds <= ({"int32"} if op == "LESS" else {"int8", "int32"}):
-        kernel = COUNTER_KERNELS[op]
+    counter, computes = COUNTER_KERNELS.get(op, ("", set()))
+    if "int32" in kinds and kinds <= computes:
+        kernel = counter
     elif kinds == {"int8"} and op in INT8_KERNELS:
         kernel = f"tflite::Register_{op}_INT8"
     elif op in WRAPPERS:
