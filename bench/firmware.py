@@ -156,12 +156,12 @@ def op_table(rows: list[dict], top: int = 8) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("export_dir", type=Path)
+    p.add_argument("export_dir", type=Path, help="an `asr export ... --mcu` directory")
     p.add_argument("--data", type=Path, required=True, help="Speech Commands tree (its testing split is used)")
-    p.add_argument("--clips", type=int, default=200)
-    p.add_argument("--targets", default="host,m4,m4-cmsis,m55")
+    p.add_argument("--clips", type=int, default=200, help="test clips each image runs (default 200)")
+    p.add_argument("--targets", default="host,m4,m4-cmsis,m55", help="comma-separated images to build and run")
     p.add_argument("--op-clips", type=int, default=20, help="clips for the per-op table (debug images; 0: none)")
-    p.add_argument("--out", type=Path, default=Path("bench/firmware.json"))
+    p.add_argument("--out", type=Path, default=Path("bench/firmware.json"), help="the table as JSON")
     p.add_argument("--work", type=Path, default=Path("bench/firmware"), help="where the bundle and images are built")
     args = p.parse_args(argv)
     export_dir = fresh_bundle(args.export_dir, args.work)
