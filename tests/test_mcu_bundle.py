@@ -41,6 +41,7 @@ def test_bundle_matches_the_model(export, request):
     # the row-wise ops run row_kernels.h (checked bit-exact by the host firmware test)
     assert "AddMean(kws::RegisterMeanLastAxis())" in resolver and "kws::RegisterRowBroadcast<" in resolver
     assert "AddSoftmax(kws::RegisterSoftmaxTable<tflite::Register_SOFTMAX_INT8>())" in resolver
+    assert "AddSub(kws::RegisterSubRows<tflite::Register_SUB>())" in resolver
     assert "AddFullyConnected(kws::RegisterFullyConnectedRows<tflite::Register_FULLY_CONNECTED_INT8>())" in resolver
     if manifest.report["route"] == "loop":  # LESS only in the condition subgraph, the convolution only in the body
         assert {"AddWhile", "AddLess", "AddQuantize", "AddDepthwiseConv2D"} <= set(re.findall(r"Add\w+", resolver))
@@ -57,13 +58,14 @@ def test_bundle_matches_the_model(export, request):
 
 def test_counter_kernels_only_where_they_compute_every_use():
     """loop_kernels.h computes int32 ADD and LESS; an op with any other use keeps a kernel that computes it."""
-    assert registration("LESS", {"int32"}) == "kws::RegisterLessInt32()"
-    assert registration("LESS", {"int32", "int8"}) == ""  # TFLM's LESS
+    assert registration("LESS", {"int32"}) == ("kws::RegisterLessInt32()", None)
+    assert registration("LESS", {"int32", "int8"}) == ("", None)  # TFLM's LESS
     row = "kws::RegisterRowBroadcast<{}>()"
-    assert registration("ADD", {"int8", "int32"}) == row.format("kws::RegisterAddInt32Or<tflite::Register_ADD_INT8>")
-    assert registration("ADD", {"int8"}) == row.format("tflite::Register_ADD_INT8")
-    assert registration("ADD", {"int32", "other"}) == row.format("tflite::Register_ADD")
-    assert registration("RESHAPE", {"int8"}) == ""
+    counter = row.format("kws::RegisterAddInt32Or<tflite::Register_ADD_INT8>")
+    assert registration("ADD", {"int8", "int32"}) == (counter, "add.h")  # the header of the int8 kernel it wraps
+    assert registration("ADD", {"int8"}) == (row.format("tflite::Register_ADD_INT8"), "add.h")
+    assert registration("ADD", {"int32", "other"}) == (row.format("tflite::Register_ADD"), None)
+    assert registration("RESHAPE", {"int8"}) == ("", None)
 
 
 def test_bundle_stores_one_zero_point_per_weight(kws_export_loop):

@@ -139,12 +139,12 @@ INT8_KERNELS = {
 
 # The bundle's own kernels, the same outputs in far fewer instructions: LOGISTIC as a table (logistic_lut.h); in
 # row_kernels.h, the LayerNorm's MEAN without TFLM's generic reduce loop, and wrappers around an op's own kernel:
-# ADD, SUB and MUL without the generic broadcast loop, SOFTMAX with a table of exp(), FULLY_CONNECTED over all
-# rows at once.
+# ADD, SUB and MUL without the generic broadcast loop (SUB of a per-row scalar rescaling it once per row), SOFTMAX
+# with a table of exp(), FULLY_CONNECTED over all rows at once.
 OWN_KERNELS = {"LOGISTIC": "kws::RegisterLogisticLut()", "MEAN": "kws::RegisterMeanLastAxis()"}
 WRAPPERS = {
     "ADD": "kws::RegisterRowBroadcast",
-    "SUB": "kws::RegisterRowBroadcast",
+    "SUB": "kws::RegisterSubRows",
     "MUL": "kws::RegisterRowBroadcast",
     "SOFTMAX": "kws::RegisterSoftmaxTable",
     "FULLY_CONNECTED": "kws::RegisterFullyConnectedRows",
@@ -152,38 +152,38 @@ WRAPPERS = {
 
 
 # The WHILE loop's int32 counter (loop_kernels.h): LESS computed in place, ADD in place beside its int8 kernel;
-# each with the kinds of use (OpInfo.kind) it computes.
+# each with the kinds of use (OpInfo.kind) it computes, and the TFLM header of the kernel it wraps.
 COUNTER_KERNELS = {
-    "LESS": ("kws::RegisterLessInt32", {"int32"}),
-    "ADD": ("kws::RegisterAddInt32Or<tflite::Register_ADD_INT8>", {"int8", "int32"}),
+    "LESS": ("kws::RegisterLessInt32", {"int32"}, None),
+    "ADD": ("kws::RegisterAddInt32Or<tflite::Register_ADD_INT8>", {"int8", "int32"}, INT8_KERNELS["ADD"]),
 }
 
 
-def registration(op: str, kinds: set[str]) -> str:
-    """The argument of op_resolver.h's `resolver.AddX(...)` for `op`, used on `kinds` of data (empty: TFLM's
-    default kernel)."""
+def registration(op: str, kinds: set[str]) -> tuple[str, str | None]:
+    """(the argument of op_resolver.h's `resolver.AddX(...)` for `op` used on `kinds` of data, "" for TFLM's default
+    kernel; the header under tensorflow/lite/micro/kernels/ that declares the kernel, None for none)."""
     if op in OWN_KERNELS:
-        return OWN_KERNELS[op]
-    counter, computes = COUNTER_KERNELS.get(op, ("", set()))
+        return OWN_KERNELS[op], None
+    counter, computes, counter_header = COUNTER_KERNELS.get(op, ("", set(), None))
     if "int32" in kinds and kinds <= computes:
-        kernel = counter
+        kernel, header = counter, counter_header
     elif kinds == {"int8"} and op in INT8_KERNELS:
-        kernel = f"tflite::Register_{op}_INT8"
+        kernel, header = f"tflite::Register_{op}_INT8", INT8_KERNELS[op]
     elif op in WRAPPERS:
-        kernel = f"tflite::Register_{op}"
+        kernel, header = f"tflite::Register_{op}", None
     else:
-        return ""
-    return f"{WRAPPERS[op]}<{kernel}>()" if op in WRAPPERS else f"{kernel}()"
+        return "", None
+    return (f"{WRAPPERS[op]}<{kernel}>()" if op in WRAPPERS else f"{kernel}()"), header
 
 
 def resolver_source(use_kinds: dict[str, set[str]], head: str) -> str:
     """op_resolver.h: exactly the ops of `use_kinds` (op -> the kinds of its uses, TFLiteInfo.use_kinds), each with
     the smallest kernel that computes all its uses."""
     ops = sorted(use_kinds)
-    calls = {op: registration(op, use_kinds[op]) for op in ops}
-    headers = sorted({h for op, h in INT8_KERNELS.items() if f"Register_{op}_INT8" in calls.get(op, "")})
+    registrations = {op: registration(op, use_kinds[op]) for op in ops}
+    headers = sorted({header for _, header in registrations.values() if header})
     includes = "".join(f'#include "tensorflow/lite/micro/kernels/{h}"\n' for h in headers)
-    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({calls[op]}));" for op in ops)
+    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}({registrations[op][0]}));" for op in ops)
     return head + (
         "#pragma once\n\n"
         f'#include "logistic_lut.h"\n#include "loop_kernels.h"\n#include "row_kernels.h"\n{includes}'

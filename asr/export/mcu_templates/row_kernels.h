@@ -6,6 +6,7 @@
 // - MEAN sums each row in one pass, then rescales exactly as reference_ops::QuantizedMeanOrSum does;
 // - ADD, SUB and MUL call the op's own kernel once per row on same-shape [C] views, so each row runs the
 //   kernel's elementwise path (CMSIS-NN's where it has one); a per-row scalar is first spread over a row buffer;
+// - SUB of a per-row scalar (the LayerNorm's x - mean) rescales that scalar once per row, not once per element;
 // - SOFTMAX is reference_ops::Softmax with exp() read from a table: an int8 input's distance below its row's
 //   maximum takes one of 256 values, so Prepare computes those exps once;
 // - FULLY_CONNECTED over [R, C] rows is shown its output as [1, R, C]: CMSIS-NN's kernel then multiplies all rows as
@@ -22,6 +23,7 @@
 #include "tensorflow/lite/micro/kernels/micro_ops.h"
 #include "tensorflow/lite/micro/kernels/reduce.h"
 #include "tensorflow/lite/micro/kernels/softmax.h"
+#include "tensorflow/lite/micro/kernels/sub.h"
 #include "tensorflow/lite/micro/micro_context.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 
@@ -103,7 +105,7 @@ struct RowBroadcastData {
   void* inner = nullptr;  // the op's own kernel data
   Split split = Split::kNone;
   int small = 1;  // the broadcast input: 0 or 1
-  int row_buffer = -1;  // scratch buffer index (kAlongCols): a per-row scalar spread over one row
+  int scratch = -1;  // scratch buffer index (kAlongCols): one row for a per-row scalar, or SUB's table
 };
 
 // A wrapper's Init: its `Data` (with `inner`, the op's own kernel data, first) in persistent memory.
@@ -125,8 +127,9 @@ TfLiteStatus WithInnerData(TfLiteNode* node, Fn fn) {
   return status;
 }
 
+// The op's own Prepare, then how its inputs broadcast; returns the output's row length.
 template <TFLMRegistration (*Inner)()>
-TfLiteStatus RowBroadcastPrepare(TfLiteContext* context, TfLiteNode* node) {
+TfLiteStatus PrepareSplit(TfLiteContext* context, TfLiteNode* node, int* cols) {
   TF_LITE_ENSURE_STATUS(WithInnerData<RowBroadcastData>(node, [&] { return Inner().prepare(context, node); }));
   auto* data = static_cast<RowBroadcastData*>(node->user_data);
   tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
@@ -137,12 +140,20 @@ TfLiteStatus RowBroadcastPrepare(TfLiteContext* context, TfLiteNode* node) {
     data->small = FlatSize(a->dims) == FlatSize(out->dims) ? 1 : 0;
     data->split = data->small ? Classify(a->dims, b->dims, out->dims) : Classify(b->dims, a->dims, out->dims);
   }
-  const int cols = LastDim(out->dims);
+  *cols = LastDim(out->dims);
   micro_context->DeallocateTempTfLiteTensor(a);
   micro_context->DeallocateTempTfLiteTensor(b);
   micro_context->DeallocateTempTfLiteTensor(out);
+  return kTfLiteOk;
+}
+
+template <TFLMRegistration (*Inner)()>
+TfLiteStatus RowBroadcastPrepare(TfLiteContext* context, TfLiteNode* node) {
+  int cols = 0;
+  TF_LITE_ENSURE_STATUS(PrepareSplit<Inner>(context, node, &cols));
+  auto* data = static_cast<RowBroadcastData*>(node->user_data);
   if (data->split != Split::kAlongCols) return kTfLiteOk;
-  return context->RequestScratchBufferInArena(context, cols, &data->row_buffer);
+  return context->RequestScratchBufferInArena(context, cols, &data->scratch);
 }
 
 template <TFLMRegistration (*Inner)()>
@@ -161,7 +172,7 @@ TfLiteStatus RowBroadcastEval(TfLiteContext* context, TfLiteNode* node) {
   TfLiteIntArray* dims = reinterpret_cast<TfLiteIntArray*>(&row_dims);
   full->dims = small->dims = out->dims = dims;
   const bool along_cols = data->split == Split::kAlongCols;
-  int8_t* row = along_cols ? static_cast<int8_t*>(context->GetScratchBuffer(context, data->row_buffer)) : nullptr;
+  int8_t* row = along_cols ? static_cast<int8_t*>(context->GetScratchBuffer(context, data->scratch)) : nullptr;
   TfLiteStatus status = kTfLiteOk;
   for (int r = 0; r < rows && status == kTfLiteOk; r++) {
     full->data.int8 = saved_full.data.int8 + r * cols;
@@ -182,6 +193,65 @@ template <TFLMRegistration (*Inner)()>
 TFLMRegistration RegisterRowBroadcast() {
   return tflite::micro::RegisterOp(InitWithInner<RowBroadcastData, Inner>, RowBroadcastPrepare<Inner>,
                                    RowBroadcastEval<Inner>);
+}
+
+// ---- SUB of a per-row scalar ----
+
+// reference_ops::SubElementwise's rescaling of one int8 input (`first`: input 0's parameters).
+inline int32_t SubScaled(const tflite::OpDataSub& data, bool first, int8_t value) {
+  const int32_t shifted = ((first ? data.input1_offset : data.input2_offset) + value) * (1 << data.left_shift);
+  return tflite::MultiplyByQuantizedMultiplierSmallerThanOneExp(
+      shifted, first ? data.input1_multiplier : data.input2_multiplier, first ? data.input1_shift : data.input2_shift);
+}
+
+// TFLM's SUB (CMSIS-NN has none) rescales both inputs and their difference per element: three fixed-point
+// multiplies. Where one input holds one value per row (x - mean), that value is rescaled once per row, and the
+// other input's 256 possible values once per call into a table: one multiply per element, in
+// reference_ops::SubElementwise's arithmetic. `Inner` must be TFLM's SUB (its data is an OpDataSub).
+constexpr int kSubTableBytes = 256 * sizeof(int32_t);
+
+template <TFLMRegistration (*Inner)()>
+TfLiteStatus SubRowsPrepare(TfLiteContext* context, TfLiteNode* node) {
+  int cols = 0;
+  TF_LITE_ENSURE_STATUS(PrepareSplit<Inner>(context, node, &cols));
+  auto* data = static_cast<RowBroadcastData*>(node->user_data);
+  if (data->split != Split::kAlongCols) return kTfLiteOk;  // no scratch: RowBroadcastEval's rows need no buffer
+  return context->RequestScratchBufferInArena(context, kSubTableBytes, &data->scratch);
+}
+
+template <TFLMRegistration (*Inner)()>
+TfLiteStatus SubRowsEval(TfLiteContext* context, TfLiteNode* node) {
+  const auto* data = static_cast<const RowBroadcastData*>(node->user_data);
+  if (data->split != Split::kAlongCols) return RowBroadcastEval<Inner>(context, node);
+  const auto& sub = *static_cast<const tflite::OpDataSub*>(data->inner);
+  const int8_t* small = tflite::micro::GetTensorData<int8_t>(tflite::micro::GetEvalInput(context, node, data->small));
+  const int8_t* full =
+      tflite::micro::GetTensorData<int8_t>(tflite::micro::GetEvalInput(context, node, 1 - data->small));
+  TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
+  int8_t* out = tflite::micro::GetTensorData<int8_t>(output);
+  const int cols = LastDim(output->dims), rows = FlatSize(output->dims) / cols;
+  const bool full_first = data->small == 1;
+  int32_t* table = static_cast<int32_t*>(context->GetScratchBuffer(context, data->scratch));  // value + 128 -> rescaled
+  for (int v = -128; v < 128; v++) table[v + 128] = SubScaled(sub, full_first, static_cast<int8_t>(v));
+  for (int r = 0; r < rows; r++, full += cols, out += cols) {
+    const int32_t row_value = SubScaled(sub, !full_first, small[r]);
+    for (int c = 0; c < cols; c++) {
+      const int32_t value = table[full[c] + 128];
+      const int32_t raw = tflite::MultiplyByQuantizedMultiplierSmallerThanOneExp(
+                              full_first ? value - row_value : row_value - value, sub.output_multiplier,
+                              sub.output_shift) +
+                          sub.output_offset;
+      out[c] = static_cast<int8_t>(
+          std::min<int32_t>(std::max<int32_t>(raw, sub.output_activation_min), sub.output_activation_max));
+    }
+  }
+  return kTfLiteOk;
+}
+
+template <TFLMRegistration (*Inner)()>
+TFLMRegistration RegisterSubRows() {
+  return tflite::micro::RegisterOp(InitWithInner<RowBroadcastData, Inner>, SubRowsPrepare<Inner>,
+                                   SubRowsEval<Inner>);
 }
 
 // ---- FULLY_CONNECTED over rows as one matrix product ----
