@@ -6,7 +6,7 @@
 // - MEAN sums each row in one pass, then rescales exactly as reference_ops::QuantizedMeanOrSum does;
 // - ADD, SUB and MUL call the op's own kernel once per row on same-shape [C] views, so each row runs the
 //   kernel's elementwise path (CMSIS-NN's where it has one); a per-row scalar is first spread over a row buffer;
-// - SUB of a per-row scalar (the LayerNorm's x - mean) rescales that scalar once per row, not once per element;
+// - SUB of a per-row scalar (the LayerNorm's x - mean) rescales that scalar once per row and x through a table;
 // - SOFTMAX is reference_ops::Softmax with exp() read from a table: an int8 input's distance below its row's
 //   maximum takes one of 256 values, so Prepare computes those exps once;
 // - FULLY_CONNECTED over [R, C] rows is shown its output as [1, R, C]: CMSIS-NN's kernel then multiplies all rows as
@@ -197,49 +197,50 @@ TFLMRegistration RegisterRowBroadcast() {
 
 // ---- SUB of a per-row scalar ----
 
-// reference_ops::SubElementwise's rescaling of one int8 input (`first`: input 0's parameters).
-inline int32_t SubScaled(const tflite::OpDataSub& data, bool first, int8_t value) {
-  const int32_t shifted = ((first ? data.input1_offset : data.input2_offset) + value) * (1 << data.left_shift);
-  return tflite::MultiplyByQuantizedMultiplierSmallerThanOneExp(
-      shifted, first ? data.input1_multiplier : data.input2_multiplier, first ? data.input1_shift : data.input2_shift);
+// reference_ops::SubElementwise's rescaling of one int8 input.
+inline int32_t SubScaled(int32_t offset, int32_t multiplier, int shift, int left_shift, int8_t value) {
+  return tflite::MultiplyByQuantizedMultiplierSmallerThanOneExp((offset + value) * (1 << left_shift), multiplier,
+                                                                shift);
 }
 
 // TFLM's SUB (CMSIS-NN has none) rescales both inputs and their difference per element: three fixed-point
-// multiplies. Where one input holds one value per row (x - mean), that value is rescaled once per row, and the
-// other input's 256 possible values once per call into a table: one multiply per element, in
+// multiplies. Where the second input holds one value per row (x - mean), that value is rescaled once per row, and
+// the first input's 256 possible values once per call into a table: one multiply per element, in
 // reference_ops::SubElementwise's arithmetic. `Inner` must be TFLM's SUB (its data is an OpDataSub).
 constexpr int kSubTableBytes = 256 * sizeof(int32_t);
+
+inline bool SubOfRowScalar(const RowBroadcastData& data) { return data.split == Split::kAlongCols && data.small == 1; }
 
 template <TFLMRegistration (*Inner)()>
 TfLiteStatus SubRowsPrepare(TfLiteContext* context, TfLiteNode* node) {
   int cols = 0;
   TF_LITE_ENSURE_STATUS(PrepareSplit<Inner>(context, node, &cols));
   auto* data = static_cast<RowBroadcastData*>(node->user_data);
-  if (data->split != Split::kAlongCols) return kTfLiteOk;  // no scratch: RowBroadcastEval's rows need no buffer
-  return context->RequestScratchBufferInArena(context, kSubTableBytes, &data->scratch);
+  if (SubOfRowScalar(*data)) return context->RequestScratchBufferInArena(context, kSubTableBytes, &data->scratch);
+  if (data->split != Split::kAlongCols) return kTfLiteOk;
+  return context->RequestScratchBufferInArena(context, cols, &data->scratch);  // RowBroadcastEval's row buffer
 }
 
 template <TFLMRegistration (*Inner)()>
 TfLiteStatus SubRowsEval(TfLiteContext* context, TfLiteNode* node) {
   const auto* data = static_cast<const RowBroadcastData*>(node->user_data);
-  if (data->split != Split::kAlongCols) return RowBroadcastEval<Inner>(context, node);
+  if (!SubOfRowScalar(*data)) return RowBroadcastEval<Inner>(context, node);
   const auto& sub = *static_cast<const tflite::OpDataSub*>(data->inner);
-  const int8_t* small = tflite::micro::GetTensorData<int8_t>(tflite::micro::GetEvalInput(context, node, data->small));
-  const int8_t* full =
-      tflite::micro::GetTensorData<int8_t>(tflite::micro::GetEvalInput(context, node, 1 - data->small));
+  const int8_t* x = tflite::micro::GetTensorData<int8_t>(tflite::micro::GetEvalInput(context, node, 0));
+  const int8_t* row_scalar = tflite::micro::GetTensorData<int8_t>(tflite::micro::GetEvalInput(context, node, 1));
   TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
   int8_t* out = tflite::micro::GetTensorData<int8_t>(output);
   const int cols = LastDim(output->dims), rows = FlatSize(output->dims) / cols;
-  const bool full_first = data->small == 1;
-  int32_t* table = static_cast<int32_t*>(context->GetScratchBuffer(context, data->scratch));  // value + 128 -> rescaled
-  for (int v = -128; v < 128; v++) table[v + 128] = SubScaled(sub, full_first, static_cast<int8_t>(v));
-  for (int r = 0; r < rows; r++, full += cols, out += cols) {
-    const int32_t row_value = SubScaled(sub, !full_first, small[r]);
+  int32_t* table = static_cast<int32_t*>(context->GetScratchBuffer(context, data->scratch));  // x + 128 -> rescaled
+  for (int v = -128; v < 128; v++) {
+    table[v + 128] = SubScaled(sub.input1_offset, sub.input1_multiplier, sub.input1_shift, sub.left_shift, v);
+  }
+  for (int r = 0; r < rows; r++, x += cols, out += cols) {
+    const int32_t scalar =
+        SubScaled(sub.input2_offset, sub.input2_multiplier, sub.input2_shift, sub.left_shift, row_scalar[r]);
     for (int c = 0; c < cols; c++) {
-      const int32_t value = table[full[c] + 128];
       const int32_t raw = tflite::MultiplyByQuantizedMultiplierSmallerThanOneExp(
-                              full_first ? value - row_value : row_value - value, sub.output_multiplier,
-                              sub.output_shift) +
+                              table[x[c] + 128] - scalar, sub.output_multiplier, sub.output_shift) +
                           sub.output_offset;
       out[c] = static_cast<int8_t>(
           std::min<int32_t>(std::max<int32_t>(raw, sub.output_activation_min), sub.output_activation_max));
