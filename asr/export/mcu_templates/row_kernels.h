@@ -147,13 +147,17 @@ TfLiteStatus PrepareSplit(TfLiteContext* context, TfLiteNode* node, int* cols) {
   return kTfLiteOk;
 }
 
+// RowBroadcastEval's scratch: one row, where a per-row scalar is spread over it.
+inline TfLiteStatus RequestRowBuffer(TfLiteContext* context, RowBroadcastData* data, int cols) {
+  if (data->split != Split::kAlongCols) return kTfLiteOk;
+  return context->RequestScratchBufferInArena(context, cols, &data->scratch);
+}
+
 template <TFLMRegistration (*Inner)()>
 TfLiteStatus RowBroadcastPrepare(TfLiteContext* context, TfLiteNode* node) {
   int cols = 0;
   TF_LITE_ENSURE_STATUS(PrepareSplit<Inner>(context, node, &cols));
-  auto* data = static_cast<RowBroadcastData*>(node->user_data);
-  if (data->split != Split::kAlongCols) return kTfLiteOk;
-  return context->RequestScratchBufferInArena(context, cols, &data->scratch);
+  return RequestRowBuffer(context, static_cast<RowBroadcastData*>(node->user_data), cols);
 }
 
 template <TFLMRegistration (*Inner)()>
@@ -216,9 +220,8 @@ TfLiteStatus SubRowsPrepare(TfLiteContext* context, TfLiteNode* node) {
   int cols = 0;
   TF_LITE_ENSURE_STATUS(PrepareSplit<Inner>(context, node, &cols));
   auto* data = static_cast<RowBroadcastData*>(node->user_data);
-  if (SubOfRowScalar(*data)) return context->RequestScratchBufferInArena(context, kSubTableBytes, &data->scratch);
-  if (data->split != Split::kAlongCols) return kTfLiteOk;
-  return context->RequestScratchBufferInArena(context, cols, &data->scratch);  // RowBroadcastEval's row buffer
+  if (!SubOfRowScalar(*data)) return RequestRowBuffer(context, data, cols);
+  return context->RequestScratchBufferInArena(context, kSubTableBytes, &data->scratch);
 }
 
 template <TFLMRegistration (*Inner)()>
