@@ -54,6 +54,8 @@ class ModelConfig:
     dropout: float = 0.1
     subsampling: int = 4  # time reduction of the convolutional front (2 or 4)
     subsampling_channels: int = 16  # channels of the two subsampling convolutions (small: they are stored once)
+    causal: bool = False  # every encoder frame hears only itself and earlier frames: what a streaming model needs
+    head_frames: int = 0  # keyword head: the mean of the last N encoder frames (0: all of them)
 
 
 @dataclass
@@ -124,6 +126,8 @@ class Config:
             )
         _check(m.d_model % m.n_heads == 0, f"model.d_model {m.d_model} must be divisible by n_heads {m.n_heads}")
         _check(m.kernel_size % 2 == 1, "model.kernel_size must be odd")
+        _check(m.head_frames >= 0, f"model.head_frames must be >= 0, not {m.head_frames}")
+        _check(not m.causal or self.task == "kws", "model.causal is for the keyword task (a streaming detector)")
         _check(m.subsampling in (2, 4), "model.subsampling must be 2 or 4")
         _check(m.lora_rank >= 0, "model.lora_rank must be >= 0")
         if self.train.spell_ctc:

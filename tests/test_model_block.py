@@ -76,3 +76,31 @@ def test_keyword_model_exports_to_onnx_with_static_shape(tmp_path, model):
     np.testing.assert_allclose(got, net(x).detach().numpy(), rtol=1e-4, atol=1e-4)
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert not ops & {"Gelu", "Erf"}, ops
+
+
+def test_causal_model_hears_only_its_last_window():
+    """A causal keyword model's frame t depends only on frames <= t, and attends to no frame a window or more
+    before it: what a stream with a key cache of one window computes. The head reads its last `head_frames`."""
+    config = from_dict({"model": {"d_model": 32, "ffn_dim": 64, "depth": 3, "causal": True, "head_frames": 2}})
+    net = build_model(config, 13).eval()
+    assert net.context == 23  # encoder frames of the 97-frame (1 s) window
+    encode = lambda f: net.encoder(net.subsampling(f))  # noqa: E731
+    x = torch.randn(1, 97, 40)
+    later = x.clone()
+    later[:, 60:] = torch.randn(1, 37, 40)
+    first, second = encode(x), encode(later)
+    unchanged = (60 - 3) // 4  # encoder frames k read feature frames 4k..4k+6 (two 3-frame convolutions, stride 2)
+    torch.testing.assert_close(first[:, :unchanged], second[:, :unchanged])
+    assert not torch.allclose(first[:, -1], second[:, -1])
+    torch.testing.assert_close(net(x), net.classifier(first[:, -2:].mean(dim=1)))
+    # One block's attention: a query does not see keys `context` or more frames back.
+    block = net.encoder.blocks[0]
+    h = torch.randn(1, 40, 32)
+    moved = h.clone()
+    moved[:, :5] = torch.randn(1, 5, 32)
+    attend = lambda y: block._attention(y, None, None)  # noqa: E731
+    torch.testing.assert_close(attend(h)[:, 5 + 22 :], attend(moved)[:, 5 + 22 :])
+    assert not torch.allclose(attend(h)[:, 5 + 21], attend(moved)[:, 5 + 21])
+    whole = build_model(from_dict({"model": {"d_model": 32, "ffn_dim": 64, "depth": 3}}), 13).eval()
+    whole.load_state_dict(net.state_dict())
+    assert not torch.allclose(whole.encoder(whole.subsampling(x))[:, 0], first[:, 0])

@@ -92,6 +92,13 @@ def summary(manifest: Manifest, out_dir: Path) -> str:
         )
         if acc["int8_drop_points"] > 1.0:
             lines.append("warning: int8 loses more than 1 accuracy point; try more --calibration windows")
+    if manifest.stream is not None:
+        st = manifest.stream
+        lines.append(
+            f"streaming step: {st.frames_in} feature frames in, one step every {st.frames_per_step} frames, the"
+            f" keyword head the mean of the last {st.head_frames} steps ({report['latency_ms']['tflite_micro']:.2f} ms"
+            " a step in TFLite Micro on this CPU)"
+        )
     if "mcu_model" in report:
         m = report["mcu_model"]
         lines.append(

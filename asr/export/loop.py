@@ -142,6 +142,8 @@ def check_exportable(model: torch.nn.Module, config: Config) -> None:
         raise LoopExportError(f"the loop export needs a keyword or CTC Conformer, not {type(model).__name__}")
     if model.training:
         raise LoopExportError("the model is in training mode; call model.eval() (BatchNorm statistics are folded)")
+    if isinstance(model, CTCConformer) and model.context:
+        raise LoopExportError("a causal CTC model has no streaming export")
 
 
 def loop_weights(model: ConformerWithHead, config: Config) -> tuple[dict[str, np.ndarray], dict]:
@@ -189,7 +191,27 @@ def loop_weights(model: ConformerWithHead, config: Config) -> tuple[dict[str, np
         "per_depth_norm": m.per_depth_norm,
         "head": "ctc" if isinstance(model, CTCConformer) else "keyword",
     }
+    if model.context:  # causal: exported as its streaming step (asr.export.loop_graph.stream_model)
+        spec["stream"] = stream_spec(model)
     return {k: v.astype(np.float32) for k, v in w.items()}, spec
+
+
+def stream_spec(model: KeywordConformer) -> dict:
+    """What the streaming step of a causal keyword model takes and keeps: feature frames in per step (the two
+    3-frame convolutions' span) and per step (their strides), cached keys (one window's encoder frames but the new
+    one), convolution inputs kept (kernel - 1), and how many frames' logits the head averages."""
+    frames_in = 1
+    for stride in reversed(model.subsampling.time_strides):
+        frames_in = (frames_in - 1) * stride + 3
+    conv = model.encoder.blocks[0].conv_dw
+    return {
+        "frames_in": frames_in,
+        "frames_per_step": int(np.prod(model.subsampling.time_strides)),
+        "keys": model.context - 1,
+        "kernel": conv.kernel_size[0],
+        "d_model": conv.in_channels,
+        "head_frames": max(1, model.head_frames),
+    }
 
 
 def export_loop_tflite(

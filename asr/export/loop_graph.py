@@ -59,10 +59,22 @@ def linear(x: tf.Tensor, w: Weights, name: str) -> tf.Tensor:
     return tf.matmul(x, w[f"{name}.w"]) + w[f"{name}.b"]
 
 
-def conformer_block(x: tf.Tensor, w: Weights, block: str, position: str, index: tf.Tensor, heads: int) -> tf.Tensor:
+def conformer_block(
+    x: tf.Tensor,
+    w: Weights,
+    block: str,
+    position: str,
+    index: tf.Tensor,
+    heads: int,
+    cache: tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None = None,
+):
     """asr.model.block.ConformerBlock (eval mode) on x [T, D]: projections from `block`; norms from `block`, or
-    per depth from the loop `position`'s tables at `index` (the loop counter), as are the LoRA adapters."""
-    t, d = x.shape
+    per depth from the loop `position`'s tables at `index` (the loop counter), as are the LoRA adapters.
+
+    With `cache` (a causal block's streaming step: x is ONE new frame [1, D]), attention also reads the keys and
+    values [L, D] of the L frames before it, and the depthwise convolution its inputs [K - 1, D]; returns
+    (x, the caches with the new frame appended and the oldest dropped). One frame needs no causal mask."""
+    d = x.shape[1]
     norm, norm_index = (position, index) if w.per_depth_norm else (block, None)
 
     def ln(name: str, y: tf.Tensor) -> tf.Tensor:
@@ -79,23 +91,36 @@ def conformer_block(x: tf.Tensor, w: Weights, block: str, position: str, index: 
         return proj(f"{prefix}_down", silu(proj(f"{prefix}_up", ln(prefix, y))))
 
     def heads_first(y: tf.Tensor) -> tf.Tensor:  # [T, D] -> [H, T, D/H]
-        return tf.transpose(tf.reshape(y, [t, heads, d // heads]), [1, 0, 2])
+        return tf.transpose(tf.reshape(y, [y.shape[0], heads, d // heads]), [1, 0, 2])
 
     x = x + ffn("ffn1", x)
     h = ln("attn", x)
-    q, k, v = (heads_first(proj(f"attn_{p}", h)) for p in "qkv")  # 1/sqrt(dk) folded into q
-    o = tf.matmul(tf.nn.softmax(tf.matmul(q, k, transpose_b=True), axis=-1), v)
-    x = x + proj("attn_out", tf.reshape(tf.transpose(o, [1, 0, 2]), [t, d]))
+    q, k, v = (proj(f"attn_{p}", h) for p in "qkv")  # 1/sqrt(dk) folded into q
+    if cache is not None:
+        k, v = tf.concat([cache[0], k], 0), tf.concat([cache[1], v], 0)
+    o = tf.matmul(tf.nn.softmax(tf.matmul(heads_first(q), heads_first(k), transpose_b=True), axis=-1), heads_first(v))
+    x = x + proj("attn_out", tf.reshape(tf.transpose(o, [1, 0, 2]), [x.shape[0], d]))
     h = ln("conv", x)
     h = proj("conv_a", h) * tf.sigmoid(proj("conv_gate", h))  # GLU
-    h = tf.nn.depthwise_conv2d(tf.reshape(h, [1, 1, t, d]), w[f"{block}.conv_dw.w"], [1, 1, 1, 1], "SAME")
-    h = tf.reshape(h, [t, d])
+    if cache is not None:
+        h = tf.concat([cache[2], h], 0)  # the kernel's K frames, the new one last
+    conv_in = h
+    h = tf.nn.depthwise_conv2d(
+        tf.reshape(h, [1, 1, h.shape[0], d]),
+        w[f"{block}.conv_dw.w"],
+        [1, 1, 1, 1],
+        "SAME" if cache is None else "VALID",
+    )
+    h = tf.reshape(h, [x.shape[0], d])
     if w.has(f"{norm}.bn.scale"):  # the per-depth part of BatchNorm's scale (its shared part is in the weights)
         h = h * w.norm(norm, "bn.scale", norm_index)
     h = h + w.norm(norm, "bn.shift", norm_index)  # BatchNorm's shift with the convolution's bias
     x = x + proj("conv_out", silu(h))
     x = x + ffn("ffn2", x)
-    return ln("final", x)
+    x = ln("final", x)
+    if cache is None:
+        return x
+    return x, (k[1:], v[1:], conv_in[1:])
 
 
 def front(features: tf.Tensor, w: Weights, time_strides: list[int]) -> tf.Tensor:
@@ -134,14 +159,73 @@ def keyword_model(spec: dict, w: Weights) -> tf.types.experimental.ConcreteFunct
     return model.get_concrete_function()
 
 
-def convert(concrete: tf.types.experimental.ConcreteFunction, calibration: np.ndarray | None) -> bytes:
-    """float32 TFLite, or full-int8 (int8 input and output) when calibration windows [N, frames, n_mels] are given.
+def stream_model(spec: dict, w: Weights) -> tf.types.experimental.ConcreteFunction:
+    """A causal keyword model's streaming step: the feature frames [1, frames_in, n_mels] that complete one new
+    encoder frame, and each depth's caches (keys, values [depth, L, D]; convolution inputs [depth, K - 1, D]) ->
+    that frame's logits [1, classes] and the caches moved on by one frame.
+
+    The caches are loop variables: each iteration takes its depth's from the front and appends the new ones at
+    the back, so after all depths they are back in depth order, and the loop body stays one subgraph."""
+    st = spec["stream"]
+    depth = sum(len(blocks) * n for blocks, n in spec["segments"])
+    keys_shape, conv_shape = [depth, st["keys"], st["d_model"]], [depth, st["kernel"] - 1, st["d_model"]]
+
+    def body(x, caches, segment: int, blocks: list[int], index: tf.Tensor):
+        for j, b in enumerate(blocks):
+            x, new = conformer_block(
+                x, w, f"block{b}", f"seg{segment}.pos{j}", index, spec["heads"], cache=tuple(c[0] for c in caches)
+            )
+            caches = tuple(tf.concat([c[1:], n[None]], 0) for c, n in zip(caches, new, strict=True))
+        return x, caches
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([1, st["frames_in"], spec["n_mels"]], tf.float32, name="features"),
+            tf.TensorSpec(keys_shape, tf.float32, name="keys"),
+            tf.TensorSpec(keys_shape, tf.float32, name="values"),
+            tf.TensorSpec(conv_shape, tf.float32, name="conv"),
+        ]
+    )
+    def model(features, keys, values, conv):
+        x = front(features, w, spec["time_strides"])
+        caches = (keys, values, conv)
+        for s, (blocks, iterations) in enumerate(spec["segments"]):
+            _, x, caches = tf.while_loop(
+                lambda i, _x, _c, n=iterations: i < n,
+                lambda i, y, c, s=s, blocks=blocks: (i + 1, *body(y, c, s, blocks, i)),
+                (tf.constant(0), x, caches),
+            )
+        return (linear(x, w, "head"), *caches)
+
+    return model.get_concrete_function()
+
+
+def stream_calibration(concrete, spec: dict, windows: np.ndarray, samples: int = 200) -> list[list[np.ndarray]]:
+    """Representative inputs of the streaming step: the calibration windows played one after another from empty
+    caches, the float model's own caches sampled along the way (int8 needs their real ranges)."""
+    st = spec["stream"]
+    features = windows.reshape(-1, windows.shape[-1]).astype(np.float32)
+    steps = range(0, len(features) - st["frames_in"] + 1, st["frames_per_step"])
+    keep = set(np.linspace(len(steps) // 10, len(steps) - 1, samples).astype(int))
+    caches = [np.zeros(t.shape, np.float32) for t in concrete.inputs[1:4]]
+    out = []
+    for n, start in enumerate(steps):
+        inputs = [features[None, start : start + st["frames_in"]], *caches]
+        if n in keep:
+            out.append(inputs)
+        caches = [c.numpy() for c in concrete(*[tf.constant(a) for a in inputs])[1:]]
+    return out
+
+
+def convert(concrete: tf.types.experimental.ConcreteFunction, calibration: list[list[np.ndarray]] | None) -> bytes:
+    """float32 TFLite, or full-int8 (int8 inputs and outputs) when calibration inputs are given (one list of
+    input arrays per sample).
 
     The default (MLIR) quantizer handles WHILE; the old one refuses it."""
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
     if calibration is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([x[None].astype(np.float32)] for x in calibration)
+        converter.representative_dataset = lambda: iter(calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
@@ -152,9 +236,14 @@ def main(workdir: Path) -> None:
     spec = json.loads((workdir / "spec.json").read_text())
     with np.load(workdir / "weights.npz") as npz:
         w = Weights(dict(npz), spec["per_depth_norm"])
-    concrete = keyword_model(spec, w)
+    windows = np.load(workdir / "calibration.npy")
+    if "stream" in spec:
+        concrete = stream_model(spec, w)
+        calibration = stream_calibration(concrete, spec, windows)
+    else:
+        concrete = keyword_model(spec, w)
+        calibration = [[x[None].astype(np.float32)] for x in windows]
     (workdir / "float32.tflite").write_bytes(convert(concrete, None))
-    calibration = np.load(workdir / "calibration.npy")
     (workdir / "int8.tflite").write_bytes(convert(concrete, calibration))
 
 

@@ -98,11 +98,13 @@ def _tail(text: str, lines: int = 15) -> str:
 
 
 def _probe_main(path: str, arena_size: str) -> None:
+    from ai_edge_litert.interpreter import Interpreter
     from tflite_micro import runtime
 
     interpreter = runtime.Interpreter.from_file(path, arena_size=int(arena_size))
-    details = interpreter.get_input_details(0)
-    interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
+    for i in range(len(Interpreter(model_path=path).get_input_details())):  # a streaming step also takes its caches
+        details = interpreter.get_input_details(i)
+        interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), i)
     interpreter.invoke()
 
 

@@ -23,12 +23,12 @@ import torch
 
 from asr.config import Config
 from asr.errors import InputError, MissingError
-from asr.export import flatbuffer, micro, parity
-from asr.export.loop import LoopExportError
+from asr.export import flatbuffer, micro, parity, stream
+from asr.export.loop import LoopExportError, stream_spec
 from asr.export.manifest import tensor_info, tool_versions
 from asr.export.mcu import micro_model, write_bundle
 from asr.export.routes import CONVERTERS, choose_route
-from asr.runtime.bundle import MCU_DIR, Manifest
+from asr.runtime.bundle import MCU_DIR, Manifest, StreamSteps
 from asr.runtime.host_interpreters import io_details
 from asr.runtime.interpreter import quantize
 
@@ -145,6 +145,14 @@ def export_model(
         raise InputError(f"model outputs {list(outputs)} but there are {len(labels)} labels {labels}")
     report = report or {"unique_parameters": sum(p.numel() for p in model.parameters())}
     route, route_note = choose_route(route, model, config)
+    steps = None
+    if getattr(model, "context", 0):  # causal: exported as its streaming step
+        spec_ = stream_spec(model)
+        steps = StreamSteps(spec_["frames_in"], spec_["frames_per_step"], spec_["head_frames"])
+        if mcu:
+            raise InputError(
+                "--mcu: the microcontroller bundle runs a window model; a streaming one's is not built yet"
+            )
     started = time.perf_counter()
     with staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="asr-export-") as work:
         made = CONVERTERS[route](model, config, shape, calibration, stage, Path(work))
@@ -160,14 +168,22 @@ def export_model(
         io = {"input": tensor_info(input_details), "output": tensor_info(output_details)}
         test_x, test_y = test
         windows = (test_x if len(test_x) else calibration)[: config.export.parity_samples]
-        reference = parity.torch_scores(model, windows)
-        float_parity = parity.float_parity(reference, float_path, windows, onnx_path)
-        int8_parity, latency = parity.int8_parity(int8_path, windows, reference, io, arena, made.parity_criterion)
-        accuracy = (
-            parity.accuracy(parity.torch_scores(model, test_x), float_path, int8_path, test_x, test_y, io)
-            if len(test_x)
-            else None
-        )
+        if steps is None:
+            reference = parity.torch_scores(model, windows)
+            float_parity = parity.float_parity(reference, float_path, windows, onnx_path)
+            int8_parity, latency = parity.int8_parity(int8_path, windows, reference, io, arena, made.parity_criterion)
+            accuracy = (
+                parity.accuracy(parity.torch_scores(model, test_x), float_path, int8_path, test_x, test_y, io)
+                if len(test_x)
+                else None
+            )
+        else:  # the parity windows played one after another as one stream
+            float_parity, int8_parity, latency = stream.stream_parity(
+                model, float_path, int8_path, windows.reshape(-1, spec.n_mels), steps, arena
+            )
+            accuracy = (
+                stream.stream_accuracy(model, float_path, int8_path, test_x, test_y, steps) if len(test_x) else None
+            )
         files = [p for p in (onnx_path, float_path, int8_path) if p is not None]
         report = {
             "route": route,
@@ -185,7 +201,9 @@ def export_model(
             report["route_note"] = route_note
         models = {"int8": int8_path.name, "float32": float_path.name} | ({"onnx": onnx_path.name} if onnx_path else {})
         wake_word = config.data.wake_word if config.data.wake_word in labels else None
-        manifest = Manifest(labels, spec, models, io["input"], io["output"], arena, wake_word=wake_word, report=report)
+        manifest = Manifest(
+            labels, spec, models, io["input"], io["output"], arena, wake_word=wake_word, stream=steps, report=report
+        )
         if mcu:
             inputs = quantize(windows, io["input"].scale, io["input"].zero_point)
             model_bytes, report["mcu_model"] = micro_model(int8_path, inputs, arena)

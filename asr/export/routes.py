@@ -79,6 +79,8 @@ def choose_route(requested: str | None, model: torch.nn.Module, config: Config) 
     route = requested or DEFAULT_ROUTE
     if route not in ROUTES:
         raise InputError(f"--route {route!r}: choose one of {', '.join(ROUTES)}")
+    if getattr(model, "context", 0) and route != "loop":
+        raise InputError(f"--route {route}: a causal model exports as its streaming step, by the loop route only")
     if route != "loop":
         return route, None
     try:

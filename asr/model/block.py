@@ -29,19 +29,32 @@ class BlockNorms(nn.Module):
 
 
 class ConformerBlock(nn.Module):
-    """Shared projections of a Conformer block. `forward` takes the depth's norms and adapters."""
+    """Shared projections of a Conformer block. `forward` takes the depth's norms and adapters.
+
+    `context` > 0 makes it causal, as a stream computes it: attention to the last `context` frames (itself
+    included) and a depthwise convolution over the current and earlier frames only.
+    """
 
     def __init__(
-        self, d_model: int, n_heads: int, ffn_dim: int, kernel_size: int, dropout: float, own_norms: bool = True
+        self,
+        d_model: int,
+        n_heads: int,
+        ffn_dim: int,
+        kernel_size: int,
+        dropout: float,
+        own_norms: bool = True,
+        context: int = 0,
     ):
         super().__init__()
-        self.n_heads = n_heads
+        self.n_heads, self.context = n_heads, context
         self.ffn1_up = nn.Linear(d_model, ffn_dim)
         self.ffn1_down = nn.Linear(ffn_dim, d_model)
         self.attn_in = nn.Linear(d_model, 3 * d_model)  # q, k, v stacked like nn.MultiheadAttention.in_proj
         self.attn_out = nn.Linear(d_model, d_model)
         self.conv_in = nn.Linear(d_model, 2 * d_model)  # the pointwise conv before the GLU
-        self.conv_dw = nn.Conv1d(d_model, d_model, kernel_size, padding=kernel_size // 2, groups=d_model)
+        # Causal: the kernel's K - 1 frames of padding all go on the left (in `_conv`), so no frame hears a later one.
+        padding = 0 if context else kernel_size // 2
+        self.conv_dw = nn.Conv1d(d_model, d_model, kernel_size, padding=padding, groups=d_model)
         self.conv_out = nn.Linear(d_model, d_model)
         self.ffn2_up = nn.Linear(d_model, ffn_dim)
         self.ffn2_down = nn.Linear(ffn_dim, d_model)
@@ -63,6 +76,9 @@ class ConformerBlock(nn.Module):
         scores = torch.matmul(q, k.transpose(-1, -2)) * (d // self.n_heads) ** -0.5
         if pad_mask is not None:  # [B, T] True at padding: padded keys get no attention
             scores = scores.masked_fill(pad_mask[:, None, None, :], float("-inf"))
+        if self.context:  # causal: query t attends to keys t - context < j <= t, as a stream with a key cache would
+            offset = torch.arange(t, device=x.device)[:, None] - torch.arange(t, device=x.device)[None, :]
+            scores = scores.masked_fill((offset < 0) | (offset >= self.context), float("-inf"))
         h = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, t, d)
         return self.dropout(self._proj("attn_out", h, adapters))
 
@@ -70,7 +86,10 @@ class ConformerBlock(nn.Module):
         h = nn.functional.glu(self._proj("conv_in", x, adapters), dim=-1)
         if pad_mask is not None:  # keep padding out of the convolution's receptive field
             h = h.masked_fill(pad_mask[..., None], 0.0)
-        h = nn.functional.silu(bn(self.conv_dw(h.transpose(1, 2)))).transpose(1, 2)
+        h = h.transpose(1, 2)
+        if self.context:
+            h = nn.functional.pad(h, (self.conv_dw.kernel_size[0] - 1, 0))
+        h = nn.functional.silu(bn(self.conv_dw(h))).transpose(1, 2)
         return self.dropout(self._proj("conv_out", h, adapters))
 
     def forward(

@@ -22,7 +22,8 @@ def build_model(config: Config, num_outputs: int) -> nn.Module:
     if config.task == "ctc":
         return CTCConformer(m, n_mels, num_outputs)
     units = len(PHONES if config.train.ctc_units == "phones" else SPELLING) if config.train.spell_ctc else 0
-    return KeywordConformer(m, n_mels, num_outputs, speller_units=units)
+    window_frames = config.features.num_frames(config.features.clip_samples)
+    return KeywordConformer(m, n_mels, num_outputs, speller_units=units, window_frames=window_frames)
 
 
 def num_outputs(config: Config) -> int:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from asr.config import ModelConfig
+from asr.errors import InputError
 from asr.model.adapters import BlockAdapters
 from asr.model.block import BlockNorms, ConformerBlock
 from asr.model.sharing import sharing_plan
@@ -19,12 +20,12 @@ class TiedConformerEncoder(nn.Module):
     `lora_rank` > 0 every depth owns low-rank adapters on the shared projections.
     """
 
-    def __init__(self, m: ModelConfig):
+    def __init__(self, m: ModelConfig, context: int = 0):
         super().__init__()
         self.plan = sharing_plan(m.sharing, m.depth, m.unique_blocks)
         n_blocks = max(self.plan) + 1
         self.blocks = nn.ModuleList(
-            ConformerBlock(m.d_model, m.n_heads, m.ffn_dim, m.kernel_size, m.dropout, own_norms=not m.per_depth_norm)
+            ConformerBlock(m.d_model, m.n_heads, m.ffn_dim, m.kernel_size, m.dropout, not m.per_depth_norm, context)
             for _ in range(n_blocks)
         )
         self.depth_norms = nn.ModuleList(BlockNorms(m.d_model) for _ in self.plan) if m.per_depth_norm else None
@@ -41,30 +42,39 @@ class TiedConformerEncoder(nn.Module):
 
 
 class ConformerWithHead(nn.Module):
-    """Subsampling, the tied encoder and a linear head: what the keyword and CTC models share."""
+    """Subsampling, the tied encoder and a linear head: what the keyword and CTC models share.
 
-    def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int):
+    A causal model (`m.causal`) attends over the last `window_frames` feature frames' worth of encoder frames: all
+    of a training window, and what a stream's key cache holds.
+    """
+
+    def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int, window_frames: int = 0):
         super().__init__()
         self.subsampling = ConvSubsampling(n_mels, m.d_model, m.subsampling, m.subsampling_channels)
-        self.encoder = TiedConformerEncoder(m)
+        if m.causal and window_frames <= 0:
+            raise InputError("a causal model needs the window length (window_frames) its attention spans")
+        self.context = int(self.subsampling.output_lengths(window_frames)) if m.causal else 0
+        self.encoder = TiedConformerEncoder(m, self.context)
         self.dropout = nn.Dropout(m.dropout)
         self.classifier = nn.Linear(m.d_model, num_outputs)
 
 
 class KeywordConformer(ConformerWithHead):
-    """features [B, T, n_mels] -> class logits [B, C]: encoder, mean over time, linear.
+    """features [B, T, n_mels] -> class logits [B, C]: encoder, mean over time (or over its last `head_frames`
+    frames, which in a causal model have heard the whole window), linear.
 
     With a `speller` (training only, never exported), training mode also returns letter (or phone) log-probabilities per
     encoder frame, for an auxiliary CTC loss that spells every word heard, keyword or not.
     """
 
-    def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int, speller_units: int = 0):
-        super().__init__(m, n_mels, num_outputs)
+    def __init__(self, m: ModelConfig, n_mels: int, num_outputs: int, speller_units: int = 0, window_frames: int = 0):
+        super().__init__(m, n_mels, num_outputs, window_frames)
+        self.head_frames = m.head_frames
         self.speller = nn.Linear(m.d_model, speller_units + 1) if speller_units else None
 
     def forward(self, features: torch.Tensor):
         h = self.encoder(self.dropout(self.subsampling(features)))
-        logits = self.classifier(h.mean(dim=1))
+        logits = self.classifier(h[:, -self.head_frames :].mean(dim=1))
         if self.training and self.speller is not None:
             return logits, torch.log_softmax(self.speller(h), dim=-1)
         return logits

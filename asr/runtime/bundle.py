@@ -20,7 +20,7 @@ from asr.files import write_text_atomic
 from asr.labels import keywords
 from asr.runtime.detector import label_thresholds
 from asr.runtime.detector_config import detector_config_h
-from asr.runtime.interpreter import TFLiteModel
+from asr.runtime.interpreter import TFLiteModel, TFLiteStreamModel
 
 FORMAT = "asr-export-2"
 OUTPUT_KINDS = ("logits", "probabilities", "log_probs")  # log_probs: per-frame CTC outputs (asr.runtime.ctc)
@@ -72,6 +72,17 @@ class CTCUnits:
 
 
 @dataclass(frozen=True)
+class StreamSteps:
+    """How a causal keyword model streams (asr.runtime.interpreter.TFLiteStreamModel): each step takes `frames_in`
+    feature frames, steps start every `frames_per_step` frames, and the keyword head averages the last
+    `head_frames` steps' logits."""
+
+    frames_in: int
+    frames_per_step: int
+    head_frames: int
+
+
+@dataclass(frozen=True)
 class Manifest:
     labels: list[str]
     features: FeatureSpec
@@ -83,6 +94,7 @@ class Manifest:
     wake_word: str | None = None  # the keyword `asr demo --wake-then-command` waits for
     thresholds: Thresholds | None = None  # chosen by `asr eval-stream --save-threshold`
     ctc: CTCUnits | None = None  # a CTC model's units and windows (output_kind "log_probs")
+    stream: StreamSteps | None = None  # a causal keyword model, exported as its streaming step
     report: dict = field(default_factory=dict)  # what the export measured
 
     def __post_init__(self) -> None:
@@ -149,6 +161,8 @@ class Manifest:
                 values["thresholds"] = Thresholds(**values["thresholds"])
             if values.get("ctc") is not None:
                 values["ctc"] = CTCUnits(**values["ctc"])
+            if values.get("stream") is not None:
+                values["stream"] = StreamSteps(**values["stream"])
             return cls(**values)
         except (KeyError, TypeError, InputError) as e:
             raise BundleError(f"{path}: bad manifest: {e}") from None
@@ -156,15 +170,20 @@ class Manifest:
 
 def load_exported(
     export_dir: str | Path, *, precision: str = "int8", backend: str | None = None
-) -> tuple[TFLiteModel, Manifest]:
+) -> tuple[TFLiteModel | TFLiteStreamModel, Manifest]:
     """(model, manifest) of an export directory; the model's shapes are checked against the manifest."""
     manifest = Manifest.read(export_dir)
     path = Path(export_dir) / FILENAME
     if precision not in manifest.models:
         raise BundleError(f"{path}: no {precision!r} model (has {sorted(manifest.models)})")
-    model = TFLiteModel(Path(export_dir) / manifest.models[precision], backend=backend)
-    spec = manifest.features
-    expected = (1, spec.window_frames, spec.n_mels)
+    file, spec, stream = Path(export_dir) / manifest.models[precision], manifest.features, manifest.stream
+    if stream is None:
+        model = TFLiteModel(file, backend=backend)
+    else:
+        model = TFLiteStreamModel(
+            file, frames_per_step=stream.frames_per_step, head_frames=stream.head_frames, backend=backend
+        )
+    expected = (1, spec.window_frames if stream is None else stream.frames_in, spec.n_mels)
     if model.input_shape != expected:
         raise BundleError(
             f"{model.path}: input shape {list(model.input_shape)} does not match the manifest's features "

@@ -90,7 +90,10 @@ def label_thresholds(labels: list[str], default: float, overrides: Mapping[str, 
 class Detector:
     """Feed audio with `push(chunk)`; get the detections completed by that chunk.
 
-    `model(features [T, F]) -> scores [C]` is any callable, normally `asr.runtime.interpreter.TFLiteModel`.
+    `model(features [T, F]) -> scores [C]` is any callable, normally `asr.runtime.interpreter.TFLiteModel`, run on
+    the latest window every hop. A streaming step model (`asr.runtime.interpreter.TFLiteStreamModel`: a `step`
+    method) instead computes each new encoder frame once, as its features arrive; every hop scores the mean of its
+    last `head_frames` frames' logits.
     """
 
     def __init__(
@@ -124,6 +127,11 @@ class Detector:
         self._features = np.zeros((0, spec.n_mels), dtype=np.float32)  # rows from frame `_first` on
         self._first = 0
         self._next_end = self.window_frames  # frame index (exclusive) where the next window ends
+        self._stream = hasattr(model, "step")
+        if self._stream:
+            self._state = model.initial_state()
+            self._next_step = 0  # feature frame where the next streaming step's input starts
+            self._frame_logits = deque(maxlen=model.head_frames)
 
     def fresh(self) -> Detector:
         """A detector with the same model and settings at the start of a new stream."""
@@ -142,8 +150,11 @@ class Detector:
         self._features = np.concatenate([self._features, self.frontend.push(samples)])
         results = []
         while self._next_end <= self._first + len(self._features):
-            start = self._next_end - self.window_frames - self._first
-            scores = self.model(self._features[start : start + self.window_frames])
+            if self._stream:
+                scores = self._steps_until(self._next_end)
+            else:
+                start = self._next_end - self.window_frames - self._first
+                scores = self.model(self._features[start : start + self.window_frames])
             self._recent.append(to_posteriors(scores, self.output_kind))
             results.append((self.window_end_time(self._next_end), np.mean(self._recent, axis=0)))
             self._next_end += self.hop_frames
@@ -151,6 +162,15 @@ class Detector:
         if drop > 0:
             self._features, self._first = self._features[drop:], self._first + drop
         return results
+
+    def _steps_until(self, end: int) -> np.ndarray:
+        """The streaming model's steps whose input ends by feature frame `end`; the head's mean logits."""
+        while self._next_step + self.model.frames_in <= end:
+            start = self._next_step - self._first
+            logits, self._state = self.model.step(self._features[start : start + self.model.frames_in], self._state)
+            self._frame_logits.append(logits)
+            self._next_step += self.model.frames_per_step
+        return np.mean(self._frame_logits, axis=0)
 
     def push(self, samples: np.ndarray) -> list[Detection]:
         detections = (self.decider.update(t, p) for t, p in self.score(samples))

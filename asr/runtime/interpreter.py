@@ -110,3 +110,75 @@ class TFLiteModel:
         if np.dtype(self._output["dtype"]).kind in "iu":
             return ((out.astype(np.float32) - self.output_zero_point) * self.output_scale).astype(np.float32)
         return out.astype(np.float32)
+
+
+STREAM_STATE = ("keys", "values", "conv")  # the streaming step's caches, input names and output order after logits
+
+
+class TFLiteStreamModel:
+    """A causal keyword model's streaming step (`asr export` of a model trained with `model.causal`).
+
+    `step(features [frames_in, F], state) -> (logits [C], state)`: the feature frames that complete ONE new encoder
+    frame in, that frame's logits out (float32), and each depth's caches (keys, values, convolution inputs) moved on by
+    one frame. The caches stay in the model's int8 and are handed back as they are: the export gives each cache's
+    input and output one scale. `initial_state()` is the empty caches (real zeros). Steps start every
+    `frames_per_step` feature frames; the keyword head is the mean of the last `head_frames` steps' logits (the
+    manifest's `stream`).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        frames_per_step: int,
+        head_frames: int,
+        backend: str | None = None,
+        num_threads: int = 1,
+    ) -> None:
+        self.path, self.frames_per_step, self.head_frames = Path(path), frames_per_step, head_frames
+        check_tflite_file(self.path)
+        self.backend, make = interpreter_class(backend)
+        try:
+            self._interpreter = make(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelFileError(f"{self.path}: the {self.backend} interpreter cannot load it: {e}") from None
+        inputs = {
+            d["name"].split(":")[0].removeprefix("serving_default_"): d for d in self._interpreter.get_input_details()
+        }
+        outputs = self._interpreter.get_output_details()
+        names = ("features", *STREAM_STATE)
+        if sorted(inputs) != sorted(names) or len(outputs) != len(names):
+            raise ModelFileError(f"{self.path}: not a streaming step model (inputs {sorted(inputs)}, expected {names})")
+        self._features, self._logits = inputs["features"], outputs[0]
+        self._state_in, self._state_out = [inputs[n] for n in STREAM_STATE], outputs[1:]
+        for name, i, o in zip(STREAM_STATE, self._state_in, self._state_out, strict=True):
+            same_scale = np.isclose(i["quantization"][0], o["quantization"][0], rtol=1e-5)
+            if list(i["shape"]) != list(o["shape"]) or not same_scale or i["quantization"][1] != o["quantization"][1]:
+                raise ModelFileError(
+                    f"{self.path}: the {name} cache comes out with another shape or scale than it goes in"
+                )
+        self.input_shape = tuple(int(d) for d in self._features["shape"])
+        self.output_shape = tuple(int(d) for d in self._logits["shape"])
+        self.frames_in = self.input_shape[1]
+        self.output_scale = float(self._logits["quantization"][0]) or 1.0  # float32 models: 0
+
+    def initial_state(self) -> list[np.ndarray]:
+        return [np.full(d["shape"], d["quantization"][1], dtype=d["dtype"]) for d in self._state_in]
+
+    def step(self, features: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        features = np.asarray(features, dtype=np.float32)
+        if features.shape != self.input_shape[1:]:
+            raise InputError(
+                f"{self.path}: a step takes {list(self.input_shape[1:])} features, got {list(features.shape)}"
+            )
+        d = self._features
+        q = features[None] if d["dtype"] == np.float32 else quantize(features[None], *d["quantization"])
+        self._interpreter.set_tensor(d["index"], q)
+        for detail, value in zip(self._state_in, state, strict=True):
+            self._interpreter.set_tensor(detail["index"], value)
+        self._interpreter.invoke()
+        logits = self._interpreter.get_tensor(self._logits["index"]).reshape(-1)
+        if self._logits["dtype"] != np.float32:
+            logits = dequantize(logits, *self._logits["quantization"])
+        return logits.astype(np.float32), [self._interpreter.get_tensor(o["index"]).copy() for o in self._state_out]

@@ -1,0 +1,100 @@
+"""A causal keyword model exports as its streaming step: one encoder frame per call, caches in and out, flat in
+depth; the detector streams it, and its scores do not depend on how the audio is chunked."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fixtures_export import run_asr
+from fixtures_model import tiny_kws_overrides
+
+from asr.audio import read_audio
+from asr.config import load_config
+from asr.export.loop import export_loop_tflite
+from asr.export.windows import corpus_windows
+from asr.model import build_model, num_outputs
+from asr.runtime.bundle import Manifest, load_exported
+from asr.runtime.detector import Detector
+from asr.train.loop import train
+
+CAUSAL = {"model.causal": True, "model.head_frames": 3}
+
+
+@pytest.fixture(scope="module")
+def stream_export(tmp_path_factory, commands_corpus, commands_keywords) -> Path:
+    """A tiny causal keyword model trained on the generated clips, exported (int8 streaming step)."""
+    overrides = tiny_kws_overrides(commands_corpus, commands_keywords) | CAUSAL
+    overrides |= {"train.steps": 160, "train.eval_every": 80, "train.checkpoint_every": 80}
+    run_dir = tmp_path_factory.mktemp("causal-run")
+    train(load_config("kws-tiny", overrides), run_dir, progress=False)
+    out = tmp_path_factory.mktemp("causal-export") / "kws"
+    run_asr("export", run_dir / "best.pt", out, "--calibration", 48, "--data", commands_corpus)
+    return out
+
+
+def test_the_step_matches_pytorch_and_agrees_in_int8(stream_export):
+    manifest = Manifest.read(stream_export)
+    report = manifest.report
+    assert manifest.stream is not None and manifest.stream.frames_in == 7 and manifest.stream.frames_per_step == 4
+    assert manifest.input.shape == [1, 7, 40] and manifest.output.shape == [1, len(manifest.labels)]
+    assert report["parity"]["float32"]["tflite_float32_max_abs_diff"] <= report["parity"]["float32"]["tolerance"]
+    assert report["parity"]["int8"]["label_agreement"]["tflite_micro_vs_ai_edge_litert"] >= 0.85
+    accuracy = report["accuracy"]
+    assert accuracy["int8_vs_float_label_agreement"] >= 0.85
+    assert accuracy["tflite_int8"] > 100 / len(manifest.labels)  # better than chance, though it trained 160 steps
+    assert report["arena_measured_bytes"] > 0
+
+
+def test_detector_streams_the_same_whatever_the_chunks(stream_export, commands_corpus):
+    """Every hop's scores are the head's mean over the step outputs, computed once per frame as audio arrives."""
+    model, manifest = load_exported(stream_export)
+    clips = sorted((commands_corpus / manifest.keywords[0]).glob("*.wav"))[:3]
+    audio = np.concatenate([read_audio(p, sample_rate=16000) for p in clips])
+    whole = Detector(model, manifest.labels, manifest.features).score(audio)
+    chunked, detector = [], Detector(model, manifest.labels, manifest.features)
+    for start in range(0, len(audio), 1234):
+        chunked += detector.score(audio[start : start + 1234])
+    assert len(whole) == len(chunked) >= 20
+    for (t1, p1), (t2, p2) in zip(whole, chunked, strict=True):
+        assert t1 == t2
+        np.testing.assert_allclose(p1, p2, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(whole[0][1], whole[-1][1])
+
+
+def test_the_step_file_and_arena_do_not_grow_with_depth(tmp_path, commands_corpus, commands_keywords):
+    sizes = {}
+    for depth in (2, 4):
+        torch.manual_seed(0)
+        config = load_config("kws-tiny", tiny_kws_overrides(commands_corpus, commands_keywords) | CAUSAL)
+        config.model.depth = depth
+        model = build_model(config, num_outputs(config)).eval()
+        calibration = corpus_windows(config, commands_corpus, "train", 16)[0]
+        info = export_loop_tflite(model, config, calibration, tmp_path / f"n{depth}.tflite")
+        assert info["op_counts"]["WHILE"] == 1
+        assert info["int8_carried_tensors"] == 4  # the block's output and the three caches stay int8
+        sizes[depth] = info["file_bytes"]
+    assert abs(sizes[4] - sizes[2]) <= 256, sizes
+
+
+def test_the_streaming_export_refuses_what_it_cannot_do(stream_export, commands_corpus, tmp_path):
+    checkpoint = Path(Manifest.read(stream_export).report["source"]["checkpoint"])
+    mcu = run_asr("export", checkpoint, tmp_path / "m", "--mcu", "--data", commands_corpus, check=False)
+    assert mcu.returncode != 0 and "streaming" in mcu.stderr
+    unrolled = run_asr(
+        "export", checkpoint, tmp_path / "u", "--route", "unrolled", "--data", commands_corpus, check=False
+    )
+    assert unrolled.returncode != 0 and "loop route" in unrolled.stderr
+
+
+def test_eval_stream_runs_the_streaming_export(stream_export, commands_corpus, commands_keywords, tmp_path):
+    run_asr(
+        "data", "stream", "--commands", commands_corpus, "--minutes", "1", "--keywords", *commands_keywords,
+        "--out-dir", tmp_path,
+    )  # fmt: skip
+    out = tmp_path / "report.json"
+    run_asr("eval-stream", stream_export, tmp_path / "stream.wav", tmp_path / "events.csv", "--out", out)
+    report = json.loads(out.read_text())
+    assert report["windows"] >= 550  # a decision every 0.1 s of the minute
+    assert report["chosen"]["overall"]["recall"] is not None
