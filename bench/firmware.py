@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     export_dir = fresh_bundle(args.export_dir, args.work)
     manifest = Manifest.read(export_dir)
-    _, frames, mels = manifest.input.shape
+    frames, mels = manifest.features.window_frames, manifest.features.n_mels
     pcm, _ = split_clips(args.data, manifest.labels, args.clips)
     done = json.loads(args.out.read_text()) if args.out.exists() else {}
     if done.get("export_dir") != str(args.export_dir.resolve()) or done.get("clips") != len(pcm):

@@ -39,7 +39,7 @@ def test_host_firmware_matches_python_micro(host_firmware, kws_export_loop, comm
     """Raw PCM in; the C front end and the compiled interpreter give Python TFLite Micro's outputs."""
     manifest = Manifest.read(kws_export_loop)
     pcm, _ = split_clips(commands_corpus, manifest.labels, 12)
-    _, frames, mels = manifest.input.shape
+    frames, mels = manifest.features.window_frames, manifest.features.n_mels
     run = run_firmware("host", host_firmware, pcm, frames, mels)
     result = agreement(kws_export_loop, run, pcm)
     assert result["clips"] == len(pcm) >= 10

@@ -48,7 +48,7 @@ def split_clips(corpus: Path, labels: list[str], count: int) -> tuple[np.ndarray
 
 @dataclass
 class FirmwareRun:
-    outputs: np.ndarray  # int8 [n, classes]
+    outputs: np.ndarray  # [n, classes]: int8 outputs (a streaming step model: its head's int8 sums)
     inputs: np.ndarray  # int8 [n, frames, mels], the firmware's own features
     log: str
     profile: dict = field(default_factory=dict)
@@ -69,7 +69,7 @@ def run_firmware(target: str, exe: Path, pcm: np.ndarray, frames: int, mels: int
     outputs = np.array([[int(q) for q in line.split()[3:]] for line in log.splitlines() if line.startswith("result ")])
     if len(outputs) != len(pcm) or len(inputs) != len(pcm):
         raise FirmwareError(f"{exe}: {len(outputs)} results for {len(pcm)} clips:\n{log[-3000:]}")
-    return FirmwareRun(outputs.astype(np.int8), inputs, log, parse_profile(log))
+    return FirmwareRun(outputs.astype(np.int32), inputs, log, parse_profile(log))
 
 
 def parse_profile(log: str) -> dict:
@@ -96,12 +96,17 @@ def parse_profile(log: str) -> dict:
 
 
 def python_micro(export_dir: Path, inputs: np.ndarray) -> np.ndarray:
-    """int8 outputs of the Python TFLite Micro interpreter on int8 `inputs`."""
+    """What the firmware prints for int8 clip features `inputs`, from the Python TFLite Micro interpreter: the int8
+    outputs, or a streaming step model's head sums (asr.export.stream.clip_head_sums)."""
+    from asr.export.stream import clip_head_sums
     from asr.runtime.host_interpreters import run_micro
 
     manifest = Manifest.read(export_dir)
-    outputs, _ = run_micro(export_dir / manifest.models["int8"], inputs, manifest.arena_bytes)
-    return np.asarray(outputs).reshape(len(inputs), -1).astype(np.int8)
+    path = export_dir / manifest.models["int8"]
+    if manifest.stream is not None:
+        return clip_head_sums(path, manifest.arena_bytes, inputs, manifest.stream)
+    outputs, _ = run_micro(path, inputs, manifest.arena_bytes)
+    return np.asarray(outputs).reshape(len(inputs), -1).astype(np.int32)
 
 
 def reference_inputs(export_dir: Path, pcm: np.ndarray) -> np.ndarray:

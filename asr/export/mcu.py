@@ -14,7 +14,7 @@ from asr.errors import InputError
 from asr.export.flatbuffer import TFLiteInfo, compact_for_micro
 from asr.export.micro import MicroError, resolver_method
 from asr.features import FeatureSpec, mel_filterbank, window
-from asr.runtime.bundle import Manifest
+from asr.runtime.bundle import Manifest, StreamSteps
 from asr.runtime.detector_config import HEADER, c_float
 from asr.runtime.host_interpreters import run_micro
 
@@ -195,8 +195,32 @@ def resolver_source(use_kinds: dict[str, set[str]], head: str) -> str:
     )
 
 
+def stream_settings(manifest: Manifest, cache_bytes: int) -> list[str]:
+    """model_settings.h's lines for the streaming step of a causal model (main.cc's kStreaming; `cache_bytes`: its
+    caches' int8 inputs together), or a window model's (one step: the whole window)."""
+    steps = manifest.stream
+    if steps is None:
+        return [
+            "// A window model: the model runs on the whole window (no streaming step, no caches).",
+            "constexpr bool kStreaming = false;",
+            "constexpr int kStepFrames = kNumFrames;",
+            "constexpr int kFramesPerStep = 1;",
+            "constexpr int kHeadFrames = 1;",
+            "constexpr int kCacheBytes = 1;",
+        ]
+    return [
+        "// A causal model's streaming step: kStepFrames feature frames in every kFramesPerStep frames, one encoder",
+        "// frame out; its caches (keys, values, convolution inputs of every depth) are model inputs and outputs 1..3.",
+        "constexpr bool kStreaming = true;",
+        f"constexpr int kStepFrames = {steps.frames_in};",
+        f"constexpr int kFramesPerStep = {steps.frames_per_step};",
+        f"constexpr int kHeadFrames = {steps.head_frames};  // the keyword head: the mean of the last steps' logits",
+        f"constexpr int kCacheBytes = {cache_bytes};",
+    ]
+
+
 def model_sources(
-    model_bytes: bytes, manifest: Manifest, use_kinds: dict[str, set[str]], source: str
+    model_bytes: bytes, manifest: Manifest, use_kinds: dict[str, set[str]], source: str, cache_bytes: int = 0
 ) -> dict[str, str]:
     """model_data.h/.cc, model_settings.h and op_resolver.h for the int8 model described by `manifest`."""
     spec = manifest.features
@@ -222,7 +246,7 @@ def model_sources(
             "// see frontend_config.h, generated from the same FeatureSpec.",
             f"constexpr int kSampleRate = {spec.sample_rate};",
             f"constexpr int kWindowSamples = {spec.clip_samples};",
-            f"constexpr int kNumFrames = {inp.shape[1]};",
+            f"constexpr int kNumFrames = {spec.window_frames};  // the feature ring: one window",
             f"constexpr int kNumMels = {inp.shape[2]};",
             f"constexpr float kInputScale = {c_float(inp.scale)};",
             f"constexpr int kInputZeroPoint = {inp.zero_point};",
@@ -234,6 +258,7 @@ def model_sources(
             f"// Measured: the smallest arena TFLite Micro ran this model with was "
             f"{manifest.report['arena_measured_bytes']} bytes; plus a {manifest.report['arena_margin']:.0%} margin.",
             f"constexpr int kTensorArenaSize = {manifest.arena_bytes};",
+            *stream_settings(manifest, cache_bytes),
             "",
         ]
     )
@@ -241,17 +266,27 @@ def model_sources(
     return {"model_data.h": data_h, "model_data.cc": data_cc, "model_settings.h": settings, "op_resolver.h": resolver}
 
 
-def micro_model(int8_path: Path, inputs: np.ndarray, arena_bytes: int) -> tuple[bytes, dict]:
+def micro_model(
+    int8_path: Path, inputs: np.ndarray, arena_bytes: int, steps: StreamSteps | None = None
+) -> tuple[bytes, dict]:
     """(the bundle's model: `int8_path` compacted for TFLite Micro, what that saved).
 
-    MicroError unless TFLite Micro gives every one of `inputs` (int8 model inputs) the same outputs from both.
+    MicroError unless TFLite Micro gives every one of `inputs` (int8 model inputs) the same outputs from both; a
+    streaming step model (`steps`) instead plays `inputs` (float features [N, F]) as one stream through both.
     """
+    from asr.export.stream import micro_step, play
+
+    def outputs(path: Path) -> np.ndarray:
+        if steps is None:
+            return run_micro(path, inputs, arena_bytes)[0]
+        return play(*micro_step(path, arena_bytes), inputs, steps)[0]
+
     tflite = int8_path.read_bytes()
     compact, dropped = compact_for_micro(tflite)
     with tempfile.TemporaryDirectory(prefix="asr-mcu-") as tmp:
         path = Path(tmp) / "model_micro.tflite"
         path.write_bytes(compact)
-        same = np.array_equal(run_micro(int8_path, inputs, arena_bytes)[0], run_micro(path, inputs, arena_bytes)[0])
+        same = np.array_equal(outputs(int8_path), outputs(path))
     if not same:
         raise MicroError(f"{int8_path}: the model compacted for TFLite Micro computes other outputs; not bundled")
     return compact, {"bytes": len(compact), "saved_bytes": len(tflite) - len(compact), "zero_points_dropped": dropped}
@@ -261,7 +296,13 @@ def write_bundle(out_dir: Path, model_bytes: bytes, manifest: Manifest, info: TF
     """Write the bundle of `model_bytes` (micro_model's; `info` inspects its .tflite) into `out_dir` (created);
     returns the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = model_sources(model_bytes, manifest, info.use_kinds, manifest.source)
+    cache_bytes = 0
+    if manifest.stream is not None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        caches = Interpreter(model_path=str(info.path)).get_input_details()[1:]
+        cache_bytes = sum(int(np.prod(d["shape"])) for d in caches)
+    files = model_sources(model_bytes, manifest, info.use_kinds, manifest.source, cache_bytes)
     files.update(frontend_sources(manifest.features, manifest.source))
     files["detector_config.h"] = manifest.detector_config_h()
     for name, text in files.items():

@@ -149,10 +149,6 @@ def export_model(
     if getattr(model, "context", 0):  # causal: exported as its streaming step
         spec_ = stream_spec(model)
         steps = StreamSteps(spec_["frames_in"], spec_["frames_per_step"], spec_["head_frames"])
-        if mcu:
-            raise InputError(
-                "--mcu: the microcontroller bundle runs a window model; a streaming one's is not built yet"
-            )
     started = time.perf_counter()
     with staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="asr-export-") as work:
         made = CONVERTERS[route](model, config, shape, calibration, stage, Path(work))
@@ -205,8 +201,11 @@ def export_model(
             labels, spec, models, io["input"], io["output"], arena, wake_word=wake_word, stream=steps, report=report
         )
         if mcu:
-            inputs = quantize(windows, io["input"].scale, io["input"].zero_point)
-            model_bytes, report["mcu_model"] = micro_model(int8_path, inputs, arena)
+            if steps is None:
+                inputs = quantize(windows, io["input"].scale, io["input"].zero_point)
+            else:  # a stream of a few windows, features as they come
+                inputs = windows[:8].reshape(-1, spec.n_mels)
+            model_bytes, report["mcu_model"] = micro_model(int8_path, inputs, arena, steps)
             report["mcu"] = write_bundle(stage / MCU_DIR, model_bytes, manifest, int8_info)
         report["export_seconds"] = round(time.perf_counter() - started, 2)
         manifest.write(stage)

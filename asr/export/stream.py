@@ -56,8 +56,9 @@ def litert(path: Path, steps: StreamSteps) -> TFLiteStreamModel:
     )
 
 
-def micro_step(path: Path, arena_size: int) -> tuple[Step, list[np.ndarray]]:
-    """(step, empty caches) of the int8 step model in TFLite Micro; float features in, float logits out."""
+def micro_step(path: Path, arena_size: int, raw: bool = False) -> tuple[Step, list[np.ndarray]]:
+    """(step, empty caches) of the int8 step model in TFLite Micro: float (or int8) features in, float logits out
+    (`raw`: its int8 logits, as int32)."""
     from tflite_micro import runtime
 
     interpreter = runtime.Interpreter.from_file(str(path), arena_size=arena_size)
@@ -67,15 +68,26 @@ def micro_step(path: Path, arena_size: int) -> tuple[Step, list[np.ndarray]]:
     feature_q = details[0]["quantization_parameters"]
 
     def step(features: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        interpreter.set_input(quantize(features[None], feature_q["scales"][0], feature_q["zero_points"][0]), 0)
+        if features.dtype != np.int8:  # int8 features (a firmware's own) go in as they are
+            features = quantize(features, feature_q["scales"][0], feature_q["zero_points"][0])
+        interpreter.set_input(features[None], 0)
         for i, value in enumerate(state, start=1):
             interpreter.set_input(value, i)
         interpreter.invoke()
         new = [np.array(interpreter.get_output(i)) for i in range(1, 1 + len(STREAM_STATE))]
+        if raw:
+            return np.array(interpreter.get_output(0)).reshape(-1).astype(np.int32), new
         return dequantize(np.array(interpreter.get_output(0)).reshape(-1), scale, zero), new
 
     empty = [np.full(d["shape"], d["quantization_parameters"]["zero_points"][0], dtype=d["dtype"]) for d in details[1:]]
     return step, empty
+
+
+def clip_head_sums(path: Path, arena_size: int, clips: np.ndarray, steps: StreamSteps) -> np.ndarray:
+    """What the firmware's clip mode prints: each int8 feature clip [n, frames, F] played from empty caches in
+    TFLite Micro, its last `head_frames` steps' int8 logits summed [n, C]."""
+    step, empty = micro_step(path, arena_size, raw=True)
+    return np.stack([play(step, empty, clip, steps)[0][-steps.head_frames :].sum(0) for clip in clips])
 
 
 def stream_parity(

@@ -10,6 +10,10 @@
 // DETECTOR_HOP_FRAMES feature frames on the latest window, and each detection prints
 //   detection TIME_S LABEL SCORE
 // On a board, replace ReadPcm() with the microphone driver (I2S on an ESP32-S3).
+// A streaming step model (kStreaming: a causal model, `asr export` of `model.causal`) instead runs once every
+// kFramesPerStep feature frames on the latest kStepFrames, computing one encoder frame from its caches (model inputs
+// and outputs 1..3, kept here between steps); the keyword head is the mean of the last kHeadFrames steps' logits.
+// In clip mode each clip starts from empty caches, and SCORE's raw outputs are those kHeadFrames steps' int8 sums.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -45,6 +49,10 @@ float frame[FRONTEND_N_FFT];  // the samples of the next frame, in [-1, 1]
 float mel[FRONTEND_N_MELS];
 int16_t hop_pcm[FRONTEND_HOP];
 float posteriors[kNumLabels];
+// The streaming step's caches between steps (the arena is reused during Invoke), and its last steps' logits.
+int8_t caches[kCacheBytes];
+int8_t head[kHeadFrames][kNumLabels];
+int head_next = 0, head_count = 0;
 
 bool ReadPcm(FILE* in, int16_t* out, int count) {
   return fread(out, sizeof(int16_t), count, in) == static_cast<size_t>(count);
@@ -78,6 +86,53 @@ TfLiteStatus RunModel(tflite::MicroInterpreter& interpreter) {
   return interpreter.Invoke();
 }
 
+// Empty caches (each its real zero) and no head frames: the start of a stream.
+void ResetStream(tflite::MicroInterpreter& interpreter) {
+  int8_t* cache = caches;
+  for (size_t i = 1; i < interpreter.inputs_size(); i++) {
+    const TfLiteTensor* t = interpreter.input(i);
+    memset(cache, t->params.zero_point, t->bytes);
+    cache += t->bytes;
+  }
+  head_next = head_count = 0;
+}
+
+// One streaming step on the latest kStepFrames frames of the ring and the caches; its logits join the head.
+TfLiteStatus RunStep(tflite::MicroInterpreter& interpreter) {
+  int8_t* input = interpreter.input(0)->data.int8;
+  for (int f = 0; f < kStepFrames; f++) {
+    const int slot = (ring_next - kStepFrames + f + kNumFrames) % kNumFrames;
+    memcpy(input + f * kNumMels, feature_ring + slot * kNumMels, kNumMels);
+  }
+  int8_t* cache = caches;
+  for (size_t i = 1; i < interpreter.inputs_size(); i++) {
+    memcpy(interpreter.input(i)->data.int8, cache, interpreter.input(i)->bytes);
+    cache += interpreter.input(i)->bytes;
+  }
+  if (interpreter.Invoke() != kTfLiteOk) return kTfLiteError;
+  cache = caches;
+  for (size_t i = 1; i < interpreter.outputs_size(); i++) {
+    memcpy(cache, interpreter.output(i)->data.int8, interpreter.output(i)->bytes);
+    cache += interpreter.output(i)->bytes;
+  }
+  memcpy(head[head_next], interpreter.output(0)->data.int8, kNumLabels);
+  head_next = (head_next + 1) % kHeadFrames;
+  head_count += head_count < kHeadFrames;
+  return kTfLiteOk;
+}
+
+// Whether the frame just pushed (the `frames`-th of the stream or clip) completes a streaming step's input.
+bool StepDue(long frames) { return frames >= kStepFrames && (frames - kStepFrames) % kFramesPerStep == 0; }
+
+// The head's int8 sums over its last steps (the clip mode's raw outputs) and their mean, dequantized.
+void HeadScores(int32_t* sums, float* mean) {
+  for (int i = 0; i < kNumLabels; i++) {
+    sums[i] = 0;
+    for (int j = 0; j < head_count; j++) sums[i] += head[j][i];
+    mean[i] = (static_cast<float>(sums[i]) / head_count - kOutputZeroPoint) * kOutputScale;
+  }
+}
+
 // `value` with `places` decimals: newlib-nano's printf, which the Cortex-M images link, has no %f.
 void PrintFixed(float value, int places) {
   long scale = 1;
@@ -86,66 +141,85 @@ void PrintFixed(float value, int places) {
   printf("%s%ld.%0*ld", value < 0 && v != 0 ? "-" : "", v / scale, places, v % scale);
 }
 
-int Best(const int8_t* scores) {
-  int best = 0;
-  for (int i = 1; i < kNumLabels; i++) {
-    if (scores[i] > scores[best]) best = i;
-  }
-  return best;
-}
-
-// Class probabilities from the int8 output (a softmax of the dequantized logits unless it outputs probabilities).
-void Posteriors(const int8_t* q, float* out) {
+// Class probabilities from dequantized outputs `out` (in place: a softmax unless the model outputs probabilities).
+void Softmax(float* out) {
   float top = -INFINITY, sum = 0.0f;
-  for (int i = 0; i < kNumLabels; i++) {
-    out[i] = (q[i] - kOutputZeroPoint) * kOutputScale;
-    top = out[i] > top ? out[i] : top;
-  }
+  for (int i = 0; i < kNumLabels; i++) top = out[i] > top ? out[i] : top;
   if (kOutputIsProbabilities) return;
   for (int i = 0; i < kNumLabels; i++) sum += (out[i] = expf(out[i] - top));
   for (int i = 0; i < kNumLabels; i++) out[i] /= sum;
+}
+
+// The latest model outputs as class probabilities: the window model's, or the streaming head's mean.
+void Posteriors(tflite::MicroInterpreter& interpreter, float* out) {
+  if (kStreaming) {
+    static int32_t sums[kNumLabels];
+    HeadScores(sums, out);
+  } else {
+    const int8_t* q = interpreter.output(0)->data.int8;
+    for (int i = 0; i < kNumLabels; i++) out[i] = (q[i] - kOutputZeroPoint) * kOutputScale;
+  }
+  Softmax(out);
 }
 
 int RunClips(tflite::MicroInterpreter& interpreter, FILE* in, FILE* dump) {
   const int8_t* output = interpreter.output(0)->data.int8;
   const int used = FRONTEND_N_FFT + (kNumFrames - 1) * FRONTEND_HOP;  // samples the frames cover
   static int16_t rest[kWindowSamples - FRONTEND_N_FFT - (kNumFrames - 1) * FRONTEND_HOP + 1];
+  static int32_t sums[kNumLabels];
   while (true) {
     const uint64_t t0 = ProfileTicks();
+    uint64_t step_ticks = 0;
     ring_next = 0;
-    if (!ReadIntoFrame(in, FRONTEND_N_FFT)) return 0;
-    PushFrame();
-    for (int f = 1; f < kNumFrames; f++) {
-      if (!ReadIntoFrame(in, FRONTEND_HOP)) return 0;
+    if (kStreaming) ResetStream(interpreter);
+    for (int f = 1; f <= kNumFrames; f++) {
+      if (!ReadIntoFrame(in, f == 1 ? FRONTEND_N_FFT : FRONTEND_HOP)) return 0;
       PushFrame();
+      if (kStreaming && StepDue(f)) {
+        const uint64_t s0 = ProfileTicks();
+        if (RunStep(interpreter) != kTfLiteOk) return 1;
+        step_ticks += ProfileTicks() - s0;
+      }
     }
     if (!ReadPcm(in, rest, kWindowSamples - used)) return 0;
     if (dump != nullptr) fwrite(feature_ring, 1, sizeof(feature_ring), dump);
     const uint64_t t1 = ProfileTicks();
-    if (RunModel(interpreter) != kTfLiteOk) return 1;
+    if (!kStreaming && RunModel(interpreter) != kTfLiteOk) return 1;
     const uint64_t t2 = ProfileTicks();
-    const int best = Best(output);
+    if (kStreaming) {
+      HeadScores(sums, posteriors);
+    } else {
+      for (int i = 0; i < kNumLabels; i++) sums[i] = output[i];
+    }
+    int best = 0;
+    for (int i = 1; i < kNumLabels; i++) best = sums[i] > sums[best] ? i : best;
     printf("result %s ", kLabels[best]);
-    PrintFixed((output[best] - kOutputZeroPoint) * kOutputScale, 4);
-    for (int i = 0; i < kNumLabels; i++) printf(" %d", output[i]);
+    const float count = kStreaming ? static_cast<float>(head_count) : 1.0f;
+    PrintFixed((sums[best] / count - kOutputZeroPoint) * kOutputScale, 4);
+    for (int i = 0; i < kNumLabels; i++) printf(" %ld", static_cast<long>(sums[i]));
     printf("\n");
-    ProfileReport(t1 - t0, t2 - t1, 0);
+    ProfileReport(t1 - t0 - step_ticks, t2 - t1 + step_ticks, 0);
   }
 }
 
 int RunStream(tflite::MicroInterpreter& interpreter, FILE* in) {
-  const int8_t* output = interpreter.output(0)->data.int8;
   static DetectorState detector;
   detector_init(&detector);
+  if (kStreaming) ResetStream(interpreter);
   if (!ReadIntoFrame(in, FRONTEND_N_FFT)) return 0;
   PushFrame();
-  uint64_t t0 = ProfileTicks();
+  uint64_t t0 = ProfileTicks(), step_ticks = 0;  // a streaming model's steps since the last decision
   for (long frames = 1;; frames++) {
+    if (kStreaming && StepDue(frames)) {
+      const uint64_t s0 = ProfileTicks();
+      if (RunStep(interpreter) != kTfLiteOk) return 1;
+      step_ticks += ProfileTicks() - s0;
+    }
     if (frames >= kNumFrames && (frames - kNumFrames) % DETECTOR_HOP_FRAMES == 0) {
       const uint64_t t1 = ProfileTicks();
-      if (RunModel(interpreter) != kTfLiteOk) return 1;
-      const uint64_t t2 = ProfileTicks();
-      Posteriors(output, posteriors);
+      if (!kStreaming && RunModel(interpreter) != kTfLiteOk) return 1;
+      const uint64_t t2 = ProfileTicks() + step_ticks;
+      Posteriors(interpreter, posteriors);
       float score = 0.0f;
       // Stream time of the last sample the window saw, as in the Python detector.
       const float time_s = static_cast<float>((frames - 1) * FRONTEND_HOP + FRONTEND_N_FFT) / FRONTEND_SAMPLE_RATE;
@@ -157,9 +231,10 @@ int RunStream(tflite::MicroInterpreter& interpreter, FILE* in) {
         PrintFixed(score, 4);
         printf("\n");
       }
-      const uint64_t t3 = ProfileTicks();
-      ProfileReport(t1 - t0, t2 - t1, t3 - t2);
+      const uint64_t t3 = ProfileTicks() + step_ticks;
+      ProfileReport(t1 - t0 - step_ticks, t2 - t1, t3 - t2);
       t0 = ProfileTicks();
+      step_ticks = 0;
     }
     if (!ReadIntoFrame(in, FRONTEND_HOP)) return 0;
     PushFrame();
@@ -184,10 +259,13 @@ int RunKeywordApp(bool stream, FILE* in, FILE* dump) {
   }
   const TfLiteTensor* input = interpreter.input(0);
   const TfLiteTensor* output = interpreter.output(0);
-  if (input->type != kTfLiteInt8 || input->bytes != sizeof(feature_ring) || output->type != kTfLiteInt8 ||
-      output->bytes != static_cast<size_t>(kNumLabels)) {
+  size_t cache_bytes = 0;
+  for (size_t i = 1; i < interpreter.inputs_size(); i++) cache_bytes += interpreter.input(i)->bytes;
+  if (input->type != kTfLiteInt8 || input->bytes != static_cast<size_t>(kStepFrames * kNumMels) ||
+      output->type != kTfLiteInt8 || output->bytes != static_cast<size_t>(kNumLabels) ||
+      (kStreaming && cache_bytes != sizeof(caches))) {
     printf("error: the model's input or output is not the int8 [1, %d, %d] -> [1, %d] of model_settings.h\n",
-           kNumFrames, kNumMels, kNumLabels);
+           kStepFrames, kNumMels, kNumLabels);
     return 1;
   }
   printf("arena used: %u of %d bytes\n", static_cast<unsigned>(interpreter.arena_used_bytes()), kTensorArenaSize);
