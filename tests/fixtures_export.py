@@ -1,9 +1,12 @@
 """Session fixtures of the export stage (see conftest.py)."""
 
+import shutil
 import subprocess
 import sys
 
 import pytest
+
+from asr.export import firmware
 
 
 def run_asr(*args, check: bool = True) -> subprocess.CompletedProcess:
@@ -38,3 +41,13 @@ def phone_export(kws_checkpoint, commands_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("phones") / "phones"
     run_asr("export", kws_checkpoint, out, "--phones", "--data", commands_corpus, "--calibration", 32, "--parity", 8)
     return out
+
+
+def kit_or_skip():
+    """The offline TFLite Micro kit, or skip the test (with what is missing)."""
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not installed (apt-get install g++)")
+    try:
+        return firmware.find_kit()
+    except firmware.FirmwareError as e:
+        pytest.skip(f"TFLite Micro kit not found: {e}")

@@ -2,16 +2,19 @@
 depth; the detector streams it, and its scores do not depend on how the audio is chunked."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from fixtures_export import run_asr
+from fixtures_export import kit_or_skip, run_asr
 from fixtures_model import tiny_kws_overrides
 
 from asr.audio import read_audio
 from asr.config import load_config
+from asr.export import firmware
+from asr.export.firmware_check import agreement, run_firmware, split_clips
 from asr.export.loop import export_loop_tflite
 from asr.export.windows import corpus_windows
 from asr.model import build_model, num_outputs
@@ -24,13 +27,13 @@ CAUSAL = {"model.causal": True, "model.head_frames": 3}
 
 @pytest.fixture(scope="module")
 def stream_export(tmp_path_factory, commands_corpus, commands_keywords) -> Path:
-    """A tiny causal keyword model trained on the generated clips, exported (int8 streaming step)."""
+    """A tiny causal keyword model trained on the generated clips, exported (int8 streaming step, MCU bundle)."""
     overrides = tiny_kws_overrides(commands_corpus, commands_keywords) | CAUSAL
     overrides |= {"train.steps": 160, "train.eval_every": 80, "train.checkpoint_every": 80}
     run_dir = tmp_path_factory.mktemp("causal-run")
     train(load_config("kws-tiny", overrides), run_dir, progress=False)
     out = tmp_path_factory.mktemp("causal-export") / "kws"
-    run_asr("export", run_dir / "best.pt", out, "--calibration", 48, "--data", commands_corpus)
+    run_asr("export", run_dir / "best.pt", out, "--mcu", "--calibration", 48, "--data", commands_corpus)
     return out
 
 
@@ -78,10 +81,8 @@ def test_the_step_file_and_arena_do_not_grow_with_depth(tmp_path, commands_corpu
     assert abs(sizes[4] - sizes[2]) <= 256, sizes
 
 
-def test_the_streaming_export_refuses_what_it_cannot_do(stream_export, commands_corpus, tmp_path):
+def test_the_streaming_export_takes_the_loop_route_only(stream_export, commands_corpus, tmp_path):
     checkpoint = Path(Manifest.read(stream_export).report["source"]["checkpoint"])
-    mcu = run_asr("export", checkpoint, tmp_path / "m", "--mcu", "--data", commands_corpus, check=False)
-    assert mcu.returncode != 0 and "streaming" in mcu.stderr
     unrolled = run_asr(
         "export", checkpoint, tmp_path / "u", "--route", "unrolled", "--data", commands_corpus, check=False
     )
@@ -98,3 +99,21 @@ def test_eval_stream_runs_the_streaming_export(stream_export, commands_corpus, c
     report = json.loads(out.read_text())
     assert report["windows"] >= 550  # a decision every 0.1 s of the minute
     assert report["chosen"]["overall"]["recall"] is not None
+
+
+@pytest.mark.slow
+def test_host_firmware_streams_as_python_micro(stream_export, commands_corpus, tmp_path):
+    """The MCU bundle's app steps the model with its caches: on each clip (from empty caches) its head's int8 sums
+    equal Python TFLite Micro's, and the --stream app runs on a continuous recording."""
+    kit_or_skip()
+    exe = firmware.build(stream_export, "host", tmp_path / "host")
+    manifest = Manifest.read(stream_export)
+    pcm, _ = split_clips(commands_corpus, manifest.labels, 8)
+    spec = manifest.features
+    run = run_firmware("host", exe, pcm, spec.window_frames, spec.n_mels)
+    result = agreement(stream_export, run, pcm)
+    assert result["clips"] == len(pcm) and result["labels_same_input"] == 1.0 and result["max_lsb_same_input"] == 0
+    assert result["labels_end_to_end"] == 1.0
+    (tmp_path / "stream.pcm").write_bytes(pcm.reshape(-1).astype("<i2").tobytes())
+    proc = subprocess.run([str(exe), "--stream", str(tmp_path / "stream.pcm")], capture_output=True, text=True)
+    assert proc.returncode == 0 and "arena used: " in proc.stdout, proc.stdout[-2000:]

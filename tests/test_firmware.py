@@ -11,6 +11,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from fixtures_export import kit_or_skip
 
 from asr.export import firmware
 from asr.export.firmware_check import agreement, run_firmware, split_clips
@@ -19,18 +20,9 @@ from asr.runtime.bundle import Manifest
 pytestmark = pytest.mark.slow
 
 
-def _kit_or_skip():
-    if shutil.which("g++") is None:
-        pytest.skip("g++ not installed (apt-get install g++)")
-    try:
-        return firmware.find_kit()
-    except firmware.FirmwareError as e:
-        pytest.skip(f"TFLite Micro kit not found: {e}")
-
-
 @pytest.fixture(scope="module")
 def host_firmware(request, tmp_path_factory):
-    _kit_or_skip()  # before the export fixture: no training when the kit or compiler is absent
+    kit_or_skip()  # before the export fixture: no training when the kit or compiler is absent
     export = request.getfixturevalue("kws_export_loop")
     return firmware.build(export, "host", tmp_path_factory.mktemp("fw") / "host")
 
