@@ -16,10 +16,12 @@ from asr.config import load_config
 from asr.export import firmware
 from asr.export.firmware_check import agreement, run_firmware, split_clips
 from asr.export.loop import export_loop_tflite
+from asr.export.parity import torch_scores
 from asr.export.windows import corpus_windows
 from asr.model import build_model, num_outputs
 from asr.runtime.bundle import Manifest, load_exported
 from asr.runtime.detector import Detector
+from asr.runtime.host_interpreters import run_litert
 from asr.train.loop import train
 
 CAUSAL = {"model.causal": True, "model.head_frames": 3}
@@ -117,3 +119,14 @@ def test_host_firmware_streams_as_python_micro(stream_export, commands_corpus, t
     (tmp_path / "stream.pcm").write_bytes(pcm.reshape(-1).astype("<i2").tobytes())
     proc = subprocess.run([str(exe), "--stream", str(tmp_path / "stream.pcm")], capture_output=True, text=True)
     assert proc.returncode == 0 and "arena used: " in proc.stdout, proc.stdout[-2000:]
+
+
+def test_a_window_model_reads_its_head_frames_in_tflite_too(tmp_path, commands_corpus, commands_keywords):
+    """model.head_frames without causality: the window export's head averages the same last frames as PyTorch."""
+    torch.manual_seed(0)
+    config = load_config("kws-tiny", tiny_kws_overrides(commands_corpus, commands_keywords) | {"model.head_frames": 3})
+    model = build_model(config, num_outputs(config)).eval()
+    windows = corpus_windows(config, commands_corpus, "train", 8)[0]
+    export_loop_tflite(model, config, windows, tmp_path / "int8.tflite", float_path=tmp_path / "float.tflite")
+    got, _ = run_litert(tmp_path / "float.tflite", windows)
+    np.testing.assert_allclose(got, torch_scores(model, windows), rtol=1e-4, atol=1e-4)

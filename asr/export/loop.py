@@ -190,6 +190,7 @@ def loop_weights(model: ConformerWithHead, config: Config) -> tuple[dict[str, np
         "segments": segments,
         "per_depth_norm": m.per_depth_norm,
         "head": "ctc" if isinstance(model, CTCConformer) else "keyword",
+        "head_frames": getattr(model, "head_frames", 0),
     }
     if model.context:  # causal: exported as its streaming step (asr.export.loop_graph.stream_model)
         spec["stream"] = stream_spec(model)

@@ -154,7 +154,8 @@ def keyword_model(spec: dict, w: Weights) -> tf.types.experimental.ConcreteFunct
             )
         if spec.get("head") == "ctc":
             return tf.nn.log_softmax(linear(x, w, "head"), axis=-1)[None]
-        return linear(tf.reduce_mean(x, axis=0, keepdims=True), w, "head")
+        head = spec.get("head_frames", 0)  # the mean of the last frames (0: all)
+        return linear(tf.reduce_mean(x[-head:] if head else x, axis=0, keepdims=True), w, "head")
 
     return model.get_concrete_function()
 
