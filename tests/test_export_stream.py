@@ -83,6 +83,17 @@ def test_the_step_file_and_arena_do_not_grow_with_depth(tmp_path, commands_corpu
     assert abs(sizes[4] - sizes[2]) <= 256, sizes
 
 
+def test_eval_scores_the_streaming_export_in_tflite_micro(stream_export, commands_corpus, tmp_path):
+    """`asr eval --tflite` plays each clip through the step model from empty caches, as the firmware does."""
+    manifest = Manifest.read(stream_export)
+    checkpoint = Path(manifest.report["source"]["checkpoint"])
+    out = tmp_path / "eval.json"
+    run_asr("eval", checkpoint, commands_corpus, "--tflite", stream_export, "--out", out)
+    report = json.loads(out.read_text())
+    assert report["model"]["runtime"] == "tflite_micro"
+    assert abs(report["accuracy"] * 100 - manifest.report["accuracy"]["tflite_int8"]) <= 10
+
+
 def test_the_streaming_export_takes_the_loop_route_only(stream_export, commands_corpus, tmp_path):
     checkpoint = Path(Manifest.read(stream_export).report["source"]["checkpoint"])
     unrolled = run_asr(

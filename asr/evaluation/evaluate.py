@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,10 @@ def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: i
     """(predicted class, true class, runtime info) of the export's int8 model running in TFLite Micro.
 
     Features come from the numpy front end (asr.features.log_mel) with the manifest's FeatureSpec, and are
-    quantized with the manifest's input scale and zero point, exactly as on the device.
+    quantized with the manifest's input scale and zero point, exactly as on the device. A streaming step model
+    plays each clip from empty caches and is read by its head, as the firmware's clip mode does.
     """
+    from asr.export.stream import clip_head_sums
     from asr.runtime.bundle import load_exported
     from asr.runtime.host_interpreters import run_micro
     from asr.runtime.interpreter import quantize
@@ -69,7 +72,13 @@ def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: i
     for start in tqdm(range(0, len(source), batch_size), desc="eval tflm", disable=not progress, leave=False):
         items = [source[i] for i in range(start, min(start + batch_size, len(source)))]
         windows = np.stack([log_mel(fit_window(w, spec.clip_samples, None), spec) for w, _ in items])
-        scores, ms = run_micro(model.path, quantize(windows, scale, zero_point), manifest.arena_bytes)
+        inputs = quantize(windows, scale, zero_point)
+        if manifest.stream is None:
+            scores, ms = run_micro(model.path, inputs, manifest.arena_bytes)
+        else:
+            begin = time.perf_counter()
+            scores = clip_head_sums(model.path, manifest.arena_bytes, inputs, manifest.stream)
+            ms = (time.perf_counter() - begin) * 1000 / len(inputs)
         preds.append(scores.argmax(-1))
         targets.append(np.array([y for _, y in items]))
         times.append(ms)
