@@ -23,7 +23,7 @@ import torch
 from asr.config import Config
 from asr.errors import InputError
 from asr.export.flatbuffer import inspect_tflite
-from asr.export.loop_tflite import int8_loop_carry
+from asr.export.loop_tflite import drop_identity_requantize, int8_loop_carry
 from asr.model.adapters import BlockAdapters
 from asr.model.block import BlockNorms, ConformerBlock
 from asr.model.conformer import ConformerWithHead, CTCConformer, KeywordConformer
@@ -251,6 +251,7 @@ def export_loop_tflite(
         carried = 0
         if int8_carry:
             int8, carried = int8_loop_carry(int8)
+        int8, dropped = drop_identity_requantize(int8)
         (work / "int8.tflite").write_bytes(int8)
         info = inspect_tflite(work / "int8.tflite").summary()
         os.replace(work / "int8.tflite", out_path)
@@ -262,6 +263,7 @@ def export_loop_tflite(
         **info,
         "loops": [{"blocks": blocks, "iterations": n} for blocks, n in spec["segments"]],
         "int8_carried_tensors": carried,
+        "identity_requantize_dropped": dropped,
         **_io_quantization(out_path),
         "seconds": round(time.perf_counter() - start, 1),
     }

@@ -181,3 +181,39 @@ def _retype_carry(model, graph, loop, j: int) -> None:
         _make_requantize(model, before)
     for outer in (loop.inputs[j], loop.outputs[j]):
         _retype(graph.tensors[outer], quant)
+
+
+def drop_identity_requantize(tflite: bytes) -> tuple[bytes, int]:
+    """Return (rewritten model, QUANTIZE ops removed): every int8 -> int8 QUANTIZE whose input and output have one
+    zero point and scales within SAME_SCALE_RTOL, its consumers (and the subgraph outputs) rewired to its input.
+
+    Why: the converter and the int8 carry leave such requantizes around loop variables (a streaming model's caches:
+    thousands of elements per step), and TFLite Micro computes each element's fixed-point multiply even at scale 1
+    (no copy path). Exact: x * (1 + e) rounds to x for |x| <= 255 while 255 * e < 0.5."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
+    dropped = 0
+    for graph in model.subgraphs:
+        for op in [op for op in graph.operators if _code(model, op) == _OP.QUANTIZE]:
+            src, dst = int(op.inputs[0]), int(op.outputs[0])
+            a, b = graph.tensors[src], graph.tensors[dst]
+            int8 = a.type == b.type == schema.TensorType.INT8
+            if not int8 or a.quantization is None or b.quantization is None or not _same_within(a, b):
+                continue
+            if dst in list(graph.outputs) and src in list(graph.inputs):
+                continue  # a pass-through would make one tensor both; keep the copy
+            for other in graph.operators:
+                other.inputs = np.where(other.inputs == dst, src, other.inputs).astype(np.int32)
+            graph.outputs = np.where(np.asarray(graph.outputs) == dst, src, graph.outputs).astype(np.int32)
+            graph.operators.remove(op)
+            dropped += 1
+    return pack(model, len(tflite)), dropped
+
+
+SAME_SCALE_RTOL = 1e-5
+
+
+def _same_within(a: schema.TensorT, b: schema.TensorT) -> bool:
+    qa, qb = a.quantization, b.quantization
+    if len(qa.scale) != 1 or len(qb.scale) != 1 or qa.zeroPoint[0] != qb.zeroPoint[0]:
+        return False
+    return abs(qa.scale[0] / qb.scale[0] - 1) <= SAME_SCALE_RTOL

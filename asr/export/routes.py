@@ -60,7 +60,7 @@ def convert_loop(
 
     float_path, int8_path = stage / "model_float32.tflite", stage / "model_int8.tflite"
     info = export_loop_tflite(model, config, calibration, int8_path, float_path=float_path)
-    keys = ("loops", "int8_carried_tensors")
+    keys = ("loops", "int8_carried_tensors", "identity_requantize_dropped")
     details = {"converter": "tf.while_loop", **{k: info[k] for k in keys}}
     return Converted(float_path, int8_path, None, info["seconds"], "labels", details)
 
