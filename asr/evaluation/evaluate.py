@@ -24,7 +24,7 @@ from asr.data.info import read_voices
 from asr.data.noise import NoisySplit
 from asr.errors import InputError, MissingError
 from asr.evaluation.metrics import keyword_report, unseen_report, wer_report
-from asr.features import FeatureSpec, fit_window, log_mel
+from asr.features import FeatureSpec, fit_window, log_mel, silence_features
 from asr.features.logmel import LogMel
 from asr.files import save_figure_atomic, write_text_atomic
 
@@ -54,7 +54,7 @@ def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: i
 
     Features come from the numpy front end (asr.features.log_mel) with the manifest's FeatureSpec, and are
     quantized with the manifest's input scale and zero point, exactly as on the device. A streaming step model
-    plays each clip from empty caches and is read by its head, as the firmware's clip mode does.
+    plays each clip after one window of silence and is read by its head, as the firmware's clip mode does.
     """
     from asr.export.stream import clip_head_sums
     from asr.runtime.bundle import load_exported
@@ -77,7 +77,8 @@ def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: i
             scores, ms = run_micro(model.path, inputs, manifest.arena_bytes)
         else:
             begin = time.perf_counter()
-            scores = clip_head_sums(model.path, manifest.arena_bytes, inputs, manifest.stream)
+            silence = quantize(silence_features(spec), scale, zero_point)
+            scores = clip_head_sums(model.path, manifest.arena_bytes, inputs, manifest.stream, silence)
             ms = (time.perf_counter() - begin) * 1000 / len(inputs)
         preds.append(scores.argmax(-1))
         targets.append(np.array([y for _, y in items]))

@@ -19,7 +19,7 @@ import numpy as np
 from asr.errors import InputError
 from asr.export.firmware import TARGETS, FirmwareError, qemu_command
 from asr.export.parity import INT8_LSB_TOLERANCE
-from asr.features import log_mel
+from asr.features import log_mel, silence_features
 from asr.labels import keywords
 from asr.runtime.bundle import Manifest
 from asr.runtime.interpreter import quantize
@@ -104,7 +104,8 @@ def python_micro(export_dir: Path, inputs: np.ndarray) -> np.ndarray:
     manifest = Manifest.read(export_dir)
     path = export_dir / manifest.models["int8"]
     if manifest.stream is not None:
-        return clip_head_sums(path, manifest.arena_bytes, inputs, manifest.stream)
+        silence = quantize(silence_features(manifest.features), manifest.input.scale, manifest.input.zero_point)
+        return clip_head_sums(path, manifest.arena_bytes, inputs, manifest.stream, silence)
     outputs, _ = run_micro(path, inputs, manifest.arena_bytes)
     return np.asarray(outputs).reshape(len(inputs), -1).astype(np.int32)
 

@@ -3,8 +3,8 @@
 The step computes one encoder frame from the frames before it (the caches), so it is judged on streams, not on
 windows: PyTorch's causal encoder over a whole feature sequence computes every frame the way the stream does,
 once the caches hold real frames instead of the empty (zero) ones a stream starts with. Parity is therefore
-measured after that start (`transient_steps`). Clip accuracy plays each test clip as a stream of its own, from
-empty caches, as a device that has just started would hear it.
+measured after that start (`transient_steps`). Clip accuracy plays each test clip as a stream of its own, after a
+window of digital silence (`asr.features.silence_features`), as a device that has been listening would hear it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ def play(step: Step, state: list[np.ndarray], features: np.ndarray, steps: Strea
     return np.array(out), float(np.median(times) * 1000.0)
 
 
+def after(step: Step, state: list[np.ndarray], features: np.ndarray, steps: StreamSteps) -> list[np.ndarray]:
+    """The caches after stepping through `features` [N, F] from `state` (a stream's start: one window of silence)."""
+    for start in range(0, len(features) - steps.frames_in + 1, steps.frames_per_step):
+        _, state = step(features[start : start + steps.frames_in], state)
+    return state
+
+
 def litert(path: Path, steps: StreamSteps) -> TFLiteStreamModel:
     return TFLiteStreamModel(
         path, frames_per_step=steps.frames_per_step, head_frames=steps.head_frames, backend="ai-edge-litert"
@@ -83,11 +90,14 @@ def micro_step(path: Path, arena_size: int, raw: bool = False) -> tuple[Step, li
     return step, empty
 
 
-def clip_head_sums(path: Path, arena_size: int, clips: np.ndarray, steps: StreamSteps) -> np.ndarray:
-    """What the firmware's clip mode prints: each int8 feature clip [n, frames, F] played from empty caches in
-    TFLite Micro, its last `head_frames` steps' int8 logits summed [n, C]."""
+def clip_head_sums(
+    path: Path, arena_size: int, clips: np.ndarray, steps: StreamSteps, silence: np.ndarray
+) -> np.ndarray:
+    """What the firmware's clip mode prints: each int8 feature clip [n, frames, F] played in TFLite Micro from the
+    caches one window of `silence` (int8 features) leaves, its last `head_frames` steps' int8 logits summed [n, C]."""
     step, empty = micro_step(path, arena_size, raw=True)
-    return np.stack([play(step, empty, clip, steps)[0][-steps.head_frames :].sum(0) for clip in clips])
+    start = after(step, empty, silence, steps)
+    return np.stack([play(step, start, clip, steps)[0][-steps.head_frames :].sum(0) for clip in clips])
 
 
 def stream_parity(
@@ -144,16 +154,17 @@ def stream_accuracy(
     windows: np.ndarray,
     labels: np.ndarray,
     steps: StreamSteps,
+    silence: np.ndarray,
 ) -> dict:
-    """Accuracy (percent) on the held-out clips, each played as a stream from empty caches and read by the head
-    (the mean of its last `head_frames` steps' logits); PyTorch reads each clip whole."""
+    """Accuracy (percent) on the held-out clips, each played as a stream after one window of silence (the caches a
+    stream starts with) and read by the head (the mean of its last `head_frames` steps' logits); PyTorch reads each
+    clip whole."""
     torch_scores = torch_scores_of(model, windows)
     scores = {}
     for name, path in (("tflite_float32", float_path), ("tflite_int8", int8_path)):
         m = litert(path, steps)
-        scores[name] = np.stack(
-            [play(m.step, m.initial_state(), w, steps)[0][-steps.head_frames :].mean(0) for w in windows]
-        )
+        start = m.initial_state(silence)
+        scores[name] = np.stack([play(m.step, start, w, steps)[0][-steps.head_frames :].mean(0) for w in windows])
     result = {"windows": len(windows), "torch": percent(torch_scores, labels)}
     result.update({name: percent(s, labels) for name, s in scores.items()})
     result["int8_vs_float_label_agreement"] = label_agreement(scores["tflite_int8"], scores["tflite_float32"])

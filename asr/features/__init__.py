@@ -3,7 +3,14 @@
 Torch-free, so devices import it; the torchaudio twin used in training is `asr.features.logmel.LogMel`.
 """
 
-from asr.features.frontend import StreamingFrontend, frames_to_features, log_mel, mel_filterbank, window
+from asr.features.frontend import (
+    StreamingFrontend,
+    frames_to_features,
+    log_mel,
+    mel_filterbank,
+    silence_features,
+    window,
+)
 from asr.features.spec import DEFAULT_SPEC, FeatureSpec, fit_window
 
 __all__ = [
@@ -14,5 +21,6 @@ __all__ = [
     "frames_to_features",
     "log_mel",
     "mel_filterbank",
+    "silence_features",
     "window",
 ]

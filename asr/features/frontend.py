@@ -88,3 +88,9 @@ class StreamingFrontend:
         idx = np.arange(self.spec.n_fft)[None, :] + self.spec.hop_length * np.arange(n)[:, None]
         self._pending = audio[n * self.spec.hop_length :]
         return frames_to_features(audio[idx], self.spec)
+
+
+def silence_features(spec: FeatureSpec = DEFAULT_SPEC) -> np.ndarray:
+    """One window of digital silence as features [frames, n_mels]: what a streaming model's caches start from (a
+    device that has been listening to silence), in Python and in the microcontroller bundle alike."""
+    return log_mel(np.zeros(spec.clip_samples, dtype=np.float32), spec)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.errors import InputError
-from asr.features import FeatureSpec, StreamingFrontend
+from asr.features import FeatureSpec, StreamingFrontend, silence_features
 from asr.labels import is_keyword, keywords
 
 DEFAULT_THRESHOLD = 0.7
@@ -129,7 +129,7 @@ class Detector:
         self._next_end = self.window_frames  # frame index (exclusive) where the next window ends
         self._stream = hasattr(model, "step")
         if self._stream:
-            self._state = model.initial_state()
+            self._state = model.initial_state(silence_features(spec))
             self._next_step = 0  # feature frame where the next streaming step's input starts
             self._frame_logits = deque(maxlen=model.head_frames)
 

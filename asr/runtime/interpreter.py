@@ -121,7 +121,7 @@ class TFLiteStreamModel:
     `step(features [frames_in, F], state) -> (logits [C], state)`: the feature frames that complete ONE new encoder
     frame in, that frame's logits out (float32), and each depth's caches (keys, values, convolution inputs) moved on by
     one frame. The caches stay in the model's int8 and are handed back as they are: the export gives each cache's
-    input and output one scale. `initial_state()` is the empty caches (real zeros). Steps start every
+    input and output one scale. `initial_state()` is the caches a stream starts with. Steps start every
     `frames_per_step` feature frames; the keyword head is the mean of the last `head_frames` steps' logits (the
     manifest's `stream`).
     """
@@ -163,8 +163,14 @@ class TFLiteStreamModel:
         self.frames_in = self.input_shape[1]
         self.output_scale = float(self._logits["quantization"][0]) or 1.0  # float32 models: 0
 
-    def initial_state(self) -> list[np.ndarray]:
-        return [np.full(d["shape"], d["quantization"][1], dtype=d["dtype"]) for d in self._state_in]
+    def initial_state(self, history: np.ndarray | None = None) -> list[np.ndarray]:
+        """The caches at the start of a stream: empty (real zeros), or after stepping through `history` (feature
+        frames [N, F]; `silence_features`: a device that has been listening to silence, as in training, where every
+        clip's frames have no past)."""
+        state = [np.full(d["shape"], d["quantization"][1], dtype=d["dtype"]) for d in self._state_in]
+        for start in range(0, 0 if history is None else len(history) - self.frames_in + 1, self.frames_per_step):
+            _, state = self.step(history[start : start + self.frames_in], state)
+        return state
 
     def step(self, features: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         features = np.asarray(features, dtype=np.float32)

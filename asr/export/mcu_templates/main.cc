@@ -13,7 +13,8 @@
 // A streaming step model (kStreaming: a causal model, `asr export` of `model.causal`) instead runs once every
 // kFramesPerStep feature frames on the latest kStepFrames, computing one encoder frame from its caches (model inputs
 // and outputs 1..3, kept here between steps); the keyword head is the mean of the last kHeadFrames steps' logits.
-// In clip mode each clip starts from empty caches, and SCORE's raw outputs are those kHeadFrames steps' int8 sums.
+// Every stream and every clip starts from the caches one window of digital silence leaves; in clip mode the raw
+// outputs after SCORE are the last kHeadFrames steps' int8 sums.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -86,15 +87,27 @@ TfLiteStatus RunModel(tflite::MicroInterpreter& interpreter) {
   return interpreter.Invoke();
 }
 
-// Empty caches (each its real zero) and no head frames: the start of a stream.
-void ResetStream(tflite::MicroInterpreter& interpreter) {
+TfLiteStatus RunStep(tflite::MicroInterpreter& interpreter);
+
+// The caches a stream starts with: empty (each its real zero), then one window of digital silence stepped through,
+// as the Python detector starts (asr.features.silence_features); and no head frames yet.
+TfLiteStatus ResetStream(tflite::MicroInterpreter& interpreter) {
   int8_t* cache = caches;
   for (size_t i = 1; i < interpreter.inputs_size(); i++) {
     const TfLiteTensor* t = interpreter.input(i);
     memset(cache, t->params.zero_point, t->bytes);
     cache += t->bytes;
   }
+  memset(frame, 0, sizeof(frame));
+  frontend_frame(frame, mel);
+  frontend_quantize(mel, kNumMels, kInputScale, kInputZeroPoint, feature_ring);
+  for (int f = 1; f < kNumFrames; f++) memcpy(feature_ring + f * kNumMels, feature_ring, kNumMels);
+  ring_next = 0;
+  for (int f = kStepFrames; f <= kNumFrames; f += kFramesPerStep) {
+    if (RunStep(interpreter) != kTfLiteOk) return kTfLiteError;
+  }
   head_next = head_count = 0;
+  return kTfLiteOk;
 }
 
 // One streaming step on the latest kStepFrames frames of the ring and the caches; its logits join the head.
@@ -170,8 +183,8 @@ int RunClips(tflite::MicroInterpreter& interpreter, FILE* in, FILE* dump) {
   while (true) {
     const uint64_t t0 = ProfileTicks();
     uint64_t step_ticks = 0;
+    if (kStreaming && ResetStream(interpreter) != kTfLiteOk) return 1;
     ring_next = 0;
-    if (kStreaming) ResetStream(interpreter);
     for (int f = 1; f <= kNumFrames; f++) {
       if (!ReadIntoFrame(in, f == 1 ? FRONTEND_N_FFT : FRONTEND_HOP)) return 0;
       PushFrame();
@@ -205,7 +218,8 @@ int RunClips(tflite::MicroInterpreter& interpreter, FILE* in, FILE* dump) {
 int RunStream(tflite::MicroInterpreter& interpreter, FILE* in) {
   static DetectorState detector;
   detector_init(&detector);
-  if (kStreaming) ResetStream(interpreter);
+  if (kStreaming && ResetStream(interpreter) != kTfLiteOk) return 1;
+  ring_next = 0;
   if (!ReadIntoFrame(in, FRONTEND_N_FFT)) return 0;
   PushFrame();
   uint64_t t0 = ProfileTicks(), step_ticks = 0;  // a streaming model's steps since the last decision
