@@ -96,7 +96,7 @@ def test_dscnn_baseline_classifies_the_same_input():
 
 
 def test_builtin_configs_build():
-    for name in ("kws-tiny", "kws-mcu", "asr-tiny", "asr-small-librispeech"):
+    for name in ("kws-tiny", "kws-mcu", "kws-stream", "asr-tiny", "asr-small-librispeech"):
         config = load_config(name)
         outputs = config.data.tokenizer_vocab + 1 if config.task == "ctc" else len(config.data.keywords) + 2
         assert parameter_report(build_model(config, outputs))["unique_parameters"] > 0

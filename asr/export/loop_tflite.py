@@ -217,3 +217,35 @@ def _same_within(a: schema.TensorT, b: schema.TensorT) -> bool:
     if len(qa.scale) != 1 or len(qb.scale) != 1 or qa.zeroPoint[0] != qb.zeroPoint[0]:
         return False
     return abs(qa.scale[0] / qb.scale[0] - 1) <= SAME_SCALE_RTOL
+
+
+def share_cache_quantization(tflite: bytes, caches: int) -> bytes:
+    """A streaming step model's caches (inputs and outputs 1..`caches`) take the int8 quantization of the loop
+    variable that carries them, in and out, so a device hands each output back as the next step's input, byte for
+    byte; the requantizes between them and the loop become identities (drop_identity_requantize removes them).
+
+    Why: the converter calibrates a model's inputs and outputs apart, so a cache could come out at another scale than
+    it goes in (it did on one of two trained models)."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
+    graph = model.subgraphs[0]
+    loop = next(op for op in graph.operators if _code(model, op) == _OP.WHILE)
+
+    def through_quantize(tensor: int, forward: bool) -> int:
+        """The loop variable a model input flows into (forward), or a model output flows from."""
+        if forward:
+            ops = _consumers(graph, tensor)
+            op = ops[0] if len(ops) == 1 else None
+            return int(op.outputs[0]) if op is not None and _code(model, op) == _OP.QUANTIZE else tensor
+        op = _producer(graph, tensor)
+        return int(op.inputs[0]) if op is not None and _code(model, op) == _OP.QUANTIZE else tensor
+
+    for i in range(1, 1 + caches):
+        into, out_of = through_quantize(int(graph.inputs[i]), True), through_quantize(int(graph.outputs[i]), False)
+        if into not in list(loop.inputs) or out_of not in list(loop.outputs):
+            raise ValueError(f"cache {i} does not flow through the loop as a loop variable")
+        carry = graph.tensors[into]
+        if carry.type != schema.TensorType.INT8 or carry.quantization is None:
+            raise ValueError(f"cache {i} is not carried in int8")
+        for tensor in (graph.inputs[i], graph.outputs[i]):
+            graph.tensors[tensor].quantization = copy.deepcopy(carry.quantization)
+    return pack(model, len(tflite))
