@@ -56,9 +56,8 @@ def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: i
     quantized with the manifest's input scale and zero point, exactly as on the device. A streaming step model
     plays each clip after one window of silence and is read by its head, as the firmware's clip mode does.
     """
-    from asr.export.stream import clip_head_sums
     from asr.runtime.bundle import load_exported
-    from asr.runtime.host_interpreters import run_micro
+    from asr.runtime.host_interpreters import clip_head_sums, run_micro
     from asr.runtime.interpreter import quantize
 
     model, manifest = load_exported(export_dir, precision="int8")

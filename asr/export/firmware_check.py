@@ -98,8 +98,7 @@ def parse_profile(log: str) -> dict:
 def python_micro(export_dir: Path, inputs: np.ndarray) -> np.ndarray:
     """What the firmware prints for int8 clip features `inputs`, from the Python TFLite Micro interpreter: the int8
     outputs, or a streaming step model's head sums (asr.export.stream.clip_head_sums)."""
-    from asr.export.stream import clip_head_sums
-    from asr.runtime.host_interpreters import run_micro
+    from asr.runtime.host_interpreters import clip_head_sums, run_micro
 
     manifest = Manifest.read(export_dir)
     path = export_dir / manifest.models["int8"]

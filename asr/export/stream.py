@@ -9,8 +9,6 @@ window of digital silence (`asr.features.silence_features`), as a device that ha
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +18,8 @@ from asr.evaluation.metrics import label_agreement
 from asr.export.parity import FLOAT_ATOL, FLOAT_RTOL, INT8_LABEL_AGREEMENT, ParityError, percent
 from asr.export.parity import torch_scores as torch_scores_of
 from asr.runtime.bundle import StreamSteps
-from asr.runtime.interpreter import STREAM_STATE, TFLiteStreamModel, dequantize, quantize
-
-Step = Callable[[np.ndarray, list[np.ndarray]], tuple[np.ndarray, list[np.ndarray]]]
+from asr.runtime.host_interpreters import micro_step, play
+from asr.runtime.interpreter import TFLiteStreamModel
 
 
 def transient_steps(model: torch.nn.Module) -> int:
@@ -39,65 +36,10 @@ def torch_frame_logits(model: torch.nn.Module, features: np.ndarray) -> np.ndarr
         return model.classifier(h)[0].numpy()
 
 
-def play(step: Step, state: list[np.ndarray], features: np.ndarray, steps: StreamSteps) -> tuple[np.ndarray, float]:
-    """(every step's logits [n, C], median ms per step) of a feature sequence [N, F] from `state`."""
-    out, times = [], []
-    for start in range(0, len(features) - steps.frames_in + 1, steps.frames_per_step):
-        begin = time.perf_counter()
-        logits, state = step(features[start : start + steps.frames_in], state)
-        times.append(time.perf_counter() - begin)
-        out.append(logits)
-    return np.array(out), float(np.median(times) * 1000.0)
-
-
-def after(step: Step, state: list[np.ndarray], features: np.ndarray, steps: StreamSteps) -> list[np.ndarray]:
-    """The caches after stepping through `features` [N, F] from `state` (a stream's start: one window of silence)."""
-    for start in range(0, len(features) - steps.frames_in + 1, steps.frames_per_step):
-        _, state = step(features[start : start + steps.frames_in], state)
-    return state
-
-
 def litert(path: Path, steps: StreamSteps) -> TFLiteStreamModel:
     return TFLiteStreamModel(
         path, frames_per_step=steps.frames_per_step, head_frames=steps.head_frames, backend="ai-edge-litert"
     )
-
-
-def micro_step(path: Path, arena_size: int, raw: bool = False) -> tuple[Step, list[np.ndarray]]:
-    """(step, empty caches) of the int8 step model in TFLite Micro: float (or int8) features in, float logits out
-    (`raw`: its int8 logits, as int32)."""
-    from tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_file(str(path), arena_size=arena_size)
-    details = [interpreter.get_input_details(i) for i in range(1 + len(STREAM_STATE))]
-    logits_q = interpreter.get_output_details(0)["quantization_parameters"]
-    scale, zero = float(logits_q["scales"][0]), int(logits_q["zero_points"][0])
-    feature_q = details[0]["quantization_parameters"]
-
-    def step(features: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        if features.dtype != np.int8:  # int8 features (a firmware's own) go in as they are
-            features = quantize(features, feature_q["scales"][0], feature_q["zero_points"][0])
-        interpreter.set_input(features[None], 0)
-        for i, value in enumerate(state, start=1):
-            interpreter.set_input(value, i)
-        interpreter.invoke()
-        new = [np.array(interpreter.get_output(i)) for i in range(1, 1 + len(STREAM_STATE))]
-        if raw:
-            return np.array(interpreter.get_output(0)).reshape(-1).astype(np.int32), new
-        return dequantize(np.array(interpreter.get_output(0)).reshape(-1), scale, zero), new
-
-    empty = [np.full(d["shape"], d["quantization_parameters"]["zero_points"][0], dtype=d["dtype"]) for d in details[1:]]
-    return step, empty
-
-
-def clip_head_sums(
-    path: Path, arena_size: int, clips: np.ndarray, steps: StreamSteps, silence: np.ndarray
-) -> np.ndarray:
-    """What the firmware's clip mode prints: each int8 feature clip [n, frames, F] played in TFLite Micro from the
-    caches one window of `silence` (int8 features) leaves, its last `head_frames` steps' int8 logits summed [n, C]."""
-    step, empty = micro_step(path, arena_size, raw=True)
-    start = after(step, empty, silence, steps)
-    return np.stack([play(step, start, clip, steps)[0][-steps.head_frames :].sum(0) for clip in clips])
 
 
 def stream_parity(

@@ -10,9 +10,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from asr.runtime.interpreter import STREAM_STATE, dequantize, quantize
+
+if TYPE_CHECKING:
+    from asr.runtime.bundle import StreamSteps
 
 
 def io_details(path: Path) -> tuple[dict, dict]:
@@ -81,6 +88,65 @@ def run_micro(path: Path, inputs: np.ndarray, arena_size: int) -> tuple[np.ndarr
     return _invoke_all(
         lambda x: interpreter.set_input(x, 0), interpreter.invoke, lambda: interpreter.get_output(0), inputs
     )
+
+
+# A streaming step model's step: (features [frames_in, F], caches) -> (logits [C], caches).
+Step = Callable[[np.ndarray, list[np.ndarray]], tuple[np.ndarray, list[np.ndarray]]]
+
+
+def play(step: Step, state: list[np.ndarray], features: np.ndarray, steps: StreamSteps) -> tuple[np.ndarray, float]:
+    """(every step's logits [n, C], median ms per step) of a feature sequence [N, F] from `state`."""
+    out, times = [], []
+    for start in range(0, len(features) - steps.frames_in + 1, steps.frames_per_step):
+        begin = time.perf_counter()
+        logits, state = step(features[start : start + steps.frames_in], state)
+        times.append(time.perf_counter() - begin)
+        out.append(logits)
+    return np.array(out), float(np.median(times) * 1000.0)
+
+
+def after(step: Step, state: list[np.ndarray], features: np.ndarray, steps: StreamSteps) -> list[np.ndarray]:
+    """The caches after stepping through `features` [N, F] from `state` (a stream's start: one window of silence)."""
+    for start in range(0, len(features) - steps.frames_in + 1, steps.frames_per_step):
+        _, state = step(features[start : start + steps.frames_in], state)
+    return state
+
+
+def micro_step(path: Path, arena_size: int, raw: bool = False) -> tuple[Step, list[np.ndarray]]:
+    """(step, empty caches) of the int8 step model in TFLite Micro: float (or int8) features in, float logits out
+    (`raw`: its int8 logits, as int32)."""
+    from tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_file(str(path), arena_size=arena_size)
+    details = [interpreter.get_input_details(i) for i in range(1 + len(STREAM_STATE))]
+    logits_q = interpreter.get_output_details(0)["quantization_parameters"]
+    scale, zero = float(logits_q["scales"][0]), int(logits_q["zero_points"][0])
+    feature_q = details[0]["quantization_parameters"]
+
+    def step(features: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        if features.dtype != np.int8:  # int8 features (a firmware's own) go in as they are
+            features = quantize(features, feature_q["scales"][0], feature_q["zero_points"][0])
+        interpreter.set_input(features[None], 0)
+        for i, value in enumerate(state, start=1):
+            interpreter.set_input(value, i)
+        interpreter.invoke()
+        new = [np.array(interpreter.get_output(i)) for i in range(1, 1 + len(STREAM_STATE))]
+        if raw:
+            return np.array(interpreter.get_output(0)).reshape(-1).astype(np.int32), new
+        return dequantize(np.array(interpreter.get_output(0)).reshape(-1), scale, zero), new
+
+    empty = [np.full(d["shape"], d["quantization_parameters"]["zero_points"][0], dtype=d["dtype"]) for d in details[1:]]
+    return step, empty
+
+
+def clip_head_sums(
+    path: Path, arena_size: int, clips: np.ndarray, steps: StreamSteps, silence: np.ndarray
+) -> np.ndarray:
+    """What the firmware's clip mode prints: each int8 feature clip [n, frames, F] played in TFLite Micro from the
+    caches one window of `silence` (int8 features) leaves, its last `head_frames` steps' int8 logits summed [n, C]."""
+    step, empty = micro_step(path, arena_size, raw=True)
+    start = after(step, empty, silence, steps)
+    return np.stack([play(step, start, clip, steps)[0][-steps.head_frames :].sum(0) for clip in clips])
 
 
 def _tflite_runtime_main(model: str, in_path: str, out_path: str) -> None:

@@ -56,6 +56,19 @@ def check_tflite_file(path: Path) -> None:
         raise ModelFileError(f"{path}: not a TFLite model (no 'TFL3' identifier at bytes 4..8)")
 
 
+def load_interpreter(path: Path, backend: str | None, num_threads: int):
+    """(backend name, an interpreter with its tensors allocated) for the TFLite file `path`; ModelFileError naming
+    the file if it is missing, not TFLite, or refused."""
+    check_tflite_file(path)
+    name, make = interpreter_class(backend)
+    try:
+        interpreter = make(model_path=str(path), num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        raise ModelFileError(f"{path}: the {name} interpreter cannot load it: {e}") from None
+    return name, interpreter
+
+
 def quantize(features: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return np.clip(np.round(features / scale) + zero_point, -128, 127).astype(np.int8)
 
@@ -73,13 +86,7 @@ class TFLiteModel:
 
     def __init__(self, path: str | Path, *, backend: str | None = None, num_threads: int = 1) -> None:
         self.path = Path(path)
-        check_tflite_file(self.path)
-        self.backend, make = interpreter_class(backend)
-        try:
-            self._interpreter = make(model_path=str(self.path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ModelFileError(f"{self.path}: the {self.backend} interpreter cannot load it: {e}") from None
+        self.backend, self._interpreter = load_interpreter(self.path, backend, num_threads)
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelFileError(
@@ -136,13 +143,7 @@ class TFLiteStreamModel:
         num_threads: int = 1,
     ) -> None:
         self.path, self.frames_per_step, self.head_frames = Path(path), frames_per_step, head_frames
-        check_tflite_file(self.path)
-        self.backend, make = interpreter_class(backend)
-        try:
-            self._interpreter = make(model_path=str(self.path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ModelFileError(f"{self.path}: the {self.backend} interpreter cannot load it: {e}") from None
+        self.backend, self._interpreter = load_interpreter(self.path, backend, num_threads)
         inputs = {
             d["name"].split(":")[0].removeprefix("serving_default_"): d for d in self._interpreter.get_input_details()
         }

