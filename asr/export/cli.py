@@ -1,4 +1,6 @@
-"""`asr export CHECKPOINT OUTDIR [--route unrolled|loop] [--mcu] [--calibration N] [--data ROOT]`."""
+"""`asr export CHECKPOINT OUTDIR [--route unrolled|loop] [--mcu] [--calibration N] [--data ROOT]`.
+
+A causal keyword model (`model.causal`, e.g. `kws-stream`) exports as its streaming step (asr.export.stream)."""
 
 from __future__ import annotations
 
