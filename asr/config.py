@@ -128,6 +128,11 @@ class Config:
         _check(m.kernel_size % 2 == 1, "model.kernel_size must be odd")
         _check(m.head_frames >= 0, f"model.head_frames must be >= 0, not {m.head_frames}")
         _check(not m.causal or self.task == "kws", "model.causal is for the keyword task (a streaming detector)")
+        _check(
+            not m.causal or m.head_frames > 0,
+            "model.causal needs model.head_frames > 0: in a stream the window's first frames have heard the audio "
+            "before it, which no training clip showed them, so the head reads the last frames only (BENCHMARKS.md 7)",
+        )
         _check(m.subsampling in (2, 4), "model.subsampling must be 2 or 4")
         _check(m.lora_rank >= 0, "model.lora_rank must be >= 0")
         if self.train.spell_ctc:

@@ -113,7 +113,11 @@ def test_the_microcontroller_config_is_the_default_recipe_narrower():
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("model.bogus=1", "unknown key"), ("model.unique_blocks=3", "must divide depth")],
+    [
+        ("model.bogus=1", "unknown key"),
+        ("model.unique_blocks=3", "must divide depth"),
+        ("model.causal=true", "model.head_frames > 0"),
+    ],
 )
 def test_bad_config_fails_before_training(tmp_path, override, message):
     run_dir = tmp_path / "run"

@@ -201,8 +201,7 @@ def loop_weights(model: ConformerWithHead, config: Config) -> tuple[dict[str, np
 def stream_spec(model: KeywordConformer) -> dict:
     """What the streaming step of a causal keyword model takes and keeps: feature frames in per step (the two
     3-frame convolutions' span) and per step (their strides), cached keys (one window's encoder frames but the new
-    one), convolution inputs kept (kernel - 1), and how many frames' logits the head averages (a window's, unless
-    `model.head_frames` says fewer)."""
+    one), convolution inputs kept (kernel - 1), and how many frames' logits the head averages."""
     frames_in = 1
     for stride in reversed(model.subsampling.time_strides):
         frames_in = (frames_in - 1) * stride + 3
@@ -213,7 +212,7 @@ def stream_spec(model: KeywordConformer) -> dict:
         "keys": model.context - 1,
         "kernel": conv.kernel_size[0],
         "d_model": conv.in_channels,
-        "head_frames": model.head_frames or model.context,  # 0: all of a window's frames
+        "head_frames": model.head_frames,
     }
 
 
