@@ -76,8 +76,7 @@ def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: i
             scores, ms = run_micro(model.path, inputs, manifest.arena_bytes)
         else:
             begin = time.perf_counter()
-            silence = quantize(silence_features(spec), scale, zero_point)
-            scores = clip_head_sums(model.path, manifest.arena_bytes, inputs, manifest.stream, silence)
+            scores = clip_head_sums(model.path, manifest.arena_bytes, inputs, manifest.stream, silence_features(spec))
             ms = (time.perf_counter() - begin) * 1000 / len(inputs)
         preds.append(scores.argmax(-1))
         targets.append(np.array([y for _, y in items]))

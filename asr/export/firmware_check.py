@@ -103,8 +103,7 @@ def python_micro(export_dir: Path, inputs: np.ndarray) -> np.ndarray:
     manifest = Manifest.read(export_dir)
     path = export_dir / manifest.models["int8"]
     if manifest.stream is not None:
-        silence = quantize(silence_features(manifest.features), manifest.input.scale, manifest.input.zero_point)
-        return clip_head_sums(path, manifest.arena_bytes, inputs, manifest.stream, silence)
+        return clip_head_sums(path, manifest.arena_bytes, inputs, manifest.stream, silence_features(manifest.features))
     outputs, _ = run_micro(path, inputs, manifest.arena_bytes)
     return np.asarray(outputs).reshape(len(inputs), -1).astype(np.int32)
 

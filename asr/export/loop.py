@@ -143,8 +143,6 @@ def check_exportable(model: torch.nn.Module, config: Config) -> None:
         raise LoopExportError(f"the loop export needs a keyword or CTC Conformer, not {type(model).__name__}")
     if model.training:
         raise LoopExportError("the model is in training mode; call model.eval() (BatchNorm statistics are folded)")
-    if isinstance(model, CTCConformer) and model.context:
-        raise LoopExportError("a causal CTC model has no streaming export")
 
 
 def loop_weights(model: ConformerWithHead, config: Config) -> tuple[dict[str, np.ndarray], dict]:

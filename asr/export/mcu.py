@@ -274,7 +274,8 @@ def micro_model(
     MicroError unless TFLite Micro gives every one of `inputs` (int8 model inputs) the same outputs from both; a
     streaming step model (`steps`) instead plays `inputs` (float features [N, F]) as one stream through both.
     """
-    from asr.runtime.host_interpreters import micro_step, play
+    from asr.runtime.host_interpreters import micro_step
+    from asr.runtime.interpreter import play
 
     def outputs(path: Path) -> np.ndarray:
         if steps is None:

@@ -18,8 +18,8 @@ from asr.evaluation.metrics import label_agreement
 from asr.export.parity import FLOAT_ATOL, FLOAT_RTOL, INT8_LABEL_AGREEMENT, ParityError, percent
 from asr.export.parity import torch_scores as torch_scores_of
 from asr.runtime.bundle import StreamSteps
-from asr.runtime.host_interpreters import micro_step, play
-from asr.runtime.interpreter import TFLiteStreamModel
+from asr.runtime.host_interpreters import micro_step
+from asr.runtime.interpreter import TFLiteStreamModel, play
 
 
 def transient_steps(model: torch.nn.Module) -> int:
@@ -62,7 +62,7 @@ def stream_parity(
         )
     tolerance = FLOAT_ATOL + FLOAT_RTOL * float(np.abs(reference).max())
     fmodel = litert(float_path, steps)
-    float_out, _ = play(fmodel.step, fmodel.initial_state(), features, steps)
+    float_out, _, _ = play(fmodel.step, fmodel.initial_state(), features, steps)
     diff = float(np.abs(float_out[skip:] - reference[skip : len(float_out)]).max())
     if not diff <= tolerance:
         raise ParityError(
@@ -70,9 +70,9 @@ def stream_parity(
             f"on {len(float_out) - skip} steps: the conversion changed the model"
         )
     imodel = litert(int8_path, steps)
-    int8_out, litert_ms = play(imodel.step, imodel.initial_state(), features, steps)
+    int8_out, litert_ms, _ = play(imodel.step, imodel.initial_state(), features, steps)
     step, empty = micro_step(int8_path, arena_bytes)
-    micro_out, micro_ms = play(step, empty, features, steps)
+    micro_out, micro_ms, _ = play(step, empty, features, steps)
     agreement = label_agreement(micro_out, int8_out)
     lsb = int(np.round(np.abs(micro_out - int8_out).max() / imodel.output_scale))
     float_parity = {"steps": len(float_out) - skip, "tolerance": tolerance, "tflite_float32_max_abs_diff": diff}

@@ -10,13 +10,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from asr.runtime.interpreter import STREAM_STATE, dequantize, quantize
+from asr.runtime.interpreter import STREAM_STATE, Step, dequantize, play, quantize
 
 if TYPE_CHECKING:
     from asr.runtime.bundle import StreamSteps
@@ -90,28 +89,6 @@ def run_micro(path: Path, inputs: np.ndarray, arena_size: int) -> tuple[np.ndarr
     )
 
 
-# A streaming step model's step: (features [frames_in, F], caches) -> (logits [C], caches).
-Step = Callable[[np.ndarray, list[np.ndarray]], tuple[np.ndarray, list[np.ndarray]]]
-
-
-def play(step: Step, state: list[np.ndarray], features: np.ndarray, steps: StreamSteps) -> tuple[np.ndarray, float]:
-    """(every step's logits [n, C], median ms per step) of a feature sequence [N, F] from `state`."""
-    out, times = [], []
-    for start in range(0, len(features) - steps.frames_in + 1, steps.frames_per_step):
-        begin = time.perf_counter()
-        logits, state = step(features[start : start + steps.frames_in], state)
-        times.append(time.perf_counter() - begin)
-        out.append(logits)
-    return np.array(out), float(np.median(times) * 1000.0)
-
-
-def after(step: Step, state: list[np.ndarray], features: np.ndarray, steps: StreamSteps) -> list[np.ndarray]:
-    """The caches after stepping through `features` [N, F] from `state` (a stream's start: one window of silence)."""
-    for start in range(0, len(features) - steps.frames_in + 1, steps.frames_per_step):
-        _, state = step(features[start : start + steps.frames_in], state)
-    return state
-
-
 def micro_step(path: Path, arena_size: int, raw: bool = False) -> tuple[Step, list[np.ndarray]]:
     """(step, empty caches) of the int8 step model in TFLite Micro: float (or int8) features in, float logits out
     (`raw`: its int8 logits, as int32)."""
@@ -143,9 +120,9 @@ def clip_head_sums(
     path: Path, arena_size: int, clips: np.ndarray, steps: StreamSteps, silence: np.ndarray
 ) -> np.ndarray:
     """What the firmware's clip mode prints: each int8 feature clip [n, frames, F] played in TFLite Micro from the
-    caches one window of `silence` (int8 features) leaves, its last `head_frames` steps' int8 logits summed [n, C]."""
+    caches one window of `silence` (features) leaves, its last `head_frames` steps' int8 logits summed [n, C]."""
     step, empty = micro_step(path, arena_size, raw=True)
-    start = after(step, empty, silence, steps)
+    start = play(step, empty, silence, steps)[2]
     return np.stack([play(step, start, clip, steps)[0][-steps.head_frames :].sum(0) for clip in clips])
 
 

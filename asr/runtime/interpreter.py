@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -120,6 +123,27 @@ class TFLiteModel:
 
 
 STREAM_STATE = ("keys", "values", "conv")  # the streaming step's caches, input names and output order after logits
+# A streaming step model's step: (features [frames_in, F], caches) -> (logits [C], caches).
+Step = Callable[[np.ndarray, list[np.ndarray]], tuple[np.ndarray, list[np.ndarray]]]
+
+
+class StepShape(Protocol):
+    frames_in: int  # feature frames one step reads
+    frames_per_step: int  # feature frames between step starts
+
+
+def play(
+    step: Step, state: list[np.ndarray], features: np.ndarray, shape: StepShape
+) -> tuple[np.ndarray, float, list[np.ndarray]]:
+    """(every step's logits [n, C], median ms per step, the caches after the last step) of a feature sequence
+    [N, F] played from `state`."""
+    out, times = [], []
+    for start in range(0, len(features) - shape.frames_in + 1, shape.frames_per_step):
+        begin = time.perf_counter()
+        logits, state = step(features[start : start + shape.frames_in], state)
+        times.append(time.perf_counter() - begin)
+        out.append(logits)
+    return np.array(out), float(np.median(times) * 1000.0) if times else 0.0, state
 
 
 class TFLiteStreamModel:
@@ -169,9 +193,7 @@ class TFLiteStreamModel:
         frames [N, F]; `silence_features`: a device that has been listening to silence, as in training, where every
         clip's frames have no past)."""
         state = [np.full(d["shape"], d["quantization"][1], dtype=d["dtype"]) for d in self._state_in]
-        for start in range(0, 0 if history is None else len(history) - self.frames_in + 1, self.frames_per_step):
-            _, state = self.step(history[start : start + self.frames_in], state)
-        return state
+        return state if history is None else play(self.step, state, history, self)[2]
 
     def step(self, features: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         features = np.asarray(features, dtype=np.float32)
