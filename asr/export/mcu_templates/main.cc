@@ -134,6 +134,14 @@ TfLiteStatus RunStep(tflite::MicroInterpreter& interpreter) {
   return kTfLiteOk;
 }
 
+// A streaming step whose instructions are added to `ticks` (the profile counts them as model work).
+TfLiteStatus TimedStep(tflite::MicroInterpreter& interpreter, uint64_t* ticks) {
+  const uint64_t start = ProfileTicks();
+  const TfLiteStatus status = RunStep(interpreter);
+  *ticks += ProfileTicks() - start;
+  return status;
+}
+
 // Whether the frame just pushed (the `frames`-th of the stream or clip) completes a streaming step's input.
 bool StepDue(long frames) { return frames >= kStepFrames && (frames - kStepFrames) % kFramesPerStep == 0; }
 
@@ -188,11 +196,7 @@ int RunClips(tflite::MicroInterpreter& interpreter, FILE* in, FILE* dump) {
     for (int f = 1; f <= kNumFrames; f++) {
       if (!ReadIntoFrame(in, f == 1 ? FRONTEND_N_FFT : FRONTEND_HOP)) return 0;
       PushFrame();
-      if (kStreaming && StepDue(f)) {
-        const uint64_t s0 = ProfileTicks();
-        if (RunStep(interpreter) != kTfLiteOk) return 1;
-        step_ticks += ProfileTicks() - s0;
-      }
+      if (kStreaming && StepDue(f) && TimedStep(interpreter, &step_ticks) != kTfLiteOk) return 1;
     }
     if (!ReadPcm(in, rest, kWindowSamples - used)) return 0;
     if (dump != nullptr) fwrite(feature_ring, 1, sizeof(feature_ring), dump);
@@ -224,11 +228,7 @@ int RunStream(tflite::MicroInterpreter& interpreter, FILE* in) {
   PushFrame();
   uint64_t t0 = ProfileTicks(), step_ticks = 0;  // a streaming model's steps since the last decision
   for (long frames = 1;; frames++) {
-    if (kStreaming && StepDue(frames)) {
-      const uint64_t s0 = ProfileTicks();
-      if (RunStep(interpreter) != kTfLiteOk) return 1;
-      step_ticks += ProfileTicks() - s0;
-    }
+    if (kStreaming && StepDue(frames) && TimedStep(interpreter, &step_ticks) != kTfLiteOk) return 1;
     if (frames >= kNumFrames && (frames - kNumFrames) % DETECTOR_HOP_FRAMES == 0) {
       const uint64_t t1 = ProfileTicks();
       if (!kStreaming && RunModel(interpreter) != kTfLiteOk) return 1;
