@@ -1,5 +1,6 @@
-"""A causal keyword model exports as its streaming step: one encoder frame per call, caches in and out, flat in
-depth; the detector streams it, and its scores do not depend on how the audio is chunked."""
+"""A causal keyword model exports as its streaming step: one encoder frame per call, its caches kept in the model
+(resource variables), flat in depth; the detector streams it, and its scores do not depend on how the audio is
+chunked."""
 
 import json
 import subprocess
@@ -15,13 +16,15 @@ from asr.audio import read_audio
 from asr.config import load_config
 from asr.export import firmware
 from asr.export.firmware_check import agreement, run_firmware, split_clips
+from asr.export.flatbuffer import resource_variables
 from asr.export.loop import export_loop_tflite
 from asr.export.parity import torch_scores
 from asr.export.windows import corpus_windows
 from asr.model import build_model, num_outputs
 from asr.runtime.bundle import Manifest, load_exported
 from asr.runtime.detector import Detector
-from asr.runtime.host_interpreters import run_litert
+from asr.runtime.host_interpreters import micro_step, run_litert
+from asr.runtime.interpreter import play
 from asr.train.loop import train
 
 CAUSAL = {"model.causal": True, "model.head_frames": 3}
@@ -50,6 +53,26 @@ def test_the_step_matches_pytorch_and_agrees_in_int8(stream_export):
     assert accuracy["int8_vs_float_label_agreement"] >= 0.85
     assert accuracy["tflite_int8"] > 100 / len(manifest.labels)  # better than chance, though it trained 160 steps
     assert report["arena_measured_bytes"] > 0
+
+
+def test_the_step_model_keeps_its_caches_until_reset(stream_export, commands_corpus, commands_keywords):
+    """Features are the step's only input: the caches live in the model, carry each step into the next, and a
+    reset empties them (in ai-edge-litert and TFLite Micro alike, and the MCU bundle's model names them)."""
+    model, manifest = load_exported(stream_export)
+    assert model._interpreter.get_input_details()[0]["shape"].tolist() == [1, 7, 40]
+    assert resource_variables((stream_export / "model_int8.tflite").read_bytes()) == ["keys", "values", "conv"]
+    assert "kResourceVariables = 3;" in (stream_export / "mcu" / "model_settings.h").read_text()
+    config = load_config("kws-tiny", tiny_kws_overrides(commands_corpus, commands_keywords))
+    clip = corpus_windows(config, commands_corpus, "testing", 1)[0]
+    step, reset = micro_step(stream_export / "model_int8.tflite", manifest.arena_bytes)
+    for run_step, start in ((model.step, model.reset), (step, reset)):
+        start()
+        first, _ = play(run_step, clip[0], manifest.stream)
+        again, _ = play(run_step, clip[0], manifest.stream)
+        start()
+        fresh, _ = play(run_step, clip[0], manifest.stream)
+        np.testing.assert_array_equal(first, fresh)
+        assert not np.array_equal(first, again)  # the second pass heard the first
 
 
 def test_detector_streams_the_same_whatever_the_chunks(stream_export, commands_corpus):

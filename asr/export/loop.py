@@ -23,12 +23,17 @@ import torch
 from asr.config import Config
 from asr.errors import InputError
 from asr.export.flatbuffer import inspect_tflite
-from asr.export.loop_tflite import drop_identity_requantize, int8_loop_carry, share_cache_quantization
+from asr.export.loop_tflite import (
+    STREAM_CACHES,
+    caches_as_variables,
+    drop_identity_requantize,
+    int8_loop_carry,
+    share_cache_quantization,
+)
 from asr.model.adapters import BlockAdapters
 from asr.model.block import BlockNorms, ConformerBlock
 from asr.model.conformer import ConformerWithHead, CTCConformer, KeywordConformer
 from asr.runtime.host_interpreters import io_details
-from asr.runtime.interpreter import STREAM_STATE
 
 
 class LoopExportError(InputError):
@@ -251,8 +256,12 @@ def export_loop_tflite(
         if int8_carry:
             int8, carried = int8_loop_carry(int8)
         if "stream" in spec:
-            int8 = share_cache_quantization(int8, caches=len(STREAM_STATE))
+            int8 = share_cache_quantization(int8, caches=len(STREAM_CACHES))
         int8, dropped = drop_identity_requantize(int8)
+        if "stream" in spec:
+            int8 = caches_as_variables(int8, STREAM_CACHES)
+            float32 = (work / "float32.tflite").read_bytes()
+            (work / "float32.tflite").write_bytes(caches_as_variables(float32, STREAM_CACHES))
         (work / "int8.tflite").write_bytes(int8)
         info = inspect_tflite(work / "int8.tflite").summary()
         os.replace(work / "int8.tflite", out_path)

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from asr.export.loop_tflite import STREAM_CACHES
+
 LN_EPS = 1e-5
 
 
@@ -120,7 +122,12 @@ def conformer_block(
     x = ln("final", x)
     if cache is None:
         return x
-    return x, (k[1:], v[1:], conv_in[1:])
+    return x, tuple(drop_first(c) for c in (k, v, conv_in))
+
+
+def drop_first(x: tf.Tensor) -> tf.Tensor:
+    """x[1:] as a GATHER (a kernel the loop already has): TFLite Micro's STRIDED_SLICE is 9.7 KB of flash."""
+    return tf.gather(x, tf.range(1, x.shape[0]))
 
 
 def front(features: tf.Tensor, w: Weights, time_strides: list[int]) -> tf.Tensor:
@@ -166,25 +173,33 @@ def stream_model(spec: dict, w: Weights) -> tf.types.experimental.ConcreteFuncti
     that frame's logits [1, classes] and the caches moved on by one frame.
 
     The caches are loop variables: each iteration takes its depth's from the front and appends the new ones at
-    the back, so after all depths they are back in depth order, and the loop body stays one subgraph."""
+    the back, so after all depths they are back in depth order, and the loop body stays one subgraph. After
+    conversion they become variables the model keeps (asr.export.loop_tflite.caches_as_variables)."""
     st = spec["stream"]
     depth = sum(len(blocks) * n for blocks, n in spec["segments"])
     keys_shape, conv_shape = [depth, st["keys"], st["d_model"]], [depth, st["kernel"] - 1, st["d_model"]]
+    shapes = (keys_shape, keys_shape, conv_shape)  # STREAM_CACHES'
 
     def body(x, caches, segment: int, blocks: list[int], index: tf.Tensor):
         for j, b in enumerate(blocks):
             x, new = conformer_block(
-                x, w, f"block{b}", f"seg{segment}.pos{j}", index, spec["heads"], cache=tuple(c[0] for c in caches)
+                x,
+                w,
+                f"block{b}",
+                f"seg{segment}.pos{j}",
+                index,
+                spec["heads"],
+                cache=tuple(tf.gather(c, 0) for c in caches),
             )
-            caches = tuple(tf.concat([c[1:], n[None]], 0) for c, n in zip(caches, new, strict=True))
+            caches = tuple(
+                tf.concat([drop_first(c), tf.expand_dims(n, 0)], 0) for c, n in zip(caches, new, strict=True)
+            )
         return x, caches
 
     @tf.function(
         input_signature=[
             tf.TensorSpec([1, st["frames_in"], spec["n_mels"]], tf.float32, name="features"),
-            tf.TensorSpec(keys_shape, tf.float32, name="keys"),
-            tf.TensorSpec(keys_shape, tf.float32, name="values"),
-            tf.TensorSpec(conv_shape, tf.float32, name="conv"),
+            *(tf.TensorSpec(shape, tf.float32, name=name) for name, shape in zip(STREAM_CACHES, shapes, strict=True)),
         ]
     )
     def model(features, keys, values, conv):

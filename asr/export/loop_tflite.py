@@ -18,6 +18,8 @@ from ai_edge_litert import schema_py_generated as schema
 from asr.export.flatbuffer import pack
 
 _OP = schema.BuiltinOperator
+# A streaming step model's caches: its inputs and outputs 1..3 as converted, then the resource variables it keeps.
+STREAM_CACHES = ("keys", "values", "conv")
 MAX_CARRY_STEP_RATIO = 1.25  # the int8 carry may be at most this much coarser than the body's entry quantization
 
 
@@ -221,8 +223,9 @@ def _same_within(a: schema.TensorT, b: schema.TensorT) -> bool:
 
 def share_cache_quantization(tflite: bytes, caches: int) -> bytes:
     """A streaming step model's caches (inputs and outputs 1..`caches`) take the int8 quantization of the loop
-    variable that carries them, in and out, so a device hands each output back as the next step's input, byte for
-    byte; the requantizes between them and the loop become identities (drop_identity_requantize removes them).
+    variable that carries them, in and out: the requantizes between them and the loop become identities
+    (drop_identity_requantize removes them), so each cache flows straight into the loop and out of it, one
+    variable for caches_as_variables.
 
     Why: the converter calibrates a model's inputs and outputs apart, so a cache could come out at another scale than
     it goes in (it did on one of two trained models)."""
@@ -249,3 +252,146 @@ def share_cache_quantization(tflite: bytes, caches: int) -> bytes:
         for tensor in (graph.inputs[i], graph.outputs[i]):
             graph.tensors[tensor].quantization = copy.deepcopy(carry.quantization)
     return pack(model, len(tflite))
+
+
+def _add_opcode(model: schema.ModelT, builtin: int, version: int = 1) -> int:
+    """Index of `builtin`'s opcode, added if the model has none (codes above 127 also name the placeholder)."""
+    for i, oc in enumerate(model.operatorCodes):
+        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
+            oc.version = max(oc.version, version)
+            return i
+    code = schema.OperatorCodeT()
+    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), version
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def _op(model, builtin: int, inputs: list[int], outputs: list[int], options=None, options_type: int = 0, version=1):
+    op = schema.OperatorT()
+    op.opcodeIndex = _add_opcode(model, builtin, version)
+    op.inputs, op.outputs = np.array(inputs, np.int32), np.array(outputs, np.int32)
+    op.builtinOptionsType, op.builtinOptions = options_type, options
+    return op
+
+
+def _tensor(model, graph, name: str, type_: int, shape: list[int], data: bytes | None = None, quant=None) -> int:
+    tensor = schema.TensorT()
+    tensor.name, tensor.type, tensor.shape = name.encode(), type_, np.array(shape, np.int32)
+    tensor.quantization = copy.deepcopy(quant)
+    tensor.buffer = 0  # the empty buffer: computed at run time
+    if data is not None:
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(data, np.uint8)
+        model.buffers.append(buffer)
+        tensor.buffer = len(model.buffers) - 1
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _var_handle(model, graph, name: str) -> tuple[schema.OperatorT, int]:
+    options = schema.VarHandleOptionsT()
+    options.container, options.sharedName = "", name
+    handle = _tensor(model, graph, f"{name}/handle", schema.TensorType.RESOURCE, [])
+    return _op(model, _OP.VAR_HANDLE, [], [handle], options, schema.BuiltinOptions.VarHandleOptions), handle
+
+
+def _drop_unused_tensors(graph: schema.SubGraphT) -> None:
+    """Remove the tensors no op, input or output names, renumbering the rest."""
+    used = {int(t) for op in graph.operators for t in [*op.inputs, *op.outputs] if t >= 0}
+    used |= {int(t) for t in [*graph.inputs, *graph.outputs]}
+    order = sorted(used)
+    new = {old: i for i, old in enumerate(order)}
+    renumber = np.vectorize(lambda t: new.get(int(t), -1), otypes=[np.int32])
+    for op in graph.operators:
+        op.inputs, op.outputs = renumber(op.inputs), renumber(op.outputs)
+    graph.inputs, graph.outputs = renumber(graph.inputs), renumber(graph.outputs)
+    graph.tensors = [graph.tensors[i] for i in order]
+
+
+def caches_as_variables(tflite: bytes, names: tuple[str, ...]) -> bytes:
+    """A streaming step model whose caches (inputs and outputs 1..len(names)) are loop variables of its WHILE
+    loops -> the same model keeping them itself, as resource variables named `names`: each loop body reads a cache
+    (READ_VARIABLE) just before its first use and assigns the moved-on cache (ASSIGN_VARIABLE) just after it is
+    made; the model's only input is the features and its only output the logits. A CALL_ONCE subgraph fills each
+    variable with its zero point on the first invoke (TFLite wants a variable assigned before it is read; TFLite
+    Micro starts every variable at its zero point and resets it there).
+
+    Why: TFLite Micro's WHILE keeps every loop variable in five buffers (the op's inputs and outputs, the condition's
+    and the body's inputs, the body's outputs), 74 KB of arena for 14.8 KB of caches at d_model 64, and the app kept
+    a sixth copy between steps; a variable is one buffer. The converter's own resource variables stay float32 (a
+    QUANTIZE after each read, a DEQUANTIZE before each assign), hence this surgery on the int8 model."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
+    main = model.subgraphs[0]
+    count = len(names)
+    if len(main.inputs) != 1 + count or len(main.outputs) != 1 + count:
+        raise ValueError(f"a streaming step model has 1 + {count} inputs and outputs")
+    carried = {int(main.inputs[1 + i]): name for i, name in enumerate(names)}  # tensor -> the cache it holds
+    leaving = {int(main.outputs[1 + i]): name for i, name in enumerate(names)}
+    for loop in [op for op in main.operators if _code(model, op) == _OP.WHILE]:
+        positions = [j for j, t in enumerate(loop.inputs) if int(t) in carried]
+        cond = model.subgraphs[loop.builtinOptions.condSubgraphIndex]
+        body = model.subgraphs[loop.builtinOptions.bodySubgraphIndex]
+        for j in positions:
+            name = carried[int(loop.inputs[j])]
+            carried[int(loop.outputs[j])] = name
+            read_into, assign_from = int(body.inputs[j]), int(body.outputs[j])
+            made = _producer(body, assign_from)
+            if made is None:
+                raise ValueError(f"the loop passes the {name} cache through unchanged")
+            before, after = body.tensors[read_into], body.tensors[assign_from]
+            if before.type != after.type or (before.type == schema.TensorType.INT8 and not _same_within(before, after)):
+                raise ValueError(f"the loop body's {name} cache comes out with another type or scale than it goes in")
+            handle_op, handle = _var_handle(model, body, name)
+            first_use = min(body.operators.index(op) for op in _consumers(body, read_into))
+            read = _op(model, _OP.READ_VARIABLE, [handle], [read_into])
+            body.operators[first_use:first_use] = [handle_op, read]
+            assign = _op(model, _OP.ASSIGN_VARIABLE, [handle, assign_from], [])
+            body.operators.insert(body.operators.index(made) + 1, assign)
+        keep = [j for j in range(len(loop.inputs)) if j not in positions]
+        loop.inputs, loop.outputs = loop.inputs[keep], loop.outputs[keep]
+        for graph, ends in ((cond, ("inputs",)), (body, ("inputs", "outputs"))):
+            for end in ends:
+                setattr(graph, end, np.asarray(getattr(graph, end))[keep].astype(np.int32))
+    if any(carried.get(int(t)) != name for t, name in leaving.items()):
+        raise ValueError("a cache output is not what the loops made of that cache")
+    _fill_once(model, [main.tensors[int(t)] for t in main.inputs[1:]], names)
+    main.inputs, main.outputs = main.inputs[:1], main.outputs[:1]
+    for graph in model.subgraphs:
+        _drop_unused_tensors(graph)
+    return pack(model, len(tflite))
+
+
+def _fill_once(model: schema.ModelT, caches: list[schema.TensorT], names: tuple[str, ...]) -> None:
+    """A subgraph assigning each cache variable its zero point (FILL), run once by a CALL_ONCE first in main."""
+    init = schema.SubGraphT()
+    init.name, init.tensors, init.operators = b"caches_init", [], []
+    init.inputs, init.outputs = np.zeros(0, np.int32), np.zeros(0, np.int32)
+    for cache, name in zip(caches, names, strict=True):
+        shape = [int(d) for d in cache.shape]
+        int8 = cache.type == schema.TensorType.INT8
+        zero = np.array(cache.quantization.zeroPoint[0] if int8 else 0, np.int8 if int8 else np.float32)
+        dims = _tensor(
+            model, init, f"{name}/shape", schema.TensorType.INT32, [len(shape)], np.array(shape, "<i4").tobytes()
+        )
+        value = _tensor(model, init, f"{name}/zero", cache.type, [], zero.tobytes(), cache.quantization)
+        filled = _tensor(model, init, f"{name}/empty", cache.type, shape, None, cache.quantization)
+        handle_op, handle = _var_handle(model, init, name)
+        init.operators += [
+            handle_op,
+            _op(
+                model,
+                _OP.FILL,
+                [dims, value],
+                [filled],
+                schema.FillOptionsT(),
+                schema.BuiltinOptions.FillOptions,
+                version=3 if int8 else 1,
+            ),
+            _op(model, _OP.ASSIGN_VARIABLE, [handle, filled], []),
+        ]
+    model.subgraphs.append(init)
+    once = schema.CallOnceOptionsT()
+    once.initSubgraphIndex = len(model.subgraphs) - 1
+    model.subgraphs[0].operators.insert(
+        0, _op(model, _OP.CALL_ONCE, [], [], once, schema.BuiltinOptions.CallOnceOptions)
+    )

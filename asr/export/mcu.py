@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.errors import InputError
-from asr.export.flatbuffer import TFLiteInfo, compact_for_micro
+from asr.export.flatbuffer import TFLiteInfo, compact_for_micro, resource_variables
 from asr.export.micro import MicroError, resolver_method
 from asr.features import FeatureSpec, mel_filterbank, window
 from asr.runtime.bundle import Manifest, StreamSteps
@@ -195,9 +195,9 @@ def resolver_source(use_kinds: dict[str, set[str]], head: str) -> str:
     )
 
 
-def stream_settings(manifest: Manifest, cache_bytes: int) -> list[str]:
-    """model_settings.h's lines for the streaming step of a causal model (main.cc's kStreaming; `cache_bytes`: its
-    caches' int8 inputs together), or a window model's (one step: the whole window)."""
+def stream_settings(manifest: Manifest, variables: int) -> list[str]:
+    """model_settings.h's lines for the streaming step of a causal model (main.cc's kStreaming; `variables`: the
+    resource variables it keeps its caches in), or a window model's (one step: the whole window)."""
     steps = manifest.stream
     if steps is None:
         return [
@@ -206,21 +206,22 @@ def stream_settings(manifest: Manifest, cache_bytes: int) -> list[str]:
             "constexpr int kStepFrames = kNumFrames;",
             "constexpr int kFramesPerStep = 1;",
             "constexpr int kHeadFrames = 1;",
-            "constexpr int kCacheBytes = 1;",
+            "constexpr int kResourceVariables = 0;",
         ]
     return [
         "// A causal model's streaming step: kStepFrames feature frames in every kFramesPerStep frames, one encoder",
-        "// frame out; its caches (keys, values, convolution inputs of every depth) are model inputs and outputs 1..3.",
+        "// frame out; the model keeps its caches (keys, values, convolution inputs of every depth) in resource",
+        "// variables, which the interpreter allocates in the arena.",
         "constexpr bool kStreaming = true;",
         f"constexpr int kStepFrames = {steps.frames_in};",
         f"constexpr int kFramesPerStep = {steps.frames_per_step};",
         f"constexpr int kHeadFrames = {steps.head_frames};  // the keyword head: the mean of the last steps' logits",
-        f"constexpr int kCacheBytes = {cache_bytes};",
+        f"constexpr int kResourceVariables = {variables};",
     ]
 
 
 def model_sources(
-    model_bytes: bytes, manifest: Manifest, use_kinds: dict[str, set[str]], source: str, cache_bytes: int = 0
+    model_bytes: bytes, manifest: Manifest, use_kinds: dict[str, set[str]], source: str
 ) -> dict[str, str]:
     """model_data.h/.cc, model_settings.h and op_resolver.h for the int8 model described by `manifest`."""
     spec = manifest.features
@@ -258,7 +259,7 @@ def model_sources(
             f"// Measured: the smallest arena TFLite Micro ran this model with was "
             f"{manifest.report['arena_measured_bytes']} bytes; plus a {manifest.report['arena_margin']:.0%} margin.",
             f"constexpr int kTensorArenaSize = {manifest.arena_bytes};",
-            *stream_settings(manifest, cache_bytes),
+            *stream_settings(manifest, len(resource_variables(model_bytes))),
             "",
         ]
     )
@@ -280,7 +281,7 @@ def micro_model(
     def outputs(path: Path) -> np.ndarray:
         if steps is None:
             return run_micro(path, inputs, arena_bytes)[0]
-        return play(*micro_step(path, arena_bytes), inputs, steps)[0]
+        return play(micro_step(path, arena_bytes)[0], inputs, steps)[0]
 
     tflite = int8_path.read_bytes()
     compact, dropped = compact_for_micro(tflite)
@@ -297,13 +298,7 @@ def write_bundle(out_dir: Path, model_bytes: bytes, manifest: Manifest, info: TF
     """Write the bundle of `model_bytes` (micro_model's; `info` inspects its .tflite) into `out_dir` (created);
     returns the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache_bytes = 0
-    if manifest.stream is not None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        caches = Interpreter(model_path=str(info.path)).get_input_details()[1:]
-        cache_bytes = sum(int(np.prod(d["shape"])) for d in caches)
-    files = model_sources(model_bytes, manifest, info.use_kinds, manifest.source, cache_bytes)
+    files = model_sources(model_bytes, manifest, info.use_kinds, manifest.source)
     files.update(frontend_sources(manifest.features, manifest.source))
     files["detector_config.h"] = manifest.detector_config_h()
     for name, text in files.items():

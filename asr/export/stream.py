@@ -62,7 +62,7 @@ def stream_parity(
         )
     tolerance = FLOAT_ATOL + FLOAT_RTOL * float(np.abs(reference).max())
     fmodel = litert(float_path, steps)
-    float_out, _, _ = play(fmodel.step, fmodel.initial_state(), features, steps)
+    float_out, _ = play(fmodel.step, features, steps)
     diff = float(np.abs(float_out[skip:] - reference[skip : len(float_out)]).max())
     if not diff <= tolerance:
         raise ParityError(
@@ -70,9 +70,8 @@ def stream_parity(
             f"on {len(float_out) - skip} steps: the conversion changed the model"
         )
     imodel = litert(int8_path, steps)
-    int8_out, litert_ms, _ = play(imodel.step, imodel.initial_state(), features, steps)
-    step, empty = micro_step(int8_path, arena_bytes)
-    micro_out, micro_ms, _ = play(step, empty, features, steps)
+    int8_out, litert_ms = play(imodel.step, features, steps)
+    micro_out, micro_ms = play(micro_step(int8_path, arena_bytes)[0], features, steps)
     agreement = label_agreement(micro_out, int8_out)
     lsb = int(np.round(np.abs(micro_out - int8_out).max() / imodel.output_scale))
     float_parity = {"steps": len(float_out) - skip, "tolerance": tolerance, "tflite_float32_max_abs_diff": diff}
@@ -87,6 +86,12 @@ def stream_parity(
         "within_tolerance": agreement >= INT8_LABEL_AGREEMENT,
     }
     return float_parity, int8_parity, {"ai_edge_litert": litert_ms, "tflite_micro": micro_ms}
+
+
+def clip_head(model: TFLiteStreamModel, silence: np.ndarray, clip: np.ndarray, steps: StreamSteps) -> np.ndarray:
+    """The head's mean logits [C] after one clip [frames, F] played as a stream of its own, after `silence`."""
+    model.reset(silence)
+    return play(model.step, clip, steps)[0][-steps.head_frames :].mean(0)
 
 
 def stream_accuracy(
@@ -105,8 +110,7 @@ def stream_accuracy(
     scores = {}
     for name, path in (("tflite_float32", float_path), ("tflite_int8", int8_path)):
         m = litert(path, steps)
-        start = m.initial_state(silence)
-        scores[name] = np.stack([play(m.step, start, w, steps)[0][-steps.head_frames :].mean(0) for w in windows])
+        scores[name] = np.stack([clip_head(m, silence, w, steps) for w in windows])
     result = {"windows": len(windows), "torch": percent(torch_scores, labels)}
     result.update({name: percent(s, labels) for name, s in scores.items()})
     result["int8_vs_float_label_agreement"] = label_agreement(scores["tflite_int8"], scores["tflite_float32"])

@@ -93,7 +93,8 @@ class Detector:
     `model(features [T, F]) -> scores [C]` is any callable, normally `asr.runtime.interpreter.TFLiteModel`, run on
     the latest window every hop. A streaming step model (`asr.runtime.interpreter.TFLiteStreamModel`: a `step`
     method) instead computes each new encoder frame once, as its features arrive; every hop scores the mean of its
-    last `head_frames` frames' logits.
+    last `head_frames` frames' logits; that model keeps one stream's caches, so it serves one detector at a time
+    (a new detector resets it).
     """
 
     def __init__(
@@ -129,7 +130,7 @@ class Detector:
         self._next_end = self.window_frames  # frame index (exclusive) where the next window ends
         self._stream = hasattr(model, "step")
         if self._stream:
-            self._state = model.initial_state(silence_features(spec))
+            model.reset(silence_features(spec))  # the model keeps one stream's caches: this detector's
             self._next_step = 0  # feature frame where the next streaming step's input starts
             self._frame_logits = deque(maxlen=model.head_frames)
 
@@ -167,8 +168,7 @@ class Detector:
         """The streaming model's steps whose input ends by feature frame `end`; the head's mean logits."""
         while self._next_step + self.model.frames_in <= end:
             start = self._next_step - self._first
-            logits, self._state = self.model.step(self._features[start : start + self.model.frames_in], self._state)
-            self._frame_logits.append(logits)
+            self._frame_logits.append(self.model.step(self._features[start : start + self.model.frames_in]))
             self._next_step += self.model.frames_per_step
         return np.mean(self._frame_logits, axis=0)
 

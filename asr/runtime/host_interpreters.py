@@ -10,12 +10,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from asr.runtime.interpreter import STREAM_STATE, Step, dequantize, play, quantize
+from asr.runtime.interpreter import Step, dequantize, play, quantize
 
 if TYPE_CHECKING:
     from asr.runtime.bundle import StreamSteps
@@ -89,41 +90,39 @@ def run_micro(path: Path, inputs: np.ndarray, arena_size: int) -> tuple[np.ndarr
     )
 
 
-def micro_step(path: Path, arena_size: int, raw: bool = False) -> tuple[Step, list[np.ndarray]]:
-    """(step, empty caches) of the int8 step model in TFLite Micro: float (or int8) features in, float logits out
-    (`raw`: its int8 logits, as int32)."""
+def micro_step(path: Path, arena_size: int, raw: bool = False) -> tuple[Step, Callable[[], None]]:
+    """(step, reset) of the int8 step model in TFLite Micro: float (or int8) features in, float logits out (`raw`:
+    its int8 logits, as int32); `reset()` empties the caches the model keeps (each variable at its zero point)."""
     from tflite_micro import runtime
 
     interpreter = runtime.Interpreter.from_file(str(path), arena_size=arena_size)
-    details = [interpreter.get_input_details(i) for i in range(1 + len(STREAM_STATE))]
     logits_q = interpreter.get_output_details(0)["quantization_parameters"]
     scale, zero = float(logits_q["scales"][0]), int(logits_q["zero_points"][0])
-    feature_q = details[0]["quantization_parameters"]
+    feature_q = interpreter.get_input_details(0)["quantization_parameters"]
 
-    def step(features: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def step(features: np.ndarray) -> np.ndarray:
         if features.dtype != np.int8:  # int8 features (a firmware's own) go in as they are
             features = quantize(features, feature_q["scales"][0], feature_q["zero_points"][0])
         interpreter.set_input(features[None], 0)
-        for i, value in enumerate(state, start=1):
-            interpreter.set_input(value, i)
         interpreter.invoke()
-        new = [np.array(interpreter.get_output(i)) for i in range(1, 1 + len(STREAM_STATE))]
-        if raw:
-            return np.array(interpreter.get_output(0)).reshape(-1).astype(np.int32), new
-        return dequantize(np.array(interpreter.get_output(0)).reshape(-1), scale, zero), new
+        logits = np.array(interpreter.get_output(0)).reshape(-1)
+        return logits.astype(np.int32) if raw else dequantize(logits, scale, zero)
 
-    empty = [np.full(d["shape"], d["quantization_parameters"]["zero_points"][0], dtype=d["dtype"]) for d in details[1:]]
-    return step, empty
+    return step, interpreter.reset
 
 
 def clip_head_sums(
     path: Path, arena_size: int, clips: np.ndarray, steps: StreamSteps, silence: np.ndarray
 ) -> np.ndarray:
-    """What the firmware's clip mode prints: each int8 feature clip [n, frames, F] played in TFLite Micro from the
-    caches one window of `silence` (features) leaves, its last `head_frames` steps' int8 logits summed [n, C]."""
-    step, empty = micro_step(path, arena_size, raw=True)
-    start = play(step, empty, silence, steps)[2]
-    return np.stack([play(step, start, clip, steps)[0][-steps.head_frames :].sum(0) for clip in clips])
+    """What the firmware's clip mode prints: each int8 feature clip [n, frames, F] played in TFLite Micro after one
+    window of `silence` (features) from empty caches, its last `head_frames` steps' int8 logits summed [n, C]."""
+    step, reset = micro_step(path, arena_size, raw=True)
+    sums = []
+    for clip in clips:
+        reset()
+        play(step, silence, steps)
+        sums.append(play(step, clip, steps)[0][-steps.head_frames :].sum(0))
+    return np.stack(sums)
 
 
 def _tflite_runtime_main(model: str, in_path: str, out_path: str) -> None:

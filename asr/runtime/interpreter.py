@@ -122,9 +122,9 @@ class TFLiteModel:
         return out.astype(np.float32)
 
 
-STREAM_STATE = ("keys", "values", "conv")  # the streaming step's caches, input names and output order after logits
-# A streaming step model's step: (features [frames_in, F], caches) -> (logits [C], caches).
-Step = Callable[[np.ndarray, list[np.ndarray]], tuple[np.ndarray, list[np.ndarray]]]
+# A streaming step model's step: the feature frames [frames_in, F] of one step in, its logits [C] out. The model
+# keeps its caches itself from one step to the next.
+Step = Callable[[np.ndarray], np.ndarray]
 
 
 class StepShape(Protocol):
@@ -132,29 +132,25 @@ class StepShape(Protocol):
     frames_per_step: int  # feature frames between step starts
 
 
-def play(
-    step: Step, state: list[np.ndarray], features: np.ndarray, shape: StepShape
-) -> tuple[np.ndarray, float, list[np.ndarray]]:
-    """(every step's logits [n, C], median ms per step, the caches after the last step) of a feature sequence
-    [N, F] played from `state`."""
+def play(step: Step, features: np.ndarray, shape: StepShape) -> tuple[np.ndarray, float]:
+    """(every step's logits [n, C], median ms per step) of a feature sequence [N, F] played on from where `step`'s
+    model is."""
     out, times = [], []
     for start in range(0, len(features) - shape.frames_in + 1, shape.frames_per_step):
         begin = time.perf_counter()
-        logits, state = step(features[start : start + shape.frames_in], state)
+        out.append(step(features[start : start + shape.frames_in]))
         times.append(time.perf_counter() - begin)
-        out.append(logits)
-    return np.array(out), float(np.median(times) * 1000.0) if times else 0.0, state
+    return np.array(out), float(np.median(times) * 1000.0) if times else 0.0
 
 
 class TFLiteStreamModel:
     """A causal keyword model's streaming step (`asr export` of a model trained with `model.causal`).
 
-    `step(features [frames_in, F], state) -> (logits [C], state)`: the feature frames that complete ONE new encoder
-    frame in, that frame's logits out (float32), and each depth's caches (keys, values, convolution inputs) moved on by
-    one frame. The caches stay in the model's int8 and are handed back as they are: the export gives each cache's
-    input and output one scale. `initial_state()` is the caches a stream starts with. Steps start every
-    `frames_per_step` feature frames; the keyword head is the mean of the last `head_frames` steps' logits (the
-    manifest's `stream`).
+    `step(features [frames_in, F]) -> logits [C]`: the feature frames that complete ONE new encoder frame in, that
+    frame's logits out (float32). The model keeps each depth's caches (keys, values, convolution inputs) itself, as
+    resource variables, and moves them on by one frame per step; `reset(history)` starts a new stream from empty
+    caches, then steps through `history`. Steps start every `frames_per_step` feature frames; the keyword head is
+    the mean of the last `head_frames` steps' logits (the manifest's `stream`).
     """
 
     def __init__(
@@ -167,35 +163,29 @@ class TFLiteStreamModel:
         num_threads: int = 1,
     ) -> None:
         self.path, self.frames_per_step, self.head_frames = Path(path), frames_per_step, head_frames
+        self.num_threads = num_threads
         self.backend, self._interpreter = load_interpreter(self.path, backend, num_threads)
-        inputs = {
-            d["name"].split(":")[0].removeprefix("serving_default_"): d for d in self._interpreter.get_input_details()
-        }
-        outputs = self._interpreter.get_output_details()
-        names = ("features", *STREAM_STATE)
-        if sorted(inputs) != sorted(names) or len(outputs) != len(names):
-            raise ModelFileError(f"{self.path}: not a streaming step model (inputs {sorted(inputs)}, expected {names})")
-        self._features, self._logits = inputs["features"], outputs[0]
-        self._state_in, self._state_out = [inputs[n] for n in STREAM_STATE], outputs[1:]
-        for name, i, o in zip(STREAM_STATE, self._state_in, self._state_out, strict=True):
-            same_scale = np.isclose(i["quantization"][0], o["quantization"][0], rtol=1e-5)
-            if list(i["shape"]) != list(o["shape"]) or not same_scale or i["quantization"][1] != o["quantization"][1]:
-                raise ModelFileError(
-                    f"{self.path}: the {name} cache comes out with another shape or scale than it goes in"
-                )
+        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelFileError(
+                f"{self.path}: not a streaming step model that keeps its caches (inputs "
+                f"{[d['name'] for d in inputs]}, expected the features alone); export it again"
+            )
+        self._features, self._logits = inputs[0], outputs[0]
         self.input_shape = tuple(int(d) for d in self._features["shape"])
         self.output_shape = tuple(int(d) for d in self._logits["shape"])
         self.frames_in = self.input_shape[1]
         self.output_scale = float(self._logits["quantization"][0]) or 1.0  # float32 models: 0
 
-    def initial_state(self, history: np.ndarray | None = None) -> list[np.ndarray]:
-        """The caches at the start of a stream: empty (real zeros), or after stepping through `history` (feature
-        frames [N, F]; `silence_features`: a device that has been listening to silence, as in training, where every
-        clip's frames have no past)."""
-        state = [np.full(d["shape"], d["quantization"][1], dtype=d["dtype"]) for d in self._state_in]
-        return state if history is None else play(self.step, state, history, self)[2]
+    def reset(self, history: np.ndarray | None = None) -> None:
+        """Start a stream: empty caches (each its zero point), then `history` (feature frames [N, F]) stepped
+        through; `silence_features`: a device that has been listening to silence, as in training, where every
+        clip's frames have no past. A fresh interpreter: TFLite's reset_all_variables leaves resource variables."""
+        self.backend, self._interpreter = load_interpreter(self.path, self.backend, self.num_threads)
+        if history is not None:
+            play(self.step, history, self)
 
-    def step(self, features: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def step(self, features: np.ndarray) -> np.ndarray:
         features = np.asarray(features, dtype=np.float32)
         if features.shape != self.input_shape[1:]:
             raise InputError(
@@ -204,10 +194,8 @@ class TFLiteStreamModel:
         d = self._features
         q = features[None] if d["dtype"] == np.float32 else quantize(features[None], *d["quantization"])
         self._interpreter.set_tensor(d["index"], q)
-        for detail, value in zip(self._state_in, state, strict=True):
-            self._interpreter.set_tensor(detail["index"], value)
         self._interpreter.invoke()
         logits = self._interpreter.get_tensor(self._logits["index"]).reshape(-1)
         if self._logits["dtype"] != np.float32:
             logits = dequantize(logits, *self._logits["quantization"])
-        return logits.astype(np.float32), [self._interpreter.get_tensor(o["index"]).copy() for o in self._state_out]
+        return logits.astype(np.float32)

@@ -11,10 +11,10 @@
 //   detection TIME_S LABEL SCORE
 // On a board, replace ReadPcm() with the microphone driver (I2S on an ESP32-S3).
 // A streaming step model (kStreaming: a causal model, `asr export` of `model.causal`) instead runs once every
-// kFramesPerStep feature frames on the latest kStepFrames, computing one encoder frame from its caches (model inputs
-// and outputs 1..3, kept here between steps); the keyword head is the mean of the last kHeadFrames steps' logits.
-// Every stream and every clip starts from the caches one window of digital silence leaves; in clip mode the raw
-// outputs after SCORE are the last kHeadFrames steps' int8 sums.
+// kFramesPerStep feature frames on the latest kStepFrames, computing one encoder frame from its caches (which the
+// model keeps in kResourceVariables resource variables, in the arena); the keyword head is the mean of the last
+// kHeadFrames steps' logits. Every stream and every clip starts from the caches one window of digital silence
+// leaves; in clip mode the raw outputs after SCORE are the last kHeadFrames steps' int8 sums.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -26,7 +26,9 @@
 #include "model_data.h"
 #include "model_settings.h"
 #include "op_resolver.h"
+#include "tensorflow/lite/micro/micro_allocator.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_resource_variable.h"
 
 #ifdef KWS_PROFILE  // the instruction counter of `asr firmware`'s emulated boards
 #include "kws_profile.h"
@@ -50,8 +52,7 @@ float frame[FRONTEND_N_FFT];  // the samples of the next frame, in [-1, 1]
 float mel[FRONTEND_N_MELS];
 int16_t hop_pcm[FRONTEND_HOP];
 float posteriors[kNumLabels];
-// The streaming step's caches between steps (the arena is reused during Invoke), and its last steps' logits.
-int8_t caches[kCacheBytes];
+// The streaming step's last steps' logits.
 int8_t head[kHeadFrames][kNumLabels];
 int head_next = 0, head_count = 0;
 
@@ -89,15 +90,10 @@ TfLiteStatus RunModel(tflite::MicroInterpreter& interpreter) {
 
 TfLiteStatus RunStep(tflite::MicroInterpreter& interpreter);
 
-// The caches a stream starts with: empty (each its real zero), then one window of digital silence stepped through,
-// as the Python detector starts (asr.features.silence_features); and no head frames yet.
+// The caches a stream starts with: empty (Reset puts each variable at its real zero), then one window of digital
+// silence stepped through, as the Python detector starts (asr.features.silence_features); and no head frames yet.
 TfLiteStatus ResetStream(tflite::MicroInterpreter& interpreter) {
-  int8_t* cache = caches;
-  for (size_t i = 1; i < interpreter.inputs_size(); i++) {
-    const TfLiteTensor* t = interpreter.input(i);
-    memset(cache, t->params.zero_point, t->bytes);
-    cache += t->bytes;
-  }
+  if (interpreter.Reset() != kTfLiteOk) return kTfLiteError;
   memset(frame, 0, sizeof(frame));
   frontend_frame(frame, mel);
   frontend_quantize(mel, kNumMels, kInputScale, kInputZeroPoint, feature_ring);
@@ -110,24 +106,15 @@ TfLiteStatus ResetStream(tflite::MicroInterpreter& interpreter) {
   return kTfLiteOk;
 }
 
-// One streaming step on the latest kStepFrames frames of the ring and the caches; its logits join the head.
+// One streaming step on the latest kStepFrames frames of the ring (the model moves its caches on); its logits join
+// the head.
 TfLiteStatus RunStep(tflite::MicroInterpreter& interpreter) {
   int8_t* input = interpreter.input(0)->data.int8;
   for (int f = 0; f < kStepFrames; f++) {
     const int slot = (ring_next - kStepFrames + f + kNumFrames) % kNumFrames;
     memcpy(input + f * kNumMels, feature_ring + slot * kNumMels, kNumMels);
   }
-  int8_t* cache = caches;
-  for (size_t i = 1; i < interpreter.inputs_size(); i++) {
-    memcpy(interpreter.input(i)->data.int8, cache, interpreter.input(i)->bytes);
-    cache += interpreter.input(i)->bytes;
-  }
   if (interpreter.Invoke() != kTfLiteOk) return kTfLiteError;
-  cache = caches;
-  for (size_t i = 1; i < interpreter.outputs_size(); i++) {
-    memcpy(cache, interpreter.output(i)->data.int8, interpreter.output(i)->bytes);
-    cache += interpreter.output(i)->bytes;
-  }
   memcpy(head[head_next], interpreter.output(0)->data.int8, kNumLabels);
   head_next = (head_next + 1) % kHeadFrames;
   head_count += head_count < kHeadFrames;
@@ -265,7 +252,15 @@ int RunKeywordApp(bool stream, FILE* in, FILE* dump) {
   }
   const tflite::Model* model = CheckedModel(g_model_data, g_model_data_len, resolver);
   if (model == nullptr) return 1;
-  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize, nullptr, KWS_OP_PROFILER);
+  // The resource variables (a streaming model's caches) live in the arena, beside the tensors.
+  static tflite::MicroAllocator* allocator = tflite::MicroAllocator::Create(tensor_arena, kTensorArenaSize);
+  if (allocator == nullptr) {
+    printf("error: kTensorArenaSize (%d) cannot hold TFLite Micro's allocator\n", kTensorArenaSize);
+    return 1;
+  }
+  static tflite::MicroResourceVariables* variables =
+      kResourceVariables > 0 ? tflite::MicroResourceVariables::Create(allocator, kResourceVariables) : nullptr;
+  static tflite::MicroInterpreter interpreter(model, resolver, allocator, variables, KWS_OP_PROFILER);
   if (interpreter.AllocateTensors() != kTfLiteOk) {
     printf("error: AllocateTensors failed: kTensorArenaSize (%d) is too small, or a kernel rejected the model "
            "(`asr firmware --debug` builds TFLite Micro with its messages)\n", kTensorArenaSize);
@@ -273,11 +268,9 @@ int RunKeywordApp(bool stream, FILE* in, FILE* dump) {
   }
   const TfLiteTensor* input = interpreter.input(0);
   const TfLiteTensor* output = interpreter.output(0);
-  size_t cache_bytes = 0;
-  for (size_t i = 1; i < interpreter.inputs_size(); i++) cache_bytes += interpreter.input(i)->bytes;
-  if (input->type != kTfLiteInt8 || input->bytes != static_cast<size_t>(kStepFrames * kNumMels) ||
-      output->type != kTfLiteInt8 || output->bytes != static_cast<size_t>(kNumLabels) ||
-      (kStreaming && cache_bytes != sizeof(caches))) {
+  if (interpreter.inputs_size() != 1 || input->type != kTfLiteInt8 ||
+      input->bytes != static_cast<size_t>(kStepFrames * kNumMels) || output->type != kTfLiteInt8 ||
+      output->bytes != static_cast<size_t>(kNumLabels)) {
     printf("error: the model's input or output is not the int8 [1, %d, %d] -> [1, %d] of model_settings.h\n",
            kStepFrames, kNumMels, kNumLabels);
     return 1;
