@@ -5,7 +5,8 @@ the body, DEQUANTIZE at its end, QUANTIZE after the loop). A float carry costs 4
 several live buffers of the TFLite Micro arena. Re-typing the carry to int8 (over the body's entry and output
 ranges) turns every one of those conversions into an int8 -> int8 requantize (or removes it) and shrinks the
 arena; the arithmetic inside the body is unchanged, but the carry adds a rounding per iteration. No converter
-option does this, hence this module.
+option does this, hence this module. A streaming step model also gets its caches' quantization shared in and out,
+its identity requantizes dropped, and its caches turned into resource variables it keeps (caches_as_variables).
 """
 
 from __future__ import annotations
