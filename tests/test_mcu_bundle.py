@@ -41,7 +41,7 @@ def test_bundle_matches_the_model(export, request):
     # the row-wise ops run row_kernels.h (checked bit-exact by the host firmware test)
     assert "AddMean(kws::RegisterMeanLastAxis())" in resolver and "kws::RegisterRowBroadcast<" in resolver
     assert "AddSoftmax(kws::RegisterSoftmaxTable<tflite::Register_SOFTMAX_INT8>())" in resolver
-    assert "AddSub(kws::RegisterSubRows<tflite::Register_SUB>())" in resolver
+    assert f"AddSub({registration('SUB', kinds['SUB'])[0]})" in resolver
     assert "AddFullyConnected(kws::RegisterFullyConnectedRows<tflite::Register_FULLY_CONNECTED_INT8>())" in resolver
     if manifest.report["route"] == "loop":  # LESS only in the condition subgraph, the convolution only in the body
         assert {"AddWhile", "AddLess", "AddQuantize", "AddDepthwiseConv2D"} <= set(re.findall(r"Add\w+", resolver))
@@ -49,6 +49,8 @@ def test_bundle_matches_the_model(export, request):
         assert kinds["ADD"] == {"int8", "int32"} and kinds["LESS"] == {"int32"}
         assert "AddAdd(kws::RegisterRowBroadcast<kws::RegisterAddInt32Or<tflite::Register_ADD_INT8>>())" in resolver
         assert "AddLess(kws::RegisterLessInt32())" in resolver
+        # every SUB is the LayerNorm's x - mean: TFLite Micro's SUB kernel is left out
+        assert kinds["SUB"] == {"int8 row scalar"} and "kws::RegisterSubRows<kws::SubPrepareOnly>()" in resolver
     data = (mcu / "model_data.cc").read_text()
     compact, _ = flatbuffer.compact_for_micro((kws_export / "model_int8.tflite").read_bytes())
     assert f"g_model_data_len = {len(compact)};" in data
@@ -66,6 +68,11 @@ def test_counter_kernels_only_where_they_compute_every_use():
     assert registration("ADD", {"int8"}) == (row.format("tflite::Register_ADD_INT8"), "add.h")
     assert registration("ADD", {"int32", "other"}) == (row.format("tflite::Register_ADD"), None)
     assert registration("RESHAPE", {"int8"}) == ("", None)
+
+
+def test_sub_leaves_out_tflite_micros_kernel_only_where_every_use_is_x_minus_a_row_scalar():
+    assert registration("SUB", {"int8 row scalar"}) == ("kws::RegisterSubRows<kws::SubPrepareOnly>()", None)
+    assert registration("SUB", {"int8 row scalar", "int8"}) == ("kws::RegisterSubRows<tflite::Register_SUB>()", None)
 
 
 def test_bundle_stores_one_zero_point_per_weight(kws_export_loop):

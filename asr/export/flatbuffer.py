@@ -33,13 +33,15 @@ class OpInfo:
     name: str  # builtin op name (FULLY_CONNECTED) or custom code (FlexErf)
     outputs: list[str]  # output tensor names: the TensorFlow layer that produced the op
     inputs: list[str]  # input tensor types (INT8, INT32, ...), optional inputs left out
+    row_scalar: bool = False  # SUB of one value per row of its first input ([.., R, C] - [.., R, 1]: x - mean)
 
     @property
     def kind(self) -> str:
         """What it computes on: int8 (the first input and every other non-INT32 one are int8; INT32: biases, shapes,
-        axes), int32 (int32 inputs only: the WHILE loop's counter, i + 1 and i < depth), or other."""
+        axes; "int8 row scalar" for a SUB of one value per row), int32 (int32 inputs only: the WHILE loop's counter,
+        i + 1 and i < depth), or other."""
         if self.inputs and self.inputs[0] == "INT8" and all(t in ("INT8", "INT32") for t in self.inputs):
-            return "int8"
+            return "int8 row scalar" if self.row_scalar else "int8"
         return "int32" if self.inputs and all(t == "INT32" for t in self.inputs) else "other"
 
 
@@ -136,8 +138,9 @@ def inspect_tflite(path: Path) -> TFLiteInfo:
     ops = [
         OpInfo(
             op_name(model, op.opcodeIndex),
-            [g.tensors[i].name.decode() for i in op.outputs if i >= 0],
+            [(g.tensors[i].name or b"").decode() for i in op.outputs if i >= 0],
             [TYPE_NAMES[g.tensors[i].type] for i in op.inputs if i >= 0],
+            op_name(model, op.opcodeIndex) == "SUB" and _row_scalar(g, op),
         )
         for g in model.subgraphs
         for op in (g.operators or [])
@@ -154,7 +157,7 @@ def inspect_tflite(path: Path) -> TFLiteInfo:
     names = collections.defaultdict(list)
     for g in model.subgraphs:
         for t in g.tensors:
-            names[t.buffer].append(t.name.decode())
+            names[t.buffer].append((t.name or b"").decode())
     duplicates = [
         {
             "bytes": sizes[idx[0]],
@@ -165,6 +168,14 @@ def inspect_tflite(path: Path) -> TFLiteInfo:
         if len(idx) > 1 and sizes[idx[0]] >= DUPLICATE_MIN_BYTES
     ]
     return TFLiteInfo(Path(path), Path(path).stat().st_size, sum(sizes.values()), len(sizes), ops, duplicates)
+
+
+def _row_scalar(graph: schema.SubGraphT, op: schema.OperatorT) -> bool:
+    """Whether a binary op's second input holds one value per row of its first ([.., R, C] and [.., R, 1])."""
+    if len(op.inputs) != 2:
+        return False
+    a, b = ([int(d) for d in (graph.tensors[i].shape if graph.tensors[i].shape is not None else [])] for i in op.inputs)
+    return len(a) == len(b) >= 1 and b[-1] == 1 and b[:-1] == a[:-1]
 
 
 def check_stored_once(info: TFLiteInfo) -> None:

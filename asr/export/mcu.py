@@ -164,6 +164,8 @@ def registration(op: str, kinds: set[str]) -> tuple[str, str | None]:
     kernel; the header under tensorflow/lite/micro/kernels/ that declares the kernel, None for none)."""
     if op in OWN_KERNELS:
         return OWN_KERNELS[op], None
+    if op == "SUB" and kinds == {"int8 row scalar"}:  # every SUB is x - mean: no TFLM SUB kernel at all
+        return "kws::RegisterSubRows<kws::SubPrepareOnly>()", None
     counter, computes, counter_header = COUNTER_KERNELS.get(op, ("", set(), None))
     if "int32" in kinds and kinds <= computes:
         kernel, header = counter, counter_header

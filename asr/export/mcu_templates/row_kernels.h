@@ -209,18 +209,49 @@ inline int32_t SubScaled(int32_t offset, int32_t multiplier, int shift, int left
 
 // TFLM's SUB (CMSIS-NN has none) rescales both inputs and their difference per element: three fixed-point
 // multiplies. Where the second input holds one value per row (x - mean), that value is rescaled once per row, and
-// the first input's 256 possible values once per call into a table: one multiply per element, in
-// reference_ops::SubElementwise's arithmetic. `Inner` must be TFLM's SUB (its data is an OpDataSub).
+// the first input once per element, or, where there are more elements than its 256 possible values, once per value
+// into a table: in reference_ops::SubElementwise's arithmetic. `Inner` is TFLM's SUB, or SubPrepareOnly.
 constexpr int kSubTableBytes = 256 * sizeof(int32_t);
 
 inline bool SubOfRowScalar(const RowBroadcastData& data) { return data.split == Split::kAlongCols && data.small == 1; }
+
+// Whether `b` holds one value per row of `a` ([.., R, C] and [.., R, 1]), one row included.
+inline bool RowScalarOf(const TfLiteIntArray* a, const TfLiteIntArray* b) {
+  if (a->size < 1 || b->size != a->size || LastDim(b) != 1) return false;
+  for (int i = 0; i + 1 < a->size; i++) {
+    if (a->data[i] != b->data[i]) return false;
+  }
+  return true;
+}
+
+// TFLM's SUB Prepare (sub_common.cc) and data, without its generic Eval (sub.cc: 7.5 KB of an M4F image): the inner
+// kernel where the export found that every SUB subtracts a per-row scalar (asr.export.mcu.registration).
+inline void* SubDataInit(TfLiteContext* context, const char*, size_t) {
+  return context->AllocatePersistentBuffer(context, sizeof(tflite::OpDataSub));
+}
+inline TFLMRegistration SubPrepareOnly() { return tflite::micro::RegisterOp(SubDataInit, tflite::SubPrepare, nullptr); }
 
 template <TFLMRegistration (*Inner)()>
 TfLiteStatus SubRowsPrepare(TfLiteContext* context, TfLiteNode* node) {
   int cols = 0;
   TF_LITE_ENSURE_STATUS(PrepareSplit<Inner>(context, node, &cols));
   auto* data = static_cast<RowBroadcastData*>(node->user_data);
-  if (!SubOfRowScalar(*data)) return RequestRowBuffer(context, data, cols);
+  tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
+  TfLiteTensor* a = micro_context->AllocateTempInputTensor(node, 0);
+  TfLiteTensor* b = micro_context->AllocateTempInputTensor(node, 1);
+  const bool int8 = a->type == kTfLiteInt8 && b->type == kTfLiteInt8;
+  if (int8 && data->split == Split::kNone && RowScalarOf(a->dims, b->dims)) {  // one row: Classify leaves it
+    data->split = Split::kAlongCols;
+    data->small = 1;
+  }
+  const int elements = FlatSize(a->dims);
+  micro_context->DeallocateTempTfLiteTensor(a);
+  micro_context->DeallocateTempTfLiteTensor(b);
+  if (!SubOfRowScalar(*data)) {
+    TF_LITE_ENSURE_MSG(context, Inner().invoke != nullptr, "SUB: only x minus a per-row scalar is compiled in");
+    return RequestRowBuffer(context, data, cols);
+  }
+  if (elements <= 256) return kTfLiteOk;
   return context->RequestScratchBufferInArena(context, kSubTableBytes, &data->scratch);
 }
 
@@ -234,16 +265,20 @@ TfLiteStatus SubRowsEval(TfLiteContext* context, TfLiteNode* node) {
   TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
   int8_t* out = tflite::micro::GetTensorData<int8_t>(output);
   const int cols = LastDim(output->dims), rows = FlatSize(output->dims) / cols;
-  int32_t* table = static_cast<int32_t*>(context->GetScratchBuffer(context, data->scratch));  // x + 128 -> rescaled
-  for (int v = -128; v < 128; v++) {
-    table[v + 128] = SubScaled(sub.input1_offset, sub.input1_multiplier, sub.input1_shift, sub.left_shift, v);
+  auto scaled = [&](int8_t v) {
+    return SubScaled(sub.input1_offset, sub.input1_multiplier, sub.input1_shift, sub.left_shift, v);
+  };
+  int32_t* table = data->scratch < 0 ? nullptr : static_cast<int32_t*>(context->GetScratchBuffer(context, data->scratch));
+  if (table != nullptr) {  // x + 128 -> rescaled
+    for (int v = -128; v < 128; v++) table[v + 128] = scaled(static_cast<int8_t>(v));
   }
   for (int r = 0; r < rows; r++, x += cols, out += cols) {
     const int32_t scalar =
         SubScaled(sub.input2_offset, sub.input2_multiplier, sub.input2_shift, sub.left_shift, row_scalar[r]);
     for (int c = 0; c < cols; c++) {
-      const int32_t raw = tflite::MultiplyByQuantizedMultiplierSmallerThanOneExp(
-                              table[x[c] + 128] - scalar, sub.output_multiplier, sub.output_shift) +
+      const int32_t value = table != nullptr ? table[x[c] + 128] : scaled(x[c]);
+      const int32_t raw = tflite::MultiplyByQuantizedMultiplierSmallerThanOneExp(value - scalar, sub.output_multiplier,
+                                                                                 sub.output_shift) +
                           sub.output_offset;
       out[c] = static_cast<int8_t>(
           std::min<int32_t>(std::max<int32_t>(raw, sub.output_activation_min), sub.output_activation_max));
