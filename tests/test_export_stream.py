@@ -4,11 +4,13 @@ chunked."""
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from ai_edge_litert.interpreter import Interpreter
 from fixtures_export import kit_or_skip, run_asr
 from fixtures_model import tiny_kws_overrides
 
@@ -17,7 +19,14 @@ from asr.config import load_config
 from asr.export import firmware
 from asr.export.firmware_check import agreement, run_firmware, split_clips
 from asr.export.flatbuffer import resource_variables
-from asr.export.loop import export_loop_tflite
+from asr.export.loop import export_loop_tflite, loop_weights
+from asr.export.loop_tflite import (
+    STREAM_CACHES,
+    caches_as_variables,
+    drop_identity_requantize,
+    int8_loop_carry,
+    share_cache_quantization,
+)
 from asr.export.parity import torch_scores
 from asr.export.windows import corpus_windows
 from asr.model import build_model, num_outputs
@@ -73,6 +82,40 @@ def test_the_step_model_keeps_its_caches_until_reset(stream_export, commands_cor
         fresh, _ = play(run_step, clip[0], manifest.stream)
         np.testing.assert_array_equal(first, fresh)
         assert not np.array_equal(first, again)  # the second pass heard the first
+
+
+def test_keeping_the_caches_changes_no_output(tmp_path, commands_corpus, commands_keywords):
+    """caches_as_variables is exact: the converted step with its caches as inputs and outputs, and the same step
+    keeping them as variables, give the same int8 logits, step after step of a stream (ai-edge-litert)."""
+    torch.manual_seed(0)
+    config = load_config("kws-tiny", tiny_kws_overrides(commands_corpus, commands_keywords) | CAUSAL)
+    model = build_model(config, num_outputs(config)).eval()
+    windows = corpus_windows(config, commands_corpus, "train", 16)[0]
+    weights, spec = loop_weights(model, config)
+    np.savez(tmp_path / "weights.npz", **weights)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    np.save(tmp_path / "calibration.npy", windows.astype(np.float32))
+    subprocess.run([sys.executable, "-m", "asr.export.loop_graph", str(tmp_path)], check=True, capture_output=True)
+    explicit = share_cache_quantization(int8_loop_carry((tmp_path / "int8.tflite").read_bytes())[0], 3)
+    explicit = drop_identity_requantize(explicit)[0]
+    kept = Interpreter(model_content=caches_as_variables(explicit, STREAM_CACHES))
+    given = Interpreter(model_content=explicit)
+    kept.allocate_tensors(), given.allocate_tensors()
+    features, caches = given.get_input_details(), None
+    scale, zero = features[0]["quantization"]
+    for start in range(0, 97 * 3 - 7, 4):
+        x = np.clip(np.round(windows.reshape(-1, 40)[None, start : start + 7] / scale) + zero, -128, 127)
+        for interpreter in (given, kept):
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x.astype(np.int8))
+        caches = caches or [np.full(d["shape"], d["quantization"][1], np.int8) for d in features[1:]]
+        for detail, cache in zip(features[1:], caches, strict=True):
+            given.set_tensor(detail["index"], cache)
+        given.invoke(), kept.invoke()
+        outputs = given.get_output_details()
+        caches = [given.get_tensor(d["index"]).copy() for d in outputs[1:]]
+        logits = kept.get_tensor(kept.get_output_details()[0]["index"])
+        np.testing.assert_array_equal(given.get_tensor(outputs[0]["index"]), logits)
+    assert len(kept.get_input_details()) == 1 and len(features) == 4
 
 
 def test_detector_streams_the_same_whatever_the_chunks(stream_export, commands_corpus):
