@@ -28,8 +28,10 @@ from asr.export.loop_tflite import (
     share_cache_quantization,
 )
 from asr.export.parity import torch_scores
+from asr.export.stream import transient_steps
 from asr.export.windows import corpus_windows
 from asr.model import build_model, num_outputs
+from asr.model.checkpoint import load_checkpoint
 from asr.runtime.bundle import Manifest, load_exported
 from asr.runtime.detector import Detector
 from asr.runtime.host_interpreters import micro_step, run_litert
@@ -70,7 +72,10 @@ def test_the_step_model_keeps_its_caches_until_reset(stream_export, commands_cor
     model, manifest = load_exported(stream_export)
     assert model._interpreter.get_input_details()[0]["shape"].tolist() == [1, 7, 40]
     assert resource_variables((stream_export / "model_int8.tflite").read_bytes()) == ["keys", "values", "conv"]
-    assert "kResourceVariables = 3;" in (stream_export / "mcu" / "model_settings.h").read_text()
+    settings = (stream_export / "mcu" / "model_settings.h").read_text()
+    assert "kResourceVariables = 3;" in settings and f"kWarmupSteps = {manifest.stream.warmup_steps};" in settings
+    trained = load_checkpoint(Path(manifest.report["source"]["checkpoint"])).model
+    assert manifest.stream.warmup_steps == transient_steps(trained)  # a stream starts after the transient
     config = load_config("kws-tiny", tiny_kws_overrides(commands_corpus, commands_keywords))
     clip = corpus_windows(config, commands_corpus, "testing", 1)[0]
     step, reset = micro_step(stream_export / "model_int8.tflite", manifest.arena_bytes)

@@ -54,7 +54,8 @@ def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: i
 
     Features come from the numpy front end (asr.features.log_mel) with the manifest's FeatureSpec, and are
     quantized with the manifest's input scale and zero point, exactly as on the device. A streaming step model
-    plays each clip after one window of silence and is read by its head, as the firmware's clip mode does.
+    plays each clip after the warm-up of silence (the manifest's StreamSteps) and is read by its head, as the
+    firmware's clip mode does.
     """
     from asr.runtime.bundle import load_exported
     from asr.runtime.host_interpreters import clip_head_sums, run_micro
@@ -76,7 +77,8 @@ def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: i
             scores, ms = run_micro(model.path, inputs, manifest.arena_bytes)
         else:
             begin = time.perf_counter()
-            scores = clip_head_sums(model.path, manifest.arena_bytes, inputs, manifest.stream, silence_features(spec))
+            silence = silence_features(spec, manifest.stream.warmup_frames)
+            scores = clip_head_sums(model.path, manifest.arena_bytes, inputs, manifest.stream, silence)
             ms = (time.perf_counter() - begin) * 1000 / len(inputs)
         preds.append(scores.argmax(-1))
         targets.append(np.array([y for _, y in items]))

@@ -103,7 +103,8 @@ def python_micro(export_dir: Path, inputs: np.ndarray) -> np.ndarray:
     manifest = Manifest.read(export_dir)
     path = export_dir / manifest.models["int8"]
     if manifest.stream is not None:
-        return clip_head_sums(path, manifest.arena_bytes, inputs, manifest.stream, silence_features(manifest.features))
+        silence = silence_features(manifest.features, manifest.stream.warmup_frames)
+        return clip_head_sums(path, manifest.arena_bytes, inputs, manifest.stream, silence)
     outputs, _ = run_micro(path, inputs, manifest.arena_bytes)
     return np.asarray(outputs).reshape(len(inputs), -1).astype(np.int32)
 

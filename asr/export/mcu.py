@@ -209,6 +209,7 @@ def stream_settings(manifest: Manifest, variables: int) -> list[str]:
             "constexpr int kFramesPerStep = 1;",
             "constexpr int kHeadFrames = 1;",
             "constexpr int kResourceVariables = 0;",
+            "constexpr int kWarmupSteps = 0;",
         ]
     return [
         "// A causal model's streaming step: kStepFrames feature frames in every kFramesPerStep frames, one encoder",
@@ -219,6 +220,7 @@ def stream_settings(manifest: Manifest, variables: int) -> list[str]:
         f"constexpr int kFramesPerStep = {steps.frames_per_step};",
         f"constexpr int kHeadFrames = {steps.head_frames};  // the keyword head: the mean of the last steps' logits",
         f"constexpr int kResourceVariables = {variables};",
+        f"constexpr int kWarmupSteps = {steps.warmup_steps};  // steps of silence a stream starts from: the transient",
     ]
 
 

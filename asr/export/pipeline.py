@@ -149,7 +149,8 @@ def export_model(
     steps = None
     if getattr(model, "context", 0):  # causal: exported as its streaming step
         spec_ = stream_spec(model)
-        steps = StreamSteps(spec_["frames_in"], spec_["frames_per_step"], spec_["head_frames"])
+        warmup = stream.transient_steps(model)
+        steps = StreamSteps(spec_["frames_in"], spec_["frames_per_step"], spec_["head_frames"], warmup)
     started = time.perf_counter()
     with staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="asr-export-") as work:
         made = CONVERTERS[route](model, config, shape, calibration, stage, Path(work))
@@ -179,7 +180,9 @@ def export_model(
                 model, float_path, int8_path, windows.reshape(-1, spec.n_mels), steps, arena
             )
             accuracy = (
-                stream.stream_accuracy(model, float_path, int8_path, test_x, test_y, steps, silence_features(spec))
+                stream.stream_accuracy(
+                    model, float_path, int8_path, test_x, test_y, steps, silence_features(spec, steps.warmup_frames)
+                )
                 if len(test_x)
                 else None
             )

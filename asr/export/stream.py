@@ -3,8 +3,9 @@
 The step computes one encoder frame from the frames before it (the caches), so it is judged on streams, not on
 windows: PyTorch's causal encoder over a whole feature sequence computes every frame the way the stream does,
 once the caches hold real frames instead of the empty (zero) ones a stream starts with. Parity is therefore
-measured after that start (`transient_steps`). Clip accuracy plays each test clip as a stream of its own, after a
-window of digital silence (`asr.features.silence_features`), as a device that has been listening would hear it.
+measured after that start (`transient_steps`). Clip accuracy plays each test clip as a stream of its own, after
+that many steps of digital silence (`asr.features.silence_features`), as a device that has been listening to
+silence would hear it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ def torch_frame_logits(model: torch.nn.Module, features: np.ndarray) -> np.ndarr
 
 def litert(path: Path, steps: StreamSteps) -> TFLiteStreamModel:
     return TFLiteStreamModel(
-        path, frames_per_step=steps.frames_per_step, head_frames=steps.head_frames, backend="ai-edge-litert"
+        path,
+        frames_per_step=steps.frames_per_step,
+        head_frames=steps.head_frames,
+        warmup_frames=steps.warmup_frames,
+        backend="ai-edge-litert",
     )
 
 
@@ -103,7 +108,7 @@ def stream_accuracy(
     steps: StreamSteps,
     silence: np.ndarray,
 ) -> dict:
-    """Accuracy (percent) on the held-out clips, each played as a stream after one window of silence (the caches a
+    """Accuracy (percent) on the held-out clips, each played as a stream after `silence` (the caches a
     stream starts with) and read by the head (the mean of its last `head_frames` steps' logits); PyTorch reads each
     clip whole."""
     torch_scores = torch_scores_of(model, windows)

@@ -90,7 +90,9 @@ class StreamingFrontend:
         return frames_to_features(audio[idx], self.spec)
 
 
-def silence_features(spec: FeatureSpec = DEFAULT_SPEC) -> np.ndarray:
-    """One window of digital silence as features [frames, n_mels]: what a streaming model's caches start from (a
-    device that has been listening to silence), in Python and in the microcontroller bundle alike."""
-    return log_mel(np.zeros(spec.clip_samples, dtype=np.float32), spec)
+def silence_features(spec: FeatureSpec = DEFAULT_SPEC, frames: int | None = None) -> np.ndarray:
+    """Digital silence as features [frames, n_mels] (one window unless `frames` is given): what a streaming model's
+    caches start from (a device that has been listening to silence), in Python and in the microcontroller bundle
+    alike. Every frame of silence is the same frame."""
+    window = log_mel(np.zeros(spec.clip_samples, dtype=np.float32), spec)
+    return window if frames is None else np.repeat(window[:1], frames, axis=0)

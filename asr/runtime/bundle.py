@@ -75,11 +75,18 @@ class CTCUnits:
 class StreamSteps:
     """How a causal keyword model streams (asr.runtime.interpreter.TFLiteStreamModel): each step takes `frames_in`
     feature frames, steps start every `frames_per_step` frames, and the keyword head averages the last
-    `head_frames` steps' logits."""
+    `head_frames` steps' logits. A stream starts from `warmup_steps` steps of digital silence: the model's transient
+    (asr.export.stream.transient_steps), after which every cache holds only frames of silence."""
 
     frames_in: int
     frames_per_step: int
     head_frames: int
+    warmup_steps: int
+
+    @property
+    def warmup_frames(self) -> int:
+        """Feature frames of silence that make `warmup_steps` steps."""
+        return self.frames_in + (self.warmup_steps - 1) * self.frames_per_step
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,11 @@ def load_exported(
         model = TFLiteModel(file, backend=backend)
     else:
         model = TFLiteStreamModel(
-            file, frames_per_step=stream.frames_per_step, head_frames=stream.head_frames, backend=backend
+            file,
+            frames_per_step=stream.frames_per_step,
+            head_frames=stream.head_frames,
+            warmup_frames=stream.warmup_frames,
+            backend=backend,
         )
     expected = (1, spec.window_frames if stream is None else stream.frames_in, spec.n_mels)
     if model.input_shape != expected:

@@ -130,7 +130,7 @@ class Detector:
         self._next_end = self.window_frames  # frame index (exclusive) where the next window ends
         self._stream = hasattr(model, "step")
         if self._stream:
-            model.reset(silence_features(spec))  # the model keeps one stream's caches: this detector's
+            model.reset(silence_features(spec, model.warmup_frames))  # the model keeps one stream's caches
             self._next_step = 0  # feature frame where the next streaming step's input starts
             self._frame_logits = deque(maxlen=model.head_frames)
 

@@ -159,10 +159,12 @@ class TFLiteStreamModel:
         *,
         frames_per_step: int,
         head_frames: int,
+        warmup_frames: int,
         backend: str | None = None,
         num_threads: int = 1,
     ) -> None:
         self.path, self.frames_per_step, self.head_frames = Path(path), frames_per_step, head_frames
+        self.warmup_frames = warmup_frames  # the silence a stream starts from (the manifest's StreamSteps)
         self.num_threads = num_threads
         self.backend, self._interpreter = load_interpreter(self.path, backend, num_threads)
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
@@ -179,8 +181,9 @@ class TFLiteStreamModel:
 
     def reset(self, history: np.ndarray | None = None) -> None:
         """Start a stream: empty caches (each its zero point), then `history` (feature frames [N, F]) stepped
-        through; `silence_features`: a device that has been listening to silence, as in training, where every
-        clip's frames have no past. A fresh interpreter: TFLite's reset_all_variables leaves resource variables."""
+        through (`silence_features(spec, self.warmup_frames)`: a device that has been listening to silence long
+        enough that no cache still holds an empty frame). A fresh interpreter: TFLite's reset_all_variables leaves
+        resource variables."""
         self.backend, self._interpreter = load_interpreter(self.path, self.backend, self.num_threads)
         if history is not None:
             play(self.step, history, self)

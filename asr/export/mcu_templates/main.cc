@@ -13,8 +13,8 @@
 // A streaming step model (kStreaming: a causal model, `asr export` of `model.causal`) instead runs once every
 // kFramesPerStep feature frames on the latest kStepFrames, computing one encoder frame from its caches (which the
 // model keeps in kResourceVariables resource variables, in the arena); the keyword head is the mean of the last
-// kHeadFrames steps' logits. Every stream and every clip starts from the caches one window of digital silence
-// leaves; in clip mode the raw outputs after SCORE are the last kHeadFrames steps' int8 sums.
+// kHeadFrames steps' logits. Every stream and every clip starts from the caches kWarmupSteps steps of digital
+// silence leave; in clip mode the raw outputs after SCORE are the last kHeadFrames steps' int8 sums.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -90,8 +90,9 @@ TfLiteStatus RunModel(tflite::MicroInterpreter& interpreter) {
 
 TfLiteStatus RunStep(tflite::MicroInterpreter& interpreter);
 
-// The caches a stream starts with: empty (Reset puts each variable at its real zero), then one window of digital
-// silence stepped through, as the Python detector starts (asr.features.silence_features); and no head frames yet.
+// The caches a stream starts with: empty (Reset puts each variable at its real zero), then kWarmupSteps steps of
+// digital silence, after which every cache holds only silence, as the Python detector starts
+// (asr.features.silence_features); and no head frames yet.
 TfLiteStatus ResetStream(tflite::MicroInterpreter& interpreter) {
   if (interpreter.Reset() != kTfLiteOk) return kTfLiteError;
   memset(frame, 0, sizeof(frame));
@@ -99,7 +100,7 @@ TfLiteStatus ResetStream(tflite::MicroInterpreter& interpreter) {
   frontend_quantize(mel, kNumMels, kInputScale, kInputZeroPoint, feature_ring);
   for (int f = 1; f < kNumFrames; f++) memcpy(feature_ring + f * kNumMels, feature_ring, kNumMels);
   ring_next = 0;
-  for (int f = kStepFrames; f <= kNumFrames; f += kFramesPerStep) {
+  for (int step = 0; step < kWarmupSteps; step++) {
     if (RunStep(interpreter) != kTfLiteOk) return kTfLiteError;
   }
   head_next = head_count = 0;
