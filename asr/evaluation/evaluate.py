@@ -24,7 +24,7 @@ from asr.data.info import read_voices
 from asr.data.noise import NoisySplit
 from asr.errors import InputError, MissingError
 from asr.evaluation.metrics import keyword_report, unseen_report, wer_report
-from asr.features import FeatureSpec, fit_window, log_mel, silence_features
+from asr.features import FeatureSpec, fit_window, log_mel
 from asr.features.logmel import LogMel
 from asr.files import save_figure_atomic, write_text_atomic
 
@@ -77,8 +77,7 @@ def micro_predictions(export_dir: Path, source, labels: list[str], batch_size: i
             scores, ms = run_micro(model.path, inputs, manifest.arena_bytes)
         else:
             begin = time.perf_counter()
-            silence = silence_features(spec, manifest.stream.warmup_frames)
-            scores = clip_head_sums(model.path, manifest.arena_bytes, inputs, manifest.stream, silence)
+            scores = clip_head_sums(model.path, manifest.arena_bytes, inputs, manifest.stream, spec)
             ms = (time.perf_counter() - begin) * 1000 / len(inputs)
         preds.append(scores.argmax(-1))
         targets.append(np.array([y for _, y in items]))

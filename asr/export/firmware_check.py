@@ -19,7 +19,7 @@ import numpy as np
 from asr.errors import InputError
 from asr.export.firmware import TARGETS, FirmwareError, qemu_command
 from asr.export.parity import INT8_LSB_TOLERANCE
-from asr.features import log_mel, silence_features
+from asr.features import log_mel
 from asr.labels import keywords
 from asr.runtime.bundle import Manifest
 from asr.runtime.interpreter import quantize
@@ -97,14 +97,13 @@ def parse_profile(log: str) -> dict:
 
 def python_micro(export_dir: Path, inputs: np.ndarray) -> np.ndarray:
     """What the firmware prints for int8 clip features `inputs`, from the Python TFLite Micro interpreter: the int8
-    outputs, or a streaming step model's head sums (asr.export.stream.clip_head_sums)."""
+    outputs, or a streaming step model's head sums (asr.runtime.host_interpreters.clip_head_sums)."""
     from asr.runtime.host_interpreters import clip_head_sums, run_micro
 
     manifest = Manifest.read(export_dir)
     path = export_dir / manifest.models["int8"]
     if manifest.stream is not None:
-        silence = silence_features(manifest.features, manifest.stream.warmup_frames)
-        return clip_head_sums(path, manifest.arena_bytes, inputs, manifest.stream, silence)
+        return clip_head_sums(path, manifest.arena_bytes, inputs, manifest.stream, manifest.features)
     outputs, _ = run_micro(path, inputs, manifest.arena_bytes)
     return np.asarray(outputs).reshape(len(inputs), -1).astype(np.int32)
 

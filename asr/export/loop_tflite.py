@@ -29,11 +29,16 @@ def _code(model: schema.ModelT, op: schema.OperatorT) -> int:
     return max(oc.builtinCode, oc.deprecatedBuiltinCode)
 
 
-def _opcode_index(model: schema.ModelT, builtin: int) -> int:
-    """Index of an opcode the model already has (QUANTIZE: every re-typed loop has one at its body's entry)."""
-    return next(
-        i for i, oc in enumerate(model.operatorCodes) if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin
-    )
+def _add_opcode(model: schema.ModelT, builtin: int, version: int = 1) -> int:
+    """Index of `builtin`'s opcode, added if the model has none (codes above 127 also name the placeholder)."""
+    for i, oc in enumerate(model.operatorCodes):
+        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
+            oc.version = max(oc.version, version)
+            return i
+    code = schema.OperatorCodeT()
+    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), version
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
 
 
 def _consumers(graph: schema.SubGraphT, tensor: int) -> list[schema.OperatorT]:
@@ -51,7 +56,7 @@ def _retype(tensor: schema.TensorT, quant: schema.QuantizationParametersT) -> No
 
 def _make_requantize(model: schema.ModelT, op: schema.OperatorT) -> None:
     """A (DE)QUANTIZE op whose input and output are now both int8 becomes an int8 -> int8 QUANTIZE."""
-    op.opcodeIndex = _opcode_index(model, _OP.QUANTIZE)
+    op.opcodeIndex = _add_opcode(model, _OP.QUANTIZE)
     op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.NONE, None
 
 
@@ -253,18 +258,6 @@ def share_cache_quantization(tflite: bytes, caches: int) -> bytes:
         for tensor in (graph.inputs[i], graph.outputs[i]):
             graph.tensors[tensor].quantization = copy.deepcopy(carry.quantization)
     return pack(model, len(tflite))
-
-
-def _add_opcode(model: schema.ModelT, builtin: int, version: int = 1) -> int:
-    """Index of `builtin`'s opcode, added if the model has none (codes above 127 also name the placeholder)."""
-    for i, oc in enumerate(model.operatorCodes):
-        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
-            oc.version = max(oc.version, version)
-            return i
-    code = schema.OperatorCodeT()
-    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), version
-    model.operatorCodes.append(code)
-    return len(model.operatorCodes) - 1
 
 
 def _op(model, builtin: int, inputs: list[int], outputs: list[int], options=None, options_type: int = 0, version=1):

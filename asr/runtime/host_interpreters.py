@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from asr.features import FeatureSpec, silence_features
 from asr.runtime.interpreter import Step, dequantize, play, quantize
 
 if TYPE_CHECKING:
@@ -111,11 +112,11 @@ def micro_step(path: Path, arena_size: int, raw: bool = False) -> tuple[Step, Ca
     return step, interpreter.reset
 
 
-def clip_head_sums(
-    path: Path, arena_size: int, clips: np.ndarray, steps: StreamSteps, silence: np.ndarray
-) -> np.ndarray:
-    """What the firmware's clip mode prints: each int8 feature clip [n, frames, F] played in TFLite Micro after one
-    window of `silence` (features) from empty caches, its last `head_frames` steps' int8 logits summed [n, C]."""
+def clip_head_sums(path: Path, arena_size: int, clips: np.ndarray, steps: StreamSteps, spec: FeatureSpec) -> np.ndarray:
+    """What the firmware's clip mode prints: each int8 feature clip [n, frames, F] played in TFLite Micro from empty
+    caches after `steps.warmup_steps` steps of silence, its last `head_frames` steps' int8 logits summed [n, C].
+    The warm-up is played again for every clip: TFLite Micro's resource variables cannot be saved and restored."""
+    silence = silence_features(spec, steps.warmup_frames)
     step, reset = micro_step(path, arena_size, raw=True)
     sums = []
     for clip in clips:
