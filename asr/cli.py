@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("asr.evaluation.evaluate", "evaluate a checkpoint on a corpus split (accuracy / WER, JSON report)"),
     "export": ("asr.export.cli", "PyTorch -> ONNX -> TFLite float32 and int8, parity checks, MCU bundle"),
     "verifier": ("asr.train.verifier", "train an export's Pi-side second opinion on real-speech embeddings"),
+    "phrases": ("asr.train.phrase_listener", "set up wake words defined by text for the Pi (asr demo --keyword)"),
     "firmware": ("asr.export.firmware", "build the MCU bundle with TFLite Micro: host program or Cortex-M image"),
     "demo": ("asr.runtime.demo", "streaming keyword demo on microphone, file or stdin audio"),
     "transcribe": ("asr.runtime.transcribe", "speech to text with an exported CTC model on file, stdin or microphone"),

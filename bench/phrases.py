@@ -1,12 +1,16 @@
-"""Wake words defined by text, measured on a labelled stream (tools/make_stream.py): recall against false accepts
+"""Wake words defined by text, measured on a labelled stream (`asr data stream`): recall against false accepts
 per hour for each phrase over a threshold sweep, and a DET plot.
 
-The CTC export's log-probabilities are computed once over the whole stream (overlapping windows, as on the device);
-each phrase is scored every hop over the last `--span-s` seconds (asr.runtime.ctc.keyword_score) and fires at a
-threshold, at most once per refractory period. Detections are matched to events as `asr eval-stream` does.
+Two routes. A CTC export: its log-probabilities are computed once over the whole stream (overlapping windows, as
+on the device); each phrase is scored every hop over the last `--span-s` seconds (asr.runtime.ctc.keyword_score).
+A keyword export with phrases set up (`asr phrases`): the listener's scores at every 80 ms hop, exactly as
+`asr demo --keyword` computes them (asr.runtime.phrase_listener). Either way a phrase fires at a threshold, at most
+once per refractory period, and detections are matched to events as `asr eval-stream` does.
 
-    python tools/make_stream.py --keywords marvin house happy tree --out-dir artifacts/stream-phrases
-    python -m bench.phrases artifacts/asr-tiny artifacts/stream-phrases --keyword marvin house happy tree
+    asr data stream --keywords marvin gopher pencil window --minutes 20 --out-dir S     # + --commands, --sentences
+    python -m bench.phrases artifacts/asr-tiny S --keyword marvin gopher pencil window
+    asr phrases artifacts/kws-tiny --keyword marvin --keyword gopher --keyword pencil --keyword window
+    python -m bench.phrases artifacts/kws-tiny S --keyword marvin gopher pencil window
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from tqdm import tqdm
 
 from asr.audio import read_audio
 from asr.evaluation.metrics import match, read_events
+from asr.runtime.bundle import Manifest
 from asr.runtime.ctc import keyword_score
 from asr.runtime.ctc_stream import load_ctc
 from asr.runtime.detector import Detection
-from asr.runtime.phrases import phrase_units
+from asr.runtime.phrase_listener import HOP, PhraseListener, phrase_key
+from asr.runtime.phrases import is_ctc_export, phrase_units
 
-THRESHOLDS = np.round(np.arange(-4.0, 0.001, 0.05), 2)
+CTC_THRESHOLDS = np.round(np.arange(-4.0, 0.001, 0.05), 2)  # mean log-probability per frame below the best path
+LISTENER_THRESHOLDS = np.round(np.arange(-4.0, 20.001, 0.25), 2)  # log-odds
 
 
 def score_series(log_probs: np.ndarray, units: list[int], blank: int, span: int, hop: int) -> np.ndarray:
@@ -37,20 +44,50 @@ def score_series(log_probs: np.ndarray, units: list[int], blank: int, span: int,
     return np.array(out)
 
 
-def detections(series: np.ndarray, phrase: str, threshold: float, frame_s: float, refractory_s: float) -> list:
+def detections(series: np.ndarray, phrase: str, threshold: float, refractory_s: float) -> list:
+    """series: [(time in s, score)]."""
     found, last = [], -np.inf
-    for end, score in series:
-        t = end * frame_s
+    for t, score in series:
         if score >= threshold and t - last >= refractory_s:
             found.append(Detection(t, phrase, float(score)))
             last = t
     return found
 
 
+def ctc_series(args: argparse.Namespace, audio: np.ndarray) -> tuple[dict, dict]:
+    """{phrase: [(time, score)]} and {phrase: its units} of a CTC export."""
+    model = load_ctc(args.export, precision=args.precision)
+    stream = model.stream()
+    chunk = model.spec.sample_rate
+    parts = [stream.push(audio[i : i + chunk]) for i in tqdm(range(0, len(audio), chunk), desc="model", unit="s")]
+    log_probs = np.concatenate(parts + [stream.finish()])
+    frame_s = model.plan.stride * model.spec.hop_length / model.spec.sample_rate
+    span, hop = round(args.span_s / frame_s), max(1, round(args.hop_s / frame_s))
+    series, units = {}, {}
+    for phrase in args.keyword:
+        ids = phrase_units(model, phrase)
+        scores = score_series(log_probs, ids, model.blank, span, hop)
+        series[phrase] = np.stack([scores[:, 0] * frame_s, scores[:, 1]], axis=1)
+        units[phrase] = " ".join(model.units[u] for u in ids)
+    return series, units
+
+
+def listener_series(args: argparse.Namespace, audio: np.ndarray) -> tuple[dict, dict]:
+    """{phrase: [(time, score)]} of the phrases `asr phrases` set up for a keyword export."""
+    listener = PhraseListener.from_export(args.export, args.keyword)
+    rows = [(t, scores) for i in tqdm(range(0, len(audio), HOP), desc="listener", unit="hop")
+            for t, scores in listener.listen(audio[i : i + HOP])]  # fmt: skip
+    times = np.array([t for t, _ in rows])
+    scores = np.stack([s for _, s in rows])
+    column = {p: listener.config.phrases.index(phrase_key(p)) for p in args.keyword}
+    series = {p: np.stack([times, scores[:, column[p]]], axis=1) for p in args.keyword}
+    return series, dict.fromkeys(args.keyword, f"{listener.config.voices} voices")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("export", type=Path, help="a CTC export directory")
-    parser.add_argument("stream", type=Path, help="a folder with stream.wav and events.csv (tools/make_stream.py)")
+    parser.add_argument("export", type=Path, help="a CTC export, or a keyword export with phrases (`asr phrases`)")
+    parser.add_argument("stream", type=Path, help="a folder with stream.wav and events.csv (`asr data stream`)")
     parser.add_argument("--keyword", nargs="+", required=True, help="phrases (the stream's event labels)")
     parser.add_argument("--precision", default="int8")
     parser.add_argument("--span-s", type=float, default=2.0)
@@ -58,30 +95,26 @@ def main() -> None:
     parser.add_argument("--refractory-s", type=float, default=1.0)
     parser.add_argument("--plot", type=Path, default=None, help="write the DET curves here (PNG)")
     args = parser.parse_args()
-    model = load_ctc(args.export, precision=args.precision)
-    audio = read_audio(args.stream / "stream.wav", model.spec.sample_rate)
+    rate = Manifest.read(args.export).features.sample_rate
+    audio = read_audio(args.stream / "stream.wav", rate)
     events = read_events(args.stream / "events.csv")
-    hours = len(audio) / model.spec.sample_rate / 3600
-    stream = model.stream()
-    chunk = model.spec.sample_rate
-    parts = [stream.push(audio[i : i + chunk]) for i in tqdm(range(0, len(audio), chunk), desc="model", unit="s")]
-    log_probs = np.concatenate(parts + [stream.finish()])
-    frame_s = model.plan.stride * model.spec.hop_length / model.spec.sample_rate
-    span, hop = round(args.span_s / frame_s), max(1, round(args.hop_s / frame_s))
+    hours = len(audio) / rate / 3600
+    ctc = is_ctc_export(args.export)
+    series, units = (ctc_series if ctc else listener_series)(args, audio)
+    thresholds = CTC_THRESHOLDS if ctc else LISTENER_THRESHOLDS
     curves, rows = {}, []
     for phrase in args.keyword:
-        units = phrase_units(model, phrase)
-        series = score_series(log_probs, units, model.blank, span, hop)
         sweep = []
-        for thr in THRESHOLDS:
-            found = detections(series, phrase, thr, frame_s, args.refractory_s)
-            result = match(found, [e for e in events if e.label == phrase], [phrase], len(audio) / 16000, 1.0, 1.0)
+        for thr in thresholds:
+            found = detections(series[phrase], phrase, thr, args.refractory_s)
+            result = match(found, [e for e in events if e.label == phrase], [phrase], len(audio) / rate, 1.0, 1.0)
             sweep.append((float(thr), result["overall"]["recall"] or 0.0, result["overall"]["false_accepts"] / hours))
         curves[phrase] = sweep
         best = {fa: max((r for _, r, f in sweep if f <= fa), default=0.0) for fa in (2, 10, 60)}
         n = sum(e.label == phrase for e in events)
-        rows.append((phrase, " ".join(model.units[u] for u in units), n, best))
-    print(f"{args.export} ({args.precision}) on {args.stream}/stream.wav ({hours * 60:.1f} min)\n")
+        rows.append((phrase, units[phrase], n, best))
+    route = f"CTC, {args.precision}" if ctc else "phrase listener"
+    print(f"{args.export} ({route}) on {args.stream}/stream.wav ({hours * 60:.1f} min)\n")
     print("| phrase | units | events | recall at <= 2 FA/h | <= 10 FA/h | <= 60 FA/h |")
     print("|---|---|---|---|---|---|")
     for phrase, units, n, best in rows:
@@ -101,7 +134,7 @@ def main() -> None:
         ax.legend()
         fig.tight_layout()
         fig.savefig(args.plot)
-    (args.stream / "phrases_report.json").write_text(json.dumps(curves) + "\n")
+    (args.stream / f"phrases_{args.export.name}.json").write_text(json.dumps(curves) + "\n")
 
 
 if __name__ == "__main__":

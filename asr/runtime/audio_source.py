@@ -98,3 +98,16 @@ def _read(stream, chunk_samples: int) -> Iterator[np.ndarray]:
     finally:
         stream.stop()
         stream.close()
+
+
+def demo_chunks(args, sample_rate: int, listening_for: list[str]) -> Iterator[np.ndarray]:
+    """The chunks `asr demo`'s arguments ask for: --file, --stdin, else the microphone (--device)."""
+    chunk = max(1, round(args.chunk_ms / 1000 * sample_rate))
+    if args.file:
+        return file_chunks(args.file, sample_rate, chunk, resample=args.resample)
+    if args.stdin:
+        return stdin_chunks(chunk)
+    device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
+    chunks = microphone_chunks(sample_rate, chunk, device)
+    print(f"listening for {', '.join(listening_for)} (Ctrl-C to stop)", file=sys.stderr)
+    return chunks

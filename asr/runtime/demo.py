@@ -13,7 +13,7 @@ import time
 
 from asr.errors import InputError
 from asr.runtime.actions import load_actions, run_action
-from asr.runtime.audio_source import NO_MICROPHONE_HINT, file_chunks, list_devices, microphone_chunks, stdin_chunks
+from asr.runtime.audio_source import NO_MICROPHONE_HINT, demo_chunks, list_devices
 from asr.runtime.detector import DEFAULT_THRESHOLD, format_detection
 from asr.runtime.options import add_detector_arguments, spotter_from_args
 from asr.runtime.wake import WakeGate
@@ -69,7 +69,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--keyword",
         action="append",
         metavar="PHRASE",
-        help="a CTC export: spot this phrase, defined by text (repeatable; asr.runtime.phrases)",
+        help="spot this phrase, defined by text (repeatable): a CTC export by its units (asr.runtime.phrases), "
+        "a keyword export by the head `asr phrases` set up (asr.runtime.phrase_listener)",
     )
     parser.add_argument("--chunk-ms", type=float, default=100.0, help="audio read size")
 
@@ -82,8 +83,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("MODEL_DIR is required (an export directory with manifest.json)")
     from asr.runtime.phrases import is_ctc_export, run_demo
 
-    if args.keyword or is_ctc_export(args.model_dir):
+    if is_ctc_export(args.model_dir):
         return run_demo(args)
+    if args.keyword:
+        from asr.runtime.phrase_listener import run_demo as listen_for_phrases
+
+        return listen_for_phrases(args)
     spotter = spotter_from_args(args, threshold=args.threshold, label_thresholds=dict(args.label_threshold))
     labels, rate = spotter.manifest.labels, spotter.sample_rate
     gate = None
@@ -95,15 +100,7 @@ def run(args: argparse.Namespace) -> int:
         spotter.checked_labels = {wake_word}
     actions = load_actions(args.actions, labels) if args.actions else {}
 
-    chunk = max(1, round(args.chunk_ms / 1000 * rate))
-    if args.file:
-        chunks = file_chunks(args.file, rate, chunk, resample=args.resample)
-    elif args.stdin:
-        chunks = stdin_chunks(chunk)
-    else:
-        device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
-        chunks = microphone_chunks(rate, chunk, device)
-        print(f"listening for {', '.join(spotter.keywords)} (Ctrl-C to stop)", file=sys.stderr)
+    chunks = demo_chunks(args, rate, spotter.keywords)
 
     if spotter.verifier is not None:
         which = "each detection" if gate is None else f"each {gate.wake_word!r}"

@@ -159,7 +159,7 @@ def run_demo(args) -> int:
     if not args.keyword:
         raise InputError(f"{args.model_dir}: a CTC export spots phrases defined by text: give --keyword PHRASE")
 
-    from asr.runtime.audio_source import file_chunks, microphone_chunks, stdin_chunks
+    from asr.runtime.audio_source import demo_chunks
     from asr.runtime.ctc_stream import load_ctc
     from asr.runtime.detector import format_detection
 
@@ -170,15 +170,7 @@ def run_demo(args) -> int:
     default = args.threshold if args.threshold is not None else DEFAULT_PHRASE_THRESHOLD
     thresholds = {p: default for p in phrases} | {" ".join(k.lower().split()): v for k, v in args.label_threshold}
     spotter = PhraseSpotter(model, {p: e["units"] for p, e in phrases.items()}, thresholds)
-    chunk = max(1, round(args.chunk_ms / 1000 * model.spec.sample_rate))
-    if args.file:
-        chunks = file_chunks(args.file, model.spec.sample_rate, chunk, resample=args.resample)
-    elif args.stdin:
-        chunks = stdin_chunks(chunk)
-    else:
-        device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
-        chunks = microphone_chunks(model.spec.sample_rate, chunk, device)
-        print(f"listening for {', '.join(phrases)} (Ctrl-C to stop)", file=sys.stderr)
+    chunks = demo_chunks(args, model.spec.sample_rate, list(phrases))
     count = 0
     for detection in spotter.run(chunks):
         count += 1

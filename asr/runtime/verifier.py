@@ -70,9 +70,13 @@ class SpeechEmbedding:
 
     def embed(self, audio: np.ndarray) -> np.ndarray:
         """Embeddings [n, 96] of mono float audio in [-1, 1] (at least 0.8 s)."""
-        mels = self._mels(audio)
+        mels = self.mels(audio)
         if len(mels) < EMBEDDING_FRAMES:
             raise InputError(f"{len(audio)} samples are too short for the speech embedding (0.8 s at least)")
+        return self.embed_mels(mels)
+
+    def embed_mels(self, mels: np.ndarray) -> np.ndarray:
+        """Embeddings [n, 96] of mel frames [m >= 76, 32], one every 8 frames."""
         index_in = self.embedding.get_input_details()[0]["index"]
         index_out = self.embedding.get_output_details()[0]["index"]
         out = []
@@ -82,7 +86,8 @@ class SpeechEmbedding:
             out.append(self.embedding.get_tensor(index_out).reshape(EMBEDDING_DIM).copy())
         return np.stack(out)
 
-    def _mels(self, audio: np.ndarray) -> np.ndarray:
+    def mels(self, audio: np.ndarray) -> np.ndarray:
+        """Mel frames [n, 32] of mono float audio, one every 10 ms (a frame needs 25 ms)."""
         x = (np.asarray(audio, dtype=np.float32) * PCM_SCALE)[None]
         index_in = self.mel.get_input_details()[0]["index"]
         if self._mel_samples != x.shape[1]:  # the mel model takes any length; resize only when it changes

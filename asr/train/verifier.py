@@ -200,14 +200,18 @@ def train_verifier(
 
 def write_verifier(export_dir: Path, embedding_home: Path, head: dict, config: VerifierConfig) -> Path:
     """EXPORT_DIR/verifier, replaced whole: a half-written verifier never exists."""
-    out = export_dir / VERIFIER_DIR
-    tmp = Path(tempfile.mkdtemp(prefix=".verifier-", dir=export_dir))
+    return write_head_dir(export_dir / VERIFIER_DIR, embedding_home, head, CONFIG_FILE, config.__dict__)
+
+
+def write_head_dir(out: Path, embedding_home: Path, head: dict, config_file: str, config: dict) -> Path:
+    """A head on the speech embedding, with the embedding's models and licence, as directory `out`, replaced whole."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; an export directory is meant to be shared (as asr export's)
     try:
         for name in (*EMBEDDING_FILES, EMBEDDING_LICENSE):  # Apache-2.0 asks for its licence beside the models
             shutil.copyfile(embedding_home / name, tmp / name)
         np.savez(tmp / HEAD_FILE, **head)
-        write_text_atomic(tmp / CONFIG_FILE, json.dumps(config.__dict__, indent=1) + "\n")
+        write_text_atomic(tmp / config_file, json.dumps(config, indent=1) + "\n")
         if out.exists():
             shutil.rmtree(out)
         tmp.replace(out)

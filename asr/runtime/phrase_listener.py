@@ -1,0 +1,194 @@
+"""Wake words and commands defined by text, for the Pi: a phrase is heard through a real-speech embedding.
+
+`asr phrases EXPORT_DIR --keyword "hey marvin"` (asr.train.phrase_listener, on the PC) synthesizes each phrase in
+the recipe's training voices and trains a small head on Google's speech_embedding (openWakeWord's recipe for a
+custom word; the embedding learnt from real speech). It writes EXPORT_DIR/phrases; this module only reads it.
+
+Streaming follows openWakeWord: every 80 ms hop the mel model runs on the hop plus 30 ms before it (exactly the
+frames it gives on the whole recording), the embedding model on the last 76 mel frames, and the head on the last
+`rows` embeddings. A phrase fires when its score (log-odds of the phrase against every other label) reaches its
+threshold, at most once per refractory period.
+
+No torch and no TensorFlow: 2.4 MB of float TFLite models and a numpy MLP (the CTC route, asr.runtime.phrases, is
+the one for a microcontroller).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asr.runtime.detector import Detection
+from asr.runtime.verifier import (
+    EMBEDDING_FRAMES,
+    EMBEDDING_STEP,
+    HEAD_ARRAYS,
+    HEAD_FILE,
+    MEL_BINS,
+    SpeechEmbedding,
+    VerifierError,
+    head_logits,
+)
+
+PHRASES_DIR, PHRASES_CONFIG = "phrases", "phrases.json"  # inside an export directory
+MEL_HOP = 160  # samples per mel frame
+MEL_CONTEXT = 480  # samples before a hop the mel model needs to give the hop's frames as on the whole recording
+HOP = EMBEDDING_STEP * MEL_HOP  # 80 ms: one embedding per hop
+
+
+class PhraseSetupError(VerifierError):
+    """Phrases that are not set up for an export, or a phrases directory that cannot be used."""
+
+
+@dataclass(frozen=True)
+class PhrasesConfig:
+    """What the head names and how it listens (phrases.json, written by `asr phrases`)."""
+
+    labels: list[str]  # "_silence_", "_unknown_", then the phrases
+    rows: int  # embeddings the head hears (one every 80 ms)
+    thresholds: dict[str, float]  # log-odds per phrase
+    refractory_s: float
+    sample_rate: int
+    voices: int  # synthesized voices each phrase was learnt from
+    embedding_source: str
+
+    @property
+    def phrases(self) -> list[str]:
+        return self.labels[2:]
+
+
+def phrase_key(phrase: str) -> str:
+    return " ".join(phrase.lower().split())
+
+
+def read_config(home: Path) -> PhrasesConfig:
+    path = home / PHRASES_CONFIG
+    if not path.is_file():
+        raise PhraseSetupError(f"{path}: missing (`asr phrases EXPORT_DIR --keyword PHRASE` writes it)")
+    try:
+        return PhrasesConfig(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise PhraseSetupError(f"{path}: not a phrases config: {e}") from None
+
+
+class PhraseListener:
+    """`listener.push(chunk)` -> the detections that chunk completes (mono float32 at `sample_rate`)."""
+
+    def __init__(
+        self,
+        home: str | Path,
+        *,
+        thresholds: Mapping[str, float] | None = None,
+        backend: str | None = None,
+    ) -> None:
+        self.home = Path(home)
+        self.config = read_config(self.home)
+        if not (self.home / HEAD_FILE).is_file():
+            raise PhraseSetupError(f"{self.home / HEAD_FILE}: missing (`asr phrases` writes it)")
+        with np.load(self.home / HEAD_FILE) as head:
+            missing = [k for k in HEAD_ARRAYS if k not in head]
+            if missing:
+                raise PhraseSetupError(f"{self.home / HEAD_FILE}: arrays {missing} missing")
+            self.head = {k: head[k].astype(np.float32) for k in HEAD_ARRAYS}
+        self.thresholds = dict(self.config.thresholds) | {phrase_key(k): v for k, v in (thresholds or {}).items()}
+        unknown = sorted(set(self.thresholds) - set(self.config.phrases))
+        if unknown:
+            raise PhraseSetupError(f"{self.home}: {unknown} not set up (it knows {self.config.phrases})")
+        self.embedding = SpeechEmbedding(self.home, backend=backend)
+        self.sample_rate = self.config.sample_rate
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the audio heard so far: the next sample starts a new stream."""
+        self._pending = np.zeros(0, dtype=np.float32)  # samples of the next hop
+        self._context = np.zeros(0, dtype=np.float32)  # the last MEL_CONTEXT samples
+        self._mels = np.zeros((0, MEL_BINS), dtype=np.float32)  # the last EMBEDDING_FRAMES mel frames
+        self._rows = np.zeros((0, self.head["mean"].size // self.config.rows), dtype=np.float32)
+        self._hops = 0
+        self._last = {p: -np.inf for p in self.config.phrases}
+
+    @classmethod
+    def from_export(cls, export_dir: str | Path, phrases: Iterable[str], **kwargs) -> PhraseListener:
+        """The listener of an export directory, checked to know every one of `phrases`."""
+        home = Path(export_dir) / PHRASES_DIR
+        if not home.is_dir():
+            raise PhraseSetupError(
+                f"{export_dir}: no phrases set up; on the PC run `asr phrases {export_dir} --keyword PHRASE ...`"
+            )
+        listener = cls(home, **kwargs)
+        missing = [p for p in map(phrase_key, phrases) if p not in listener.config.phrases]
+        if missing:
+            raise PhraseSetupError(
+                f"{home}: {missing} not set up (it knows {listener.config.phrases}); on the PC run "
+                f"`asr phrases {export_dir} --keyword ...` with every phrase you want"
+            )
+        return listener
+
+    @property
+    def audio_seconds(self) -> float:
+        return (self._hops * HOP + len(self._pending)) / self.sample_rate
+
+    def scores(self) -> np.ndarray:
+        """Each phrase's log-odds against every other label, on the latest `rows` embeddings."""
+        logits = head_logits(self.head, self._rows[None])[0]
+        out = []
+        for i in range(2, len(logits)):
+            others = np.delete(logits, i)
+            top = others.max()
+            out.append(logits[i] - top - np.log(np.exp(others - top).sum()))
+        return np.array(out)
+
+    def listen(self, samples: np.ndarray) -> Iterator[tuple[float, np.ndarray]]:
+        """(time in s, each phrase's score) at every hop `samples` completes, once the head has its rows."""
+        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        while len(self._pending) >= HOP:
+            hop, self._pending = self._pending[:HOP], self._pending[HOP:]
+            audio = np.concatenate([self._context, hop])
+            self._context = audio[-MEL_CONTEXT:]
+            self._hops += 1
+            self._mels = np.concatenate([self._mels, self.embedding.mels(audio)[-EMBEDDING_STEP:]])
+            self._mels = self._mels[-EMBEDDING_FRAMES:]
+            if len(self._mels) < EMBEDDING_FRAMES:
+                continue
+            self._rows = np.concatenate([self._rows, self.embedding.embed_mels(self._mels)])[-self.config.rows :]
+            if len(self._rows) == self.config.rows:
+                yield self._hops * HOP / self.sample_rate, self.scores()
+
+    def push(self, samples: np.ndarray) -> list[Detection]:
+        found = []
+        for t, scores in self.listen(samples):
+            for phrase, score in zip(self.config.phrases, scores, strict=True):
+                if score >= self.thresholds[phrase] and t - self._last[phrase] >= self.config.refractory_s:
+                    self._last[phrase] = t
+                    found.append(Detection(t, phrase, float(score)))
+        return found
+
+    def run(self, chunks: Iterable[np.ndarray]) -> Iterator[Detection]:
+        for chunk in chunks:
+            yield from self.push(chunk)
+
+
+def run_demo(args) -> int:
+    """`asr demo EXPORT_DIR --keyword PHRASE ...` on a keyword export: one line per detection."""
+    import sys
+
+    from asr.runtime.audio_source import demo_chunks
+    from asr.runtime.detector import format_detection
+
+    thresholds = dict(args.label_threshold)
+    if args.threshold is not None:
+        thresholds = {phrase_key(p): args.threshold for p in args.keyword} | thresholds
+    listener = PhraseListener.from_export(args.model_dir, args.keyword, thresholds=thresholds, backend=args.backend)
+    print(f"phrases heard through {listener.home} ({listener.config.voices} synthesized voices)", file=sys.stderr)
+    wanted = {phrase_key(p) for p in args.keyword}
+    count = 0
+    for detection in listener.run(demo_chunks(args, listener.sample_rate, sorted(wanted))):
+        if detection.label in wanted:
+            count += 1
+            print(format_detection(detection, args.json), flush=True)
+    print(f"{count} detection(s) in {listener.audio_seconds:.1f} s of audio", file=sys.stderr)
+    return 0

@@ -1,0 +1,218 @@
+"""`asr phrases EXPORT_DIR --keyword PHRASE ...`: set up wake words and commands defined by text, for the Pi.
+
+openWakeWord's recipe for a custom word, with this project's synthesizers: each phrase is spoken by every training
+voice of the corpus recipe (espeak-ng, flite, festival, RHVoice and, when installed, Kokoro), each clip is heard
+clean and in noise through Google's speech_embedding (it learnt from real speech), and a small head learns the
+phrases against everything else the corpora say: every training word (the phrase's own word excepted), crops of
+the training sentences and, with --speech, real human speech. The test voices never speak at set-up.
+
+The head and its settings go to EXPORT_DIR/phrases (asr.runtime.phrase_listener reads them), all of it or nothing.
+The negatives' embeddings are cached in --work (atomically), so setting up other phrases later takes a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from asr.data import kokoro, render
+from asr.data.engines import EngineMissing, check_engine
+from asr.data.librispeech import LibriSpeech
+from asr.data.recipe import Speaker, load_recipe
+from asr.data.speech_commands import SpeechCommands
+from asr.data.synth import KOKORO_CACHE, STAMP, rng_for, speak, utterance
+from asr.errors import InputError
+from asr.runtime.phrase_listener import (
+    HOP,
+    PHRASES_CONFIG,
+    PHRASES_DIR,
+    PhrasesConfig,
+    phrase_key,
+)
+from asr.runtime.verifier import SpeechEmbedding
+from asr.train.verifier import (
+    EMBEDDING_HOME,
+    EMBEDDING_SOURCE,
+    Examples,
+    cached,
+    speech_examples,
+    train_head,
+    write_head_dir,
+)
+
+CLIPS_PER_VOICE = 4  # each in its own prosody (speed, pitch)
+NOISY_COPIES = 2  # each phrase clip is also heard this many times in noise
+MIN_CROP_S = 1.28  # 7 embeddings; a longer phrase gets a longer crop
+MARGIN_S = 0.3
+DEFAULT_THRESHOLD = 8.0  # log-odds, chosen on the validation stream (BENCHMARKS.md section 8)
+REFRACTORY_S = 1.0
+SILENCE, UNKNOWN = "_silence_", "_unknown_"
+
+
+def training_voices(commands: Path) -> list[Speaker]:
+    """The training voices of the recipe scale the keyword corpus was made with (its SYNTH.json; "default" for a
+    corpus made elsewhere) that are installed here (Kokoro's only when it is set up)."""
+    stamp = commands / STAMP
+    scale = json.loads(stamp.read_text())["key"]["scale"] if stamp.is_file() else "default"
+    recipe = load_recipe()
+    voices = []
+    for speaker in recipe.scale(scale).speakers:
+        if speaker.split != "train":
+            continue
+        try:
+            check_engine(speaker.engine, recipe.apt_package(speaker.engine))
+        except EngineMissing as e:
+            if speaker.engine != "kokoro":
+                raise
+            print(f"asr phrases: without Kokoro's voices ({e})", file=sys.stderr)
+            continue
+        voices.append(speaker)
+    return voices
+
+
+def _speak(args: tuple[Speaker, str, int, int, Path]) -> list[np.ndarray]:
+    """Worker: raw audio of one voice saying `phrase` `clips` times, each with its own prosody."""
+    speaker, phrase, clips, seed, kokoro_cache = args
+    recipe = load_recipe()
+    utterances = [
+        utterance(recipe, speaker, recipe.text_for(speaker, phrase), rng_for(seed, "phrase", phrase, speaker.key, n))
+        for n in range(clips)
+    ]
+    if speaker.engine == "kokoro":
+        return kokoro.synthesize(speaker.voice, utterances, kokoro_cache)
+    return speak(speaker, utterances, recipe.apt_package(speaker.engine))
+
+
+def synthesize_phrase(phrase: str, voices: list[Speaker], seed: int, kokoro_cache: Path) -> list[np.ndarray]:
+    """The phrase said by every voice (trimmed raw audio, 16 kHz), using both cores."""
+    jobs = [(v, phrase, CLIPS_PER_VOICE, seed, kokoro_cache) for v in voices]
+    with ProcessPoolExecutor(2) as pool:
+        said = list(tqdm(pool.map(_speak, jobs), total=len(jobs), desc=f"phrases: saying {phrase!r}", unit="voice"))
+    return [render.trim(a) for clips in said for a in clips]
+
+
+def crop_samples(clips: list[np.ndarray], rate: int) -> int:
+    """A crop that holds 95% of the phrase clips whole with a margin, in whole hops (at least MIN_CROP_S)."""
+    longest = np.percentile([len(c) for c in clips], 95) / rate + MARGIN_S
+    hops = int(np.ceil(max(MIN_CROP_S, longest) * rate / HOP))
+    return hops * HOP
+
+
+def negative_examples(
+    embedding: SpeechEmbedding, commands: Path, sentences: Path, crop: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings, word) of what is no phrase: every training clip of the keyword corpus (its word, or
+    `_silence_`) and crops of the training sentences every half crop, each also once in noise."""
+    corpus = SpeechCommands(commands, "train", [])
+    random.seed(0)  # SpeechCommands draws its training `_silence_` crops from Python's random: the same ones each run
+    noises = [n for n in corpus.background_noise() if len(n) >= crop]
+    examples = Examples(embedding, crop, np.random.default_rng(3))
+    words = []
+    for i in tqdm(range(len(corpus)), desc="phrases: negatives, words", unit="clip"):
+        clip, label = corpus[i]
+        word = SILENCE if label == 0 else Path(corpus.items[i][0]).parent.name
+        for noise in (None, noises[int(examples.rng.integers(len(noises)))]):
+            examples.add(clip, 0, noise)
+            words.append(word)
+    speech = LibriSpeech(sentences, "train-clean-100")
+    for i in tqdm(range(len(speech)), desc="phrases: negatives, sentences", unit="utt"):
+        audio = np.asarray(speech[i][0], dtype=np.float32)
+        for start in range(0, max(1, len(audio) - crop + 1), crop // 2):
+            examples.add(audio[start : start + crop], 0)
+            words.append(UNKNOWN)
+        examples.add(audio[:crop], 0, noises[int(examples.rng.integers(len(noises)))])
+        words.append(UNKNOWN)
+    return np.stack(examples.x).astype(np.float32), np.array(words)
+
+
+def set_up_phrases(
+    export_dir: Path,
+    phrases: list[str],
+    commands: Path,
+    sentences: Path,
+    *,
+    speech: Path | None = None,
+    work: Path = Path("runs/phrases"),
+    embedding_home: Path = EMBEDDING_HOME,
+    seed: int = 0,
+) -> dict:
+    """Train the phrases' head and write EXPORT_DIR/phrases; returns what it measured."""
+    keys = [phrase_key(p) for p in phrases]
+    if not keys or any(len(k.replace(" ", "")) < 2 for k in keys) or len(set(keys)) != len(keys):
+        raise InputError(f"phrases {phrases}: need one or more distinct phrases of two letters or more")
+    if not (Path(export_dir) / "manifest.json").is_file():
+        raise InputError(f"{export_dir}: not an export directory (no manifest.json)")
+    embedding = SpeechEmbedding(embedding_home)
+    voices = training_voices(commands)
+    said = {k: synthesize_phrase(k, voices, seed, commands.parent / KOKORO_CACHE) for k in keys}
+    rate = render.SAMPLE_RATE
+    crop = crop_samples([c for clips in said.values() for c in clips], rate)
+    key = f"{commands.resolve()}|{sentences.resolve()}|{crop}"
+    neg_x, neg_words = cached(
+        work / f"negatives-{crop}.npz", key, lambda: negative_examples(embedding, commands, sentences, crop)
+    )
+    keep = ~np.isin(neg_words, keys)  # a corpus word that is a phrase is no negative of it
+    x = [neg_x[keep]]
+    y = [np.where(neg_words[keep] == SILENCE, 0, 1)]
+    if speech is not None:
+        sx, _ = cached(
+            work / f"speech-{crop}.npz",
+            f"{speech.resolve()}|{crop}",
+            lambda: speech_examples(embedding, speech, "train-clean-100", crop),
+        )
+        x.append(sx)
+        y.append(np.ones(len(sx), dtype=np.int64))
+    variation = load_recipe().variation
+    noises = [n for n in SpeechCommands(commands, "train", []).background_noise() if len(n) >= crop]
+    positives = Examples(embedding, crop, np.random.default_rng(seed))
+    for label, k in enumerate(keys, start=2):
+        for i, raw in enumerate(tqdm(said[k], desc=f"phrases: hearing {k!r}", unit="clip")):
+            clip = render.word_clip(raw, rng_for(seed, "phrase level", k, i), variation, crop)  # level, floor, place
+            positives.add(clip, label)
+            for _ in range(NOISY_COPIES):
+                positives.add(clip, label, noises[int(positives.rng.integers(len(noises)))])
+    px, py = positives.arrays()
+    head = train_head(np.concatenate([*x, px]), np.concatenate([*y, py]), 2 + len(keys), seed)
+    config = PhrasesConfig(
+        labels=[SILENCE, UNKNOWN, *keys],
+        rows=len(embedding.embed(np.zeros(crop, dtype=np.float32))),
+        thresholds=dict.fromkeys(keys, DEFAULT_THRESHOLD),
+        refractory_s=REFRACTORY_S,
+        sample_rate=rate,
+        voices=len(voices),
+        embedding_source=EMBEDDING_SOURCE,
+    )
+    write_head_dir(Path(export_dir) / PHRASES_DIR, embedding_home, head, PHRASES_CONFIG, config.__dict__)
+    return {
+        "phrases": keys,
+        "voices": len(voices),
+        "clips": {k: len(v) for k, v in said.items()},
+        "crop_s": crop / rate,
+        "negatives": int(sum(len(a) for a in y)),
+    }
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("export_dir", type=Path, metavar="EXPORT_DIR", help="an export directory (the Pi's model)")
+    parser.add_argument("--keyword", action="append", required=True, metavar="PHRASE", help="a phrase (repeatable)")
+    parser.add_argument("--commands", type=Path, default=Path("data/generated/commands"), help="keyword corpus")
+    parser.add_argument("--sentences", type=Path, default=Path("data/generated/sentences"), help="sentences corpus")
+    parser.add_argument("--speech", type=Path, help="real speech as negatives: a LibriSpeech-layout tree")
+    parser.add_argument("--work", type=Path, default=Path("runs/phrases"), help="the negatives' embeddings cache")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = set_up_phrases(
+        args.export_dir, args.keyword, args.commands, args.sentences, speech=args.speech, work=args.work, seed=args.seed
+    )
+    print(json.dumps(report, indent=1))
+    print(f"set up in {args.export_dir / PHRASES_DIR}: `asr demo {args.export_dir} --keyword PHRASE` listens")
+    return 0

@@ -1,0 +1,86 @@
+"""Wake words defined by text for the Pi (asr phrases, asr.runtime.phrase_listener): synthesized at set-up, learnt
+on the real-speech embedding, heard in a stream."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from asr.data.speech_commands import SpeechCommands
+from asr.runtime.phrase_listener import HOP, PHRASES_CONFIG, PHRASES_DIR, PhraseListener, PhraseSetupError
+from asr.runtime.verifier import HEAD_FILE
+from tests.fixtures_export import run_asr
+
+PHRASE = "stop"  # a word of the tiny corpus: its clips leave the negatives, and its test clips are a voice never heard
+
+
+@pytest.fixture(scope="module")
+def phrase_export(kws_export, commands_corpus, sentences_corpus, tmp_path_factory):
+    export = tmp_path_factory.mktemp("phrases") / "kws"
+    shutil.copytree(kws_export, export)
+    work = export.parent / "work"
+    proc = run_asr(
+        "phrases", export, "--keyword", PHRASE, "--keyword", "Hey  Window",
+        "--commands", commands_corpus, "--sentences", sentences_corpus, "--work", work,
+    )  # fmt: skip
+    assert json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])["phrases"] == [PHRASE, "hey window"]
+    return export
+
+
+def clip_scores(listener: PhraseListener, clip: np.ndarray) -> np.ndarray:
+    """The highest score of each phrase while `clip` plays, between 1 s of quiet before and after it."""
+    quiet = np.zeros(listener.sample_rate, dtype=np.float32) + 1e-4
+    listener.reset()
+    return np.max([s for _, s in listener.listen(np.concatenate([quiet, clip, quiet]))], axis=0)
+
+
+def test_the_phrases_are_written_whole(phrase_export):
+    home = phrase_export / PHRASES_DIR
+    assert sorted(p.name for p in home.iterdir()) == sorted(
+        ["melspectrogram.tflite", "embedding_model.tflite", "LICENSE", HEAD_FILE, PHRASES_CONFIG]
+    )
+    assert not list(phrase_export.glob(f".{PHRASES_DIR}-*")), "the staging directory is left behind"
+    config = json.loads((home / PHRASES_CONFIG).read_text())
+    assert config["labels"] == ["_silence_", "_unknown_", PHRASE, "hey window"]
+    assert config["voices"] >= 2 and config["rows"] >= 7  # two words may need a longer crop than one
+
+
+def test_a_stream_scores_the_same_however_it_is_chunked(phrase_export):
+    audio = np.random.default_rng(0).standard_normal(3 * 16000).astype(np.float32) * 0.1
+    whole = list(PhraseListener.from_export(phrase_export, [PHRASE]).listen(audio))
+    listener = PhraseListener.from_export(phrase_export, [PHRASE])
+    pieces = []
+    for i in range(0, len(audio), 777):
+        pieces += listener.listen(audio[i : i + 777])
+    assert len(whole) == len(audio) // HOP - (listener.config.rows + 10 - 1) + 1  # the first embedding: 10th hop
+    assert [t for t, _ in pieces] == [t for t, _ in whole]
+    np.testing.assert_allclose(np.stack([s for _, s in pieces]), np.stack([s for _, s in whole]), atol=1e-5)
+
+
+def test_the_phrase_is_heard_in_a_voice_it_never_heard(phrase_export, commands_corpus, commands_keywords):
+    listener = PhraseListener.from_export(phrase_export, [PHRASE])
+    column = listener.config.phrases.index(PHRASE)
+    test = SpeechCommands(commands_corpus, "testing", commands_keywords)
+    clips = [test[i] for i in range(len(test.items))]
+    said = [clip_scores(listener, c)[column] for c, label in clips if test.labels[label] == PHRASE]
+    others = [clip_scores(listener, c)[column] for c, label in clips if test.labels[label] not in (PHRASE, "_silence_")]
+    assert len(said) >= 3 and len(others) >= 10
+    # Ranked by the phrase's score, its own clips come before most other words' (1.0: all of them).
+    ranked_above = np.mean([[s > o for o in others] for s in said])
+    assert ranked_above > 0.8, (said, sorted(others)[-5:])
+
+
+def test_the_demo_listens_for_phrases_set_up_and_names_what_is_missing(phrase_export, kws_export, tmp_path):
+    from asr.audio import write_audio
+
+    wav = tmp_path / "quiet.wav"
+    write_audio(wav, np.random.default_rng(0).standard_normal(3 * 16000).astype(np.float32) * 1e-3, 16000)
+    heard = run_asr("demo", phrase_export, "--file", wav, "--keyword", PHRASE, "--json")
+    assert "synthesized voices" in heard.stderr and "detection(s) in 3.0 s of audio" in heard.stderr
+    missing = run_asr("demo", phrase_export, "--file", wav, "--keyword", "gopher", check=False)
+    assert missing.returncode == 2 and "['gopher'] not set up" in missing.stderr and "asr phrases" in missing.stderr
+    none = run_asr("demo", kws_export, "--file", wav, "--keyword", PHRASE, check=False)
+    assert none.returncode == 2 and "no phrases set up" in none.stderr
+    with pytest.raises(PhraseSetupError, match="not set up"):
+        PhraseListener.from_export(phrase_export, [PHRASE], thresholds={"gopher": 1.0})
