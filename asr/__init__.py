@@ -1,10 +1,11 @@
 """Depth-tied Conformer speech recognition for embedded targets.
 
-`from asr import KeywordSpotter` is the device-side API (numpy and a TFLite interpreter; no torch).
+`from asr import KeywordSpotter` (an export's keywords) and `from asr import PhraseListener` (phrases defined by
+text, set up by `asr phrases`) are the device-side API (numpy and a TFLite interpreter; no torch).
 """
 
 __version__ = "0.2.0"
-__all__ = ["KeywordSpotter"]
+__all__ = ["KeywordSpotter", "PhraseListener"]
 
 
 def __getattr__(name: str):
@@ -13,4 +14,8 @@ def __getattr__(name: str):
         from asr.runtime.spotter import KeywordSpotter
 
         return KeywordSpotter
+    if name == "PhraseListener":
+        from asr.runtime.phrase_listener import PhraseListener
+
+        return PhraseListener
     raise AttributeError(f"module 'asr' has no attribute {name!r}")

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.audio import read_audio
+from asr.data.librispeech import LibriSpeech
 from asr.evaluation.metrics import match, read_events
 from asr.runtime.bundle import Manifest
 from asr.runtime.ctc import keyword_score
@@ -30,6 +31,7 @@ from asr.runtime.ctc_stream import load_ctc
 from asr.runtime.detector import Detection
 from asr.runtime.phrase_listener import HOP, PhraseListener, phrase_key
 from asr.runtime.phrases import is_ctc_export, phrase_units
+from bench.real_false_accepts import PAUSE_DBFS, PAUSE_S
 
 CTC_THRESHOLDS = np.round(np.arange(-4.0, 0.001, 0.05), 2)  # mean log-probability per frame below the best path
 LISTENER_THRESHOLDS = np.round(np.arange(-4.0, 20.001, 0.25), 2)  # log-odds
@@ -72,16 +74,38 @@ def ctc_series(args: argparse.Namespace, audio: np.ndarray) -> tuple[dict, dict]
     return series, units
 
 
+def listen(listener: PhraseListener, chunks, phrases: list[str]) -> dict:
+    """{phrase: [(time, score)]} of a stream of chunks, as `asr demo --keyword` scores it."""
+    rows = [row for chunk in chunks for row in listener.listen(chunk)]
+    times, scores = np.array([t for t, _ in rows]), np.stack([s for _, s in rows])
+    column = {p: listener.config.phrases.index(phrase_key(p)) for p in phrases}
+    return {p: np.stack([times, scores[:, column[p]]], axis=1) for p in phrases}
+
+
 def listener_series(args: argparse.Namespace, audio: np.ndarray) -> tuple[dict, dict]:
     """{phrase: [(time, score)]} of the phrases `asr phrases` set up for a keyword export."""
     listener = PhraseListener.from_export(args.export, args.keyword)
-    rows = [(t, scores) for i in tqdm(range(0, len(audio), HOP), desc="listener", unit="hop")
-            for t, scores in listener.listen(audio[i : i + HOP])]  # fmt: skip
-    times = np.array([t for t, _ in rows])
-    scores = np.stack([s for _, s in rows])
-    column = {p: listener.config.phrases.index(phrase_key(p)) for p in args.keyword}
-    series = {p: np.stack([times, scores[:, column[p]]], axis=1) for p in args.keyword}
-    return series, dict.fromkeys(args.keyword, f"{listener.config.voices} voices")
+    chunks = (audio[i : i + HOP] for i in tqdm(range(0, len(audio), HOP), desc="listener", unit="hop"))
+    return listen(listener, chunks, args.keyword), dict.fromkeys(args.keyword, f"{listener.config.voices} voices")
+
+
+def real_speech_series(args: argparse.Namespace) -> tuple[dict, float]:
+    """The listener's series over every utterance of --speech's split, played one after another with a pause of
+    faint noise (as bench.real_false_accepts plays them), and the hours played."""
+    listener = PhraseListener.from_export(args.export, args.keyword)
+    speech, rng = LibriSpeech(args.speech, args.speech_split), np.random.default_rng(0)
+    pause = int(PAUSE_S * listener.sample_rate)
+    played = [0]
+
+    def chunks():
+        for i in tqdm(range(len(speech)), desc="real speech", unit="utt"):
+            audio = np.asarray(speech[i][0], dtype=np.float32)
+            played[0] += pause + len(audio)
+            yield 10 ** (PAUSE_DBFS / 20) * rng.standard_normal(pause).astype(np.float32)
+            yield audio
+
+    series = listen(listener, chunks(), args.keyword)
+    return series, played[0] / listener.sample_rate / 3600
 
 
 def main() -> None:
@@ -94,6 +118,8 @@ def main() -> None:
     parser.add_argument("--hop-s", type=float, default=0.2)
     parser.add_argument("--refractory-s", type=float, default=1.0)
     parser.add_argument("--plot", type=Path, default=None, help="write the DET curves here (PNG)")
+    parser.add_argument("--speech", type=Path, help="phrase listener: false accepts on this real speech too")
+    parser.add_argument("--speech-split", default="test-clean", help="its split (speakers the set-up never heard)")
     args = parser.parse_args()
     rate = Manifest.read(args.export).features.sample_rate
     audio = read_audio(args.stream / "stream.wav", rate)
@@ -102,6 +128,8 @@ def main() -> None:
     ctc = is_ctc_export(args.export)
     series, units = (ctc_series if ctc else listener_series)(args, audio)
     thresholds = CTC_THRESHOLDS if ctc else LISTENER_THRESHOLDS
+    saved = {} if ctc else PhraseListener.from_export(args.export, args.keyword).thresholds
+    real, real_hours = real_speech_series(args) if args.speech and not ctc else ({}, 0.0)
     curves, rows = {}, []
     for phrase in args.keyword:
         sweep = []
@@ -112,13 +140,22 @@ def main() -> None:
         curves[phrase] = sweep
         best = {fa: max((r for _, r, f in sweep if f <= fa), default=0.0) for fa in (2, 10, 60)}
         n = sum(e.label == phrase for e in events)
-        rows.append((phrase, units[phrase], n, best))
+        at = ""
+        if phrase_key(phrase) in saved:  # the listener's own threshold: the stream, and real speech if given
+            t = saved[phrase_key(phrase)]
+            found = detections(series[phrase], phrase, t, args.refractory_s)
+            result = match(found, [e for e in events if e.label == phrase], [phrase], len(audio) / rate, 1.0, 1.0)
+            at = f"{t:g}: {result['overall']['recall'] or 0:.1%}, {result['overall']['false_accepts'] / hours:.1f}/h"
+            if real:
+                at += f", real speech {len(detections(real[phrase], phrase, t, args.refractory_s)) / real_hours:.2f}/h"
+        rows.append((phrase, units[phrase], n, best, at))
     route = f"CTC, {args.precision}" if ctc else "phrase listener"
-    print(f"{args.export} ({route}) on {args.stream}/stream.wav ({hours * 60:.1f} min)\n")
-    print("| phrase | units | events | recall at <= 2 FA/h | <= 10 FA/h | <= 60 FA/h |")
-    print("|---|---|---|---|---|---|")
-    for phrase, units, n, best in rows:
-        print(f"| {phrase} | {units} | {n} | {best[2]:.1%} | {best[10]:.1%} | {best[60]:.1%} |")
+    print(f"{args.export} ({route}) on {args.stream}/stream.wav ({hours * 60:.1f} min)", end="")
+    print(f"; real speech: {args.speech}/{args.speech_split} ({real_hours:.2f} h)\n" if real else "\n")
+    print("| phrase | units | events | recall at <= 2 FA/h | <= 10 FA/h | <= 60 FA/h | at its threshold |")
+    print("|---|---|---|---|---|---|---|")
+    for phrase, units, n, best, at in rows:
+        print(f"| {phrase} | {units} | {n} | {best[2]:.1%} | {best[10]:.1%} | {best[60]:.1%} | {at or '-'} |")
     if args.plot:
         import matplotlib
 

@@ -56,6 +56,18 @@ def test_a_stream_scores_the_same_however_it_is_chunked(phrase_export):
     assert len(whole) == len(audio) // HOP - (listener.config.rows + 10 - 1) + 1  # the first embedding: 10th hop
     assert [t for t, _ in pieces] == [t for t, _ in whole]
     np.testing.assert_allclose(np.stack([s for _, s in pieces]), np.stack([s for _, s in whole]), atol=1e-5)
+    # The public face: int16 PCM chunks fire where float32 does (a threshold everything passes: once a refractory
+    # period).
+    from asr import PhraseListener as Public
+
+    pcm = np.round(audio * 32767).astype(np.int16)
+    public = Public.from_export(phrase_export, [PHRASE], thresholds={PHRASE: -1e9})
+    fired = [d.time_s for i in range(0, len(pcm), 1600) for d in public.predict(pcm[i : i + 1600])]
+    expected = [whole[0][0]]
+    for t, _ in whole:
+        if t - expected[-1] >= public.config.refractory_s:
+            expected.append(t)
+    assert fired == pytest.approx(expected)
 
 
 def test_the_phrase_is_heard_in_a_voice_it_never_heard(phrase_export, commands_corpus, commands_keywords):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.runtime.detector import Detection
+from asr.runtime.spotter import to_float_audio
 from asr.runtime.verifier import (
     EMBEDDING_FRAMES,
     EMBEDDING_STEP,
@@ -76,7 +77,12 @@ def read_config(home: Path) -> PhrasesConfig:
 
 
 class PhraseListener:
-    """`listener.push(chunk)` -> the detections that chunk completes (mono float32 at `sample_rate`)."""
+    """Phrases defined by text, heard in a stream, in three lines:
+
+    from asr import PhraseListener
+    listener = PhraseListener.from_export("artifacts/kws-tiny", ["hey marvin"])
+    for detection in listener.predict(chunk): ...   # chunk: int16 PCM or float32 in [-1, 1], at sample_rate
+    """
 
     def __init__(
         self,
@@ -158,9 +164,10 @@ class PhraseListener:
             if len(self._rows) == self.config.rows:
                 yield self._hops * HOP / self.sample_rate, self.scores()
 
-    def push(self, samples: np.ndarray) -> list[Detection]:
+    def predict(self, chunk: np.ndarray) -> list[Detection]:
+        """The detections `chunk` (int16 PCM or float32 in [-1, 1], mono, at `sample_rate`) completes."""
         found = []
-        for t, scores in self.listen(samples):
+        for t, scores in self.listen(to_float_audio(chunk)):
             for phrase, score in zip(self.config.phrases, scores, strict=True):
                 if score >= self.thresholds[phrase] and t - self._last[phrase] >= self.config.refractory_s:
                     self._last[phrase] = t
@@ -169,7 +176,7 @@ class PhraseListener:
 
     def run(self, chunks: Iterable[np.ndarray]) -> Iterator[Detection]:
         for chunk in chunks:
-            yield from self.push(chunk)
+            yield from self.predict(chunk)
 
 
 def run_demo(args) -> int:

@@ -179,7 +179,7 @@ def set_up_phrases(
             for _ in range(NOISY_COPIES):
                 positives.add(clip, label, noises[int(positives.rng.integers(len(noises)))])
     px, py = positives.arrays()
-    head = train_head(np.concatenate([*x, px]), np.concatenate([*y, py]), 2 + len(keys), seed)
+    head = train_head(np.concatenate([*x, px]), np.concatenate([*y, py]), 2 + len(keys), seed, "phrases: head")
     config = PhrasesConfig(
         labels=[SILENCE, UNKNOWN, *keys],
         rows=len(embedding.embed(np.zeros(crop, dtype=np.float32))),

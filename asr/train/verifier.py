@@ -125,7 +125,9 @@ def cached(path: Path, key: str, make) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def train_head(x: np.ndarray, y: np.ndarray, num_labels: int, seed: int) -> dict[str, np.ndarray]:
+def train_head(
+    x: np.ndarray, y: np.ndarray, num_labels: int, seed: int, desc: str = "verifier: head"
+) -> dict[str, np.ndarray]:
     """A two-layer MLP on the flattened embeddings, standardised per feature (asr.runtime.verifier runs it)."""
     torch.manual_seed(seed)
     torch.set_num_threads(1)  # sums in one order: the same head on every run (it trains in seconds)
@@ -136,7 +138,7 @@ def train_head(x: np.ndarray, y: np.ndarray, num_labels: int, seed: int) -> dict
     layers = [torch.nn.Linear(flat.shape[1], HIDDEN), torch.nn.ReLU(), torch.nn.Dropout(0.3)]
     net = torch.nn.Sequential(*layers, torch.nn.Linear(HIDDEN, num_labels))
     optimizer = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-2)
-    for _ in tqdm(range(EPOCHS), desc="verifier: head", unit="epoch"):
+    for _ in tqdm(range(EPOCHS), desc=desc, unit="epoch"):
         net.train()
         for batch in torch.randperm(len(inputs)).split(BATCH):
             loss = torch.nn.functional.cross_entropy(net(inputs[batch]), targets[batch])
