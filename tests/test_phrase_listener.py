@@ -96,3 +96,13 @@ def test_the_demo_listens_for_phrases_set_up_and_names_what_is_missing(phrase_ex
     assert none.returncode == 2 and "no phrases set up" in none.stderr
     with pytest.raises(PhraseSetupError, match="not set up"):
         PhraseListener.from_export(phrase_export, [PHRASE], thresholds={"gopher": 1.0})
+
+
+def test_set_up_refuses_what_it_cannot_use(phone_export, kws_export, tmp_path):
+    ctc = run_asr("phrases", phone_export, "--keyword", PHRASE, check=False)
+    assert ctc.returncode == 2 and "spots phrases by its own units" in ctc.stderr
+    missing = run_asr("phrases", tmp_path / "nowhere", "--keyword", PHRASE, check=False)
+    assert missing.returncode == 2 and "not an export directory" in missing.stderr
+    same = run_asr("phrases", kws_export, "--keyword", "Stop", "--keyword", "stop", check=False)
+    assert same.returncode == 2 and "distinct phrases" in same.stderr
+    assert not (kws_export / PHRASES_DIR).exists()

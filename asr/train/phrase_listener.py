@@ -29,6 +29,7 @@ from asr.data.recipe import Speaker, load_recipe
 from asr.data.speech_commands import SpeechCommands
 from asr.data.synth import KOKORO_CACHE, STAMP, rng_for, speak, utterance
 from asr.errors import InputError
+from asr.runtime.bundle import Manifest
 from asr.runtime.phrase_listener import (
     HOP,
     PHRASES_CONFIG,
@@ -147,8 +148,8 @@ def set_up_phrases(
     keys = [phrase_key(p) for p in phrases]
     if not keys or any(len(k.replace(" ", "")) < 2 for k in keys) or len(set(keys)) != len(keys):
         raise InputError(f"phrases {phrases}: need one or more distinct phrases of two letters or more")
-    if not (Path(export_dir) / "manifest.json").is_file():
-        raise InputError(f"{export_dir}: not an export directory (no manifest.json)")
+    if Manifest.read(export_dir).ctc is not None:
+        raise InputError(f"{export_dir}: a CTC export spots phrases by its own units (`asr demo --keyword`)")
     embedding = SpeechEmbedding(embedding_home)
     voices = training_voices(commands)
     said = {k: synthesize_phrase(k, voices, seed, commands.parent / KOKORO_CACHE) for k in keys}
