@@ -6,7 +6,7 @@
 #
 #   tools/pi_arm64_check.sh EXPORT_DIR WAV [CTC_EXPORT_DIR]   # e.g. runs/kws/export data/generated/stream/stream.wav
 #
-# An EXPORT_DIR with phrases set up (`asr phrases`) also has its first phrase listened for there and on the host.
+# An EXPORT_DIR with phrases set up (`asr phrases`) also has them listened for there and on the host.
 # With CTC_EXPORT_DIR (an `asr export` of a CTC model, text or phones) it also runs the device's CTC commands there
 # on the same audio: `asr transcribe CTC_EXPORT_DIR AUDIO` and `asr demo CTC_EXPORT_DIR --keyword marvin --file
 # AUDIO`. The phrase is set up on the host first (espeak-ng for a phone model: the repository's .venv), in a copy of
@@ -265,13 +265,15 @@ run_pi() {
   fi
   log "emulated $name: ok, ${elapsed} s wall time under qemu"
 }
-# --- a phrase defined by text for the Pi (`asr phrases` set it up in EXPORT_DIR/phrases on the PC) ------------
+# --- phrases defined by text for the Pi (`asr phrases` set them up in EXPORT_DIR/phrases on the PC) ------------
 if [ -f "$EXPORT_DIR/phrases/phrases.json" ]; then
-  PI_PHRASE=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["labels"][2])' \
+  mapfile -t PI_PHRASES < <(python3 -c 'import json, sys; print("\n".join(json.load(open(sys.argv[1]))["labels"][2:]))' \
     "$EXPORT_DIR/phrases/phrases.json")
-  run_pi "demo --keyword '$PI_PHRASE'" "$CACHE/listener-arm64.txt" \
-    "$REPO/deploy/pi/demo.py" "$EXPORT_DIR" --keyword "$PI_PHRASE" --file "$AUDIO"
-  if "$HOST_VENV" "$REPO/deploy/pi/demo.py" "$EXPORT_DIR" --keyword "$PI_PHRASE" --file "$AUDIO" \
+  PHRASE_ARGS=()
+  for p in "${PI_PHRASES[@]}"; do PHRASE_ARGS+=(--keyword "$p"); done
+  run_pi "demo ${PHRASE_ARGS[*]}" "$CACHE/listener-arm64.txt" \
+    "$REPO/deploy/pi/demo.py" "$EXPORT_DIR" "${PHRASE_ARGS[@]}" --file "$AUDIO"
+  if "$HOST_VENV" "$REPO/deploy/pi/demo.py" "$EXPORT_DIR" "${PHRASE_ARGS[@]}" --file "$AUDIO" \
     >"$CACHE/listener-host.txt" 2>/dev/null; then
     compare_detections "$CACHE/listener-host.txt" "$CACHE/listener-arm64.txt"
   fi

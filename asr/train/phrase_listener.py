@@ -7,7 +7,8 @@ phrases against everything else the corpora say: every training word (the phrase
 the training sentences and, with --speech, real human speech. The test voices never speak at set-up.
 
 The head and its settings go to EXPORT_DIR/phrases (asr.runtime.phrase_listener reads them), all of it or nothing.
-The negatives' embeddings are cached in --work (atomically), so setting up other phrases later takes a minute.
+The negatives' embeddings are cached in --work per crop length (atomically): another phrase of a length set up
+before takes about 1.5 minutes (BENCHMARKS.md section 8).
 """
 
 from __future__ import annotations
