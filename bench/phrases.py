@@ -29,8 +29,8 @@ from asr.runtime.bundle import Manifest
 from asr.runtime.ctc import keyword_score
 from asr.runtime.ctc_stream import load_ctc
 from asr.runtime.detector import Detection
-from asr.runtime.phrase_listener import HOP, PhraseListener, phrase_key
-from asr.runtime.phrases import is_ctc_export, phrase_units
+from asr.runtime.phrase_listener import HOP, PhraseListener
+from asr.runtime.phrases import is_ctc_export, phrase_key, phrase_units
 from bench.real_false_accepts import PAUSE_DBFS, PAUSE_S
 
 CTC_THRESHOLDS = np.round(np.arange(-4.0, 0.001, 0.05), 2)  # mean log-probability per frame below the best path

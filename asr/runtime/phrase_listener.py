@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.runtime.detector import Detection
+from asr.runtime.phrases import phrase_key
 from asr.runtime.spotter import to_float_audio
 from asr.runtime.verifier import (
     EMBEDDING_FRAMES,
@@ -60,10 +61,6 @@ class PhrasesConfig:
     @property
     def phrases(self) -> list[str]:
         return self.labels[2:]
-
-
-def phrase_key(phrase: str) -> str:
-    return " ".join(phrase.lower().split())
 
 
 def read_config(home: Path) -> PhrasesConfig:

@@ -31,6 +31,11 @@ class PhraseError(InputError):
     """A phrase the model cannot spot; the message says what the model (or espeak-ng) made of it."""
 
 
+def phrase_key(phrase: str) -> str:
+    """How a phrase is stored and looked up: lower case, single spaces."""
+    return " ".join(phrase.lower().split())
+
+
 def espeak_phones(word: str) -> str:
     """espeak-ng's US English phoneme mnemonics for one word (what asr.text.phonemes folds into the phone set)."""
     try:
@@ -79,7 +84,7 @@ def setup_phrases(export_dir: str | Path, model: CTCModel, phrases: Iterable[str
     stored = json.loads(path.read_text()) if path.is_file() else {}
     out, new = {}, False
     for phrase in phrases:
-        key = " ".join(phrase.lower().split())
+        key = phrase_key(phrase)
         if key not in stored:
             units, new = phrase_units(model, key), True
             stored[key] = {"units": units, "unit_names": [model.units[u] for u in units]}
@@ -168,7 +173,7 @@ def run_demo(args) -> int:
     for phrase, entry in phrases.items():
         print(f"{phrase}: {' '.join(entry['unit_names'])}", file=sys.stderr)
     default = args.threshold if args.threshold is not None else DEFAULT_PHRASE_THRESHOLD
-    thresholds = {p: default for p in phrases} | {" ".join(k.lower().split()): v for k, v in args.label_threshold}
+    thresholds = {p: default for p in phrases} | {phrase_key(k): v for k, v in args.label_threshold}
     spotter = PhraseSpotter(model, {p: e["units"] for p, e in phrases.items()}, thresholds)
     chunks = demo_chunks(args, model.spec.sample_rate, list(phrases))
     count = 0

@@ -36,8 +36,8 @@ from asr.runtime.phrase_listener import (
     PHRASES_CONFIG,
     PHRASES_DIR,
     PhrasesConfig,
-    phrase_key,
 )
+from asr.runtime.phrases import phrase_key
 from asr.runtime.verifier import SpeechEmbedding
 from asr.train.verifier import (
     EMBEDDING_HOME,
