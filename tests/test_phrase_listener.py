@@ -68,6 +68,11 @@ def test_a_stream_scores_the_same_however_it_is_chunked(phrase_export):
         if t - expected[-1] >= public.config.refractory_s:
             expected.append(t)
     assert fired == pytest.approx(expected)
+    # It fires only the phrases it was asked for, not every phrase set up beside them.
+    everything = {PHRASE: -1e9, "hey window": -1e9}
+    for asked in ([PHRASE], [PHRASE, "hey window"]):
+        listener = Public.from_export(phrase_export, asked, thresholds=everything)
+        assert {d.label for i in range(0, len(pcm), 1600) for d in listener.predict(pcm[i : i + 1600])} == set(asked)
 
 
 def test_the_phrase_is_heard_in_a_voice_it_never_heard(phrase_export, commands_corpus, commands_keywords):

@@ -103,6 +103,7 @@ class PhraseListener:
             raise PhraseSetupError(f"{self.home}: {unknown} not set up (it knows {self.config.phrases})")
         self.embedding = SpeechEmbedding(self.home, backend=backend)
         self.sample_rate = self.config.sample_rate
+        self.listening = set(self.config.phrases)  # the phrases `predict` fires (from_export: those asked for)
         self.reset()
 
     def reset(self) -> None:
@@ -123,12 +124,14 @@ class PhraseListener:
                 f"{export_dir}: no phrases set up; on the PC run `asr phrases {export_dir} --keyword PHRASE ...`"
             )
         listener = cls(home, **kwargs)
-        missing = [p for p in map(phrase_key, phrases) if p not in listener.config.phrases]
+        wanted = [phrase_key(p) for p in phrases]
+        missing = [p for p in wanted if p not in listener.config.phrases]
         if missing:
             raise PhraseSetupError(
                 f"{home}: {missing} not set up (it knows {listener.config.phrases}); on the PC run "
                 f"`asr phrases {export_dir} --keyword ...` with every phrase you want"
             )
+        listener.listening = set(wanted)
         return listener
 
     @property
@@ -166,7 +169,9 @@ class PhraseListener:
         found = []
         for t, scores in self.listen(to_float_audio(chunk)):
             for phrase, score in zip(self.config.phrases, scores, strict=True):
-                if score >= self.thresholds[phrase] and t - self._last[phrase] >= self.config.refractory_s:
+                if phrase not in self.listening or score < self.thresholds[phrase]:
+                    continue
+                if t - self._last[phrase] >= self.config.refractory_s:
                     self._last[phrase] = t
                     found.append(Detection(t, phrase, float(score)))
         return found
@@ -188,11 +193,9 @@ def run_demo(args) -> int:
         thresholds = {phrase_key(p): args.threshold for p in args.keyword} | thresholds
     listener = PhraseListener.from_export(args.model_dir, args.keyword, thresholds=thresholds, backend=args.backend)
     print(f"phrases heard through {listener.home} ({listener.config.voices} synthesized voices)", file=sys.stderr)
-    wanted = {phrase_key(p) for p in args.keyword}
     count = 0
-    for detection in listener.run(demo_chunks(args, listener.sample_rate, sorted(wanted))):
-        if detection.label in wanted:
-            count += 1
-            print(format_detection(detection, args.json), flush=True)
+    for detection in listener.run(demo_chunks(args, listener.sample_rate, sorted(listener.listening))):
+        count += 1
+        print(format_detection(detection, args.json), flush=True)
     print(f"{count} detection(s) in {listener.audio_seconds:.1f} s of audio", file=sys.stderr)
     return 0
