@@ -82,17 +82,17 @@ def listen(listener: PhraseListener, chunks, phrases: list[str]) -> dict:
     return {p: np.stack([times, scores[:, column[p]]], axis=1) for p in phrases}
 
 
-def listener_series(args: argparse.Namespace, audio: np.ndarray) -> tuple[dict, dict]:
-    """{phrase: [(time, score)]} of the phrases `asr phrases` set up for a keyword export."""
-    listener = PhraseListener.from_export(args.export, args.keyword)
+def listener_series(listener: PhraseListener, audio: np.ndarray, phrases: list[str]) -> tuple[dict, dict]:
+    """{phrase: [(time, score)]} of the phrases `asr phrases` set up for a keyword export, from a fresh stream."""
+    listener.reset()
     chunks = (audio[i : i + HOP] for i in tqdm(range(0, len(audio), HOP), desc="listener", unit="hop"))
-    return listen(listener, chunks, args.keyword), dict.fromkeys(args.keyword, f"{listener.config.voices} voices")
+    return listen(listener, chunks, phrases), dict.fromkeys(phrases, f"{listener.config.voices} voices")
 
 
-def real_speech_series(args: argparse.Namespace) -> tuple[dict, float]:
+def real_speech_series(listener: PhraseListener, args: argparse.Namespace) -> tuple[dict, float]:
     """The listener's series over every utterance of --speech's split, played one after another with a pause of
-    faint noise (as bench.real_false_accepts plays them), and the hours played."""
-    listener = PhraseListener.from_export(args.export, args.keyword)
+    faint noise (as bench.real_false_accepts plays them) from a fresh stream, and the hours played."""
+    listener.reset()
     speech, rng = LibriSpeech(args.speech, args.speech_split), np.random.default_rng(0)
     pause = int(PAUSE_S * listener.sample_rate)
     played = [0]
@@ -126,10 +126,11 @@ def main() -> None:
     events = read_events(args.stream / "events.csv")
     hours = len(audio) / rate / 3600
     ctc = is_ctc_export(args.export)
-    series, units = (ctc_series if ctc else listener_series)(args, audio)
+    listener = None if ctc else PhraseListener.from_export(args.export, args.keyword)
+    series, units = ctc_series(args, audio) if ctc else listener_series(listener, audio, args.keyword)
     thresholds = CTC_THRESHOLDS if ctc else LISTENER_THRESHOLDS
-    saved = {} if ctc else PhraseListener.from_export(args.export, args.keyword).thresholds
-    real, real_hours = real_speech_series(args) if args.speech and not ctc else ({}, 0.0)
+    saved = {} if ctc else listener.thresholds
+    real, real_hours = real_speech_series(listener, args) if args.speech and not ctc else ({}, 0.0)
     curves, rows = {}, []
     for phrase in args.keyword:
         sweep = []

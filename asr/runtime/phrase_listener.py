@@ -15,7 +15,6 @@ the one for a microcontroller).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +25,14 @@ from asr.runtime.detector import Detection
 from asr.runtime.phrases import phrase_key
 from asr.runtime.spotter import to_float_audio
 from asr.runtime.verifier import (
+    EMBEDDING_DIM,
     EMBEDDING_FRAMES,
     EMBEDDING_STEP,
-    HEAD_ARRAYS,
-    HEAD_FILE,
     MEL_BINS,
     SpeechEmbedding,
     VerifierError,
     head_logits,
+    read_head_dir,
 )
 
 PHRASES_DIR, PHRASES_CONFIG = "phrases", "phrases.json"  # inside an export directory
@@ -63,16 +62,6 @@ class PhrasesConfig:
         return self.labels[2:]
 
 
-def read_config(home: Path) -> PhrasesConfig:
-    path = home / PHRASES_CONFIG
-    if not path.is_file():
-        raise PhraseSetupError(f"{path}: missing (`asr phrases EXPORT_DIR --keyword PHRASE` writes it)")
-    try:
-        return PhrasesConfig(**json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError) as e:
-        raise PhraseSetupError(f"{path}: not a phrases config: {e}") from None
-
-
 class PhraseListener:
     """Phrases defined by text, heard in a stream, in three lines:
 
@@ -89,14 +78,9 @@ class PhraseListener:
         backend: str | None = None,
     ) -> None:
         self.home = Path(home)
-        self.config = read_config(self.home)
-        if not (self.home / HEAD_FILE).is_file():
-            raise PhraseSetupError(f"{self.home / HEAD_FILE}: missing (`asr phrases` writes it)")
-        with np.load(self.home / HEAD_FILE) as head:
-            missing = [k for k in HEAD_ARRAYS if k not in head]
-            if missing:
-                raise PhraseSetupError(f"{self.home / HEAD_FILE}: arrays {missing} missing")
-            self.head = {k: head[k].astype(np.float32) for k in HEAD_ARRAYS}
+        self.config, self.head = read_head_dir(
+            self.home, PHRASES_CONFIG, PhrasesConfig, "phrases", "asr phrases", PhraseSetupError
+        )
         self.thresholds = dict(self.config.thresholds) | {phrase_key(k): v for k, v in (thresholds or {}).items()}
         unknown = sorted(set(self.thresholds) - set(self.config.phrases))
         if unknown:
@@ -111,7 +95,7 @@ class PhraseListener:
         self._pending = np.zeros(0, dtype=np.float32)  # samples of the next hop
         self._context = np.zeros(0, dtype=np.float32)  # the last MEL_CONTEXT samples
         self._mels = np.zeros((0, MEL_BINS), dtype=np.float32)  # the last EMBEDDING_FRAMES mel frames
-        self._rows = np.zeros((0, self.head["mean"].size // self.config.rows), dtype=np.float32)
+        self._rows = np.zeros((0, EMBEDDING_DIM), dtype=np.float32)  # the last `rows` embeddings
         self._hops = 0
         self._last = {p: -np.inf for p in self.config.phrases}
 

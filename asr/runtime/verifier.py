@@ -105,22 +105,7 @@ class Verifier:
 
     def __init__(self, home: str | Path, *, backend: str | None = None) -> None:
         self.home = Path(home)
-        for name in (HEAD_FILE, CONFIG_FILE):
-            if not (self.home / name).is_file():
-                raise VerifierError(f"{self.home / name}: missing (a verifier directory is written by `asr verifier`)")
-        try:
-            self.config = VerifierConfig(**json.loads((self.home / CONFIG_FILE).read_text()))
-        except (json.JSONDecodeError, TypeError) as e:
-            raise VerifierError(f"{self.home / CONFIG_FILE}: not a verifier config: {e}") from None
-        with np.load(self.home / HEAD_FILE) as head:
-            missing = [k for k in HEAD_ARRAYS if k not in head]
-            if missing:
-                raise VerifierError(f"{self.home / HEAD_FILE}: arrays {missing} missing")
-            self.head = {k: head[k].astype(np.float32) for k in HEAD_ARRAYS}
-        if self.head["w2"].shape[1] != len(self.config.labels):
-            raise VerifierError(
-                f"{self.home / HEAD_FILE}: {self.head['w2'].shape[1]} outputs for {len(self.config.labels)} labels"
-            )
+        self.config, self.head = read_head_dir(self.home, CONFIG_FILE, VerifierConfig, "verifier", "asr verifier")
         self.embedding = SpeechEmbedding(self.home, backend=backend)
 
     @classmethod
@@ -173,6 +158,26 @@ class Verifier:
     def confirmer(self, audio: np.ndarray) -> Callable[[list[Detection]], list[Detection]]:
         """`confirmed` for one recording, with one cache for all the calls on it."""
         return partial(self.confirmed, audio, cache={})
+
+
+def read_head_dir(home: Path, config_file: str, config_class, what: str, writer: str, error=VerifierError):
+    """(config, head arrays) of a head on the speech embedding (a directory `writer` wrote); `error` naming the file
+    and the problem when one is missing, unreadable, or the head's outputs do not match the config's labels."""
+    for name in (HEAD_FILE, config_file):
+        if not (home / name).is_file():
+            raise error(f"{home / name}: missing (a {what} directory is written by `{writer}`)")
+    try:
+        config = config_class(**json.loads((home / config_file).read_text()))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise error(f"{home / config_file}: not a {what} config: {e}") from None
+    with np.load(home / HEAD_FILE) as arrays:
+        missing = [k for k in HEAD_ARRAYS if k not in arrays]
+        if missing:
+            raise error(f"{home / HEAD_FILE}: arrays {missing} missing")
+        head = {k: arrays[k].astype(np.float32) for k in HEAD_ARRAYS}
+    if head["w2"].shape[1] != len(config.labels):
+        raise error(f"{home / HEAD_FILE}: {head['w2'].shape[1]} outputs for {len(config.labels)} labels")
+    return config, head
 
 
 def head_logits(head: dict[str, np.ndarray], embeddings: np.ndarray) -> np.ndarray:

@@ -108,13 +108,11 @@ def crop_samples(clips: list[np.ndarray], rate: int) -> int:
 
 
 def negative_examples(
-    embedding: SpeechEmbedding, commands: Path, sentences: Path, crop: int
+    embedding: SpeechEmbedding, corpus: SpeechCommands, noises: list[np.ndarray], sentences: Path, crop: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(embeddings, word) of what is no phrase: every training clip of the keyword corpus (its word, or
-    `_silence_`) and crops of the training sentences every half crop, each also once in noise."""
-    corpus = SpeechCommands(commands, "train", [])
+    """(embeddings, word) of what is no phrase: every clip of the keyword corpus's training split (its word, or
+    `_silence_`) and crops of the training sentences every half crop, each also once in `noises`."""
     random.seed(0)  # SpeechCommands draws its training `_silence_` crops from Python's random: the same ones each run
-    noises = [n for n in corpus.background_noise() if len(n) >= crop]
     examples = Examples(embedding, crop, np.random.default_rng(3))
     words = []
     for i in tqdm(range(len(corpus)), desc="phrases: negatives, words", unit="clip"):
@@ -157,8 +155,10 @@ def set_up_phrases(
     rate = render.SAMPLE_RATE
     crop = crop_samples([c for clips in said.values() for c in clips], rate)
     key = f"{commands.resolve()}|{sentences.resolve()}|{crop}"
+    corpus = SpeechCommands(commands, "train", [])
+    noises = [n for n in corpus.background_noise() if len(n) >= crop]
     neg_x, neg_words = cached(
-        work / f"negatives-{crop}.npz", key, lambda: negative_examples(embedding, commands, sentences, crop)
+        work / f"negatives-{crop}.npz", key, lambda: negative_examples(embedding, corpus, noises, sentences, crop)
     )
     keep = ~np.isin(neg_words, keys)  # a corpus word that is a phrase is no negative of it
     x = [neg_x[keep]]
@@ -172,7 +172,6 @@ def set_up_phrases(
         x.append(sx)
         y.append(np.ones(len(sx), dtype=np.int64))
     variation = load_recipe().variation
-    noises = [n for n in SpeechCommands(commands, "train", []).background_noise() if len(n) >= crop]
     positives = Examples(embedding, crop, np.random.default_rng(seed))
     for label, k in enumerate(keys, start=2):
         for i, raw in enumerate(tqdm(said[k], desc=f"phrases: hearing {k!r}", unit="clip")):
