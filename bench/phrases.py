@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.audio import read_audio
-from asr.data.librispeech import LibriSpeech
+from asr.data.librispeech import LibriSpeech, session_pause
 from asr.evaluation.metrics import match, read_events
 from asr.runtime.bundle import Manifest
 from asr.runtime.ctc import keyword_score
@@ -31,7 +31,6 @@ from asr.runtime.ctc_stream import load_ctc
 from asr.runtime.detector import Detection
 from asr.runtime.phrase_listener import HOP, PhraseListener
 from asr.runtime.phrases import is_ctc_export, phrase_key, phrase_units
-from bench.real_false_accepts import PAUSE_DBFS, PAUSE_S
 
 CTC_THRESHOLDS = np.round(np.arange(-4.0, 0.001, 0.05), 2)  # mean log-probability per frame below the best path
 LISTENER_THRESHOLDS = np.round(np.arange(-4.0, 20.001, 0.25), 2)  # log-odds
@@ -94,14 +93,14 @@ def real_speech_series(listener: PhraseListener, args: argparse.Namespace) -> tu
     faint noise (as bench.real_false_accepts plays them) from a fresh stream, and the hours played."""
     listener.reset()
     speech, rng = LibriSpeech(args.speech, args.speech_split), np.random.default_rng(0)
-    pause = int(PAUSE_S * listener.sample_rate)
     played = [0]
 
     def chunks():
         for i in tqdm(range(len(speech)), desc="real speech", unit="utt"):
             audio = np.asarray(speech[i][0], dtype=np.float32)
-            played[0] += pause + len(audio)
-            yield 10 ** (PAUSE_DBFS / 20) * rng.standard_normal(pause).astype(np.float32)
+            pause = session_pause(rng, listener.sample_rate)
+            played[0] += len(pause) + len(audio)
+            yield pause
             yield audio
 
     series = listen(listener, chunks(), args.keyword)

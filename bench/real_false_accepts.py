@@ -27,15 +27,12 @@ import soundfile as sf
 from tqdm import tqdm
 
 from asr.audio import read_audio
-from asr.data.librispeech import LibriSpeech
+from asr.data.librispeech import PAUSE_S, LibriSpeech, session_pause
 from asr.errors import InputError
 from asr.evaluation.metrics import decide, read_events
 from asr.evaluation.stream import evaluate_stream
 from asr.files import write_text_atomic
 from asr.runtime.options import add_detector_arguments, spotter_from_args
-
-PAUSE_S = 0.5
-PAUSE_DBFS = -70.0  # a real microphone is never digitally silent
 
 
 def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0, keep_audio: bool = False):
@@ -43,7 +40,6 @@ def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0, 
     session's audio if `keep_audio` else None) of the whole session."""
     rng = np.random.default_rng(seed)
     rate = detector.spec.sample_rate
-    pause = int(PAUSE_S * rate)
     times, posteriors, spans, clock, played = [], [], [], 0.0, []
     order = range(len(speech))
     if max_hours:  # every k-th utterance: all speakers, about max_hours of them
@@ -51,7 +47,7 @@ def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0, 
         order = order[:: max(1, int(total / (max_hours * 3600)))]
     for i in tqdm(order, desc="real speech", unit="utt"):
         audio, _, utt_id = speech[i]
-        floor = 10 ** (PAUSE_DBFS / 20) * rng.standard_normal(pause).astype(np.float32)
+        floor = session_pause(rng, rate)
         for chunk in (floor, audio):
             if keep_audio:
                 played.append(chunk)

@@ -8,24 +8,46 @@ import numpy as np
 import pytest
 
 from asr.data.speech_commands import SpeechCommands
-from asr.runtime.phrase_listener import HOP, PHRASES_CONFIG, PHRASES_DIR, PhraseListener, PhraseSetupError
-from asr.runtime.verifier import HEAD_FILE
+from asr.runtime.phrase_listener import (
+    HOP,
+    PHRASES_CONFIG,
+    PHRASES_DIR,
+    EmbeddingStream,
+    PhraseListener,
+    PhraseSetupError,
+)
+from asr.runtime.verifier import EMBEDDING_FRAMES, EMBEDDING_STEP, HEAD_FILE
+from asr.train.phrase_listener import (
+    DEFAULT_THRESHOLD,
+    FOLDS,
+    MAX_THRESHOLD,
+    TARGET_FA_PER_HOUR,
+    choose_threshold,
+    false_accepts,
+)
 from tests.fixtures_export import run_asr
 
 PHRASE = "stop"  # a word of the tiny corpus: its clips leave the negatives, and its test clips are a voice never heard
 
 
 @pytest.fixture(scope="module")
-def phrase_export(kws_export, commands_corpus, sentences_corpus, tmp_path_factory):
+def phrase_setup(kws_export, commands_corpus, sentences_corpus, tmp_path_factory):
+    """(export, set-up report) of the two phrases, with the tiny sentences' voices as the real speech."""
     export = tmp_path_factory.mktemp("phrases") / "kws"
     shutil.copytree(kws_export, export)
     work = export.parent / "work"
     proc = run_asr(
         "phrases", export, "--keyword", PHRASE, "--keyword", "Hey  Window",
-        "--commands", commands_corpus, "--sentences", sentences_corpus, "--work", work,
+        "--commands", commands_corpus, "--sentences", sentences_corpus, "--speech", sentences_corpus, "--work", work,
     )  # fmt: skip
-    assert json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])["phrases"] == [PHRASE, "hey window"]
-    return export
+    report = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])
+    assert report["phrases"] == [PHRASE, "hey window"]
+    return export, report
+
+
+@pytest.fixture(scope="module")
+def phrase_export(phrase_setup):
+    return phrase_setup[0]
 
 
 def clip_scores(listener: PhraseListener, clip: np.ndarray) -> np.ndarray:
@@ -55,6 +77,14 @@ def test_a_stream_scores_the_same_however_it_is_chunked(phrase_export):
         pieces += listener.listen(audio[i : i + 777])
     assert len(whole) == len(audio) // HOP - (listener.config.rows + 10 - 1) + 1  # the first embedding: 10th hop
     assert [t for t, _ in pieces] == [t for t, _ in whole]
+    # The embeddings are of the whole recording's mel frames, the last 76 when a hop completes (the first hop gives 5).
+    stream = EmbeddingStream(listener.stream.embedding)
+    rows = np.stack([row for i in range(0, len(audio), 777) for row in stream.push(audio[i : i + 777])])
+    mels = stream.embedding.mels(audio)
+    ends = range(EMBEDDING_FRAMES + 1, len(mels) + 1, EMBEDDING_STEP)
+    np.testing.assert_array_equal(
+        rows, np.concatenate([stream.embedding.embed_mels(mels[e - EMBEDDING_FRAMES : e]) for e in ends])
+    )
     np.testing.assert_allclose(np.stack([s for _, s in pieces]), np.stack([s for _, s in whole]), atol=1e-5)
     # The public face: int16 PCM chunks fire where float32 does (a threshold everything passes: once a refractory
     # period).
@@ -73,6 +103,23 @@ def test_a_stream_scores_the_same_however_it_is_chunked(phrase_export):
     for asked in ([PHRASE], [PHRASE, "hey window"]):
         listener = Public.from_export(phrase_export, asked, thresholds=everything)
         assert {d.label for i in range(0, len(pcm), 1600) for d in listener.predict(pcm[i : i + 1600])} == set(asked)
+
+
+def test_each_threshold_is_raised_until_real_speakers_it_never_heard_are_quiet(phrase_setup):
+    export, report = phrase_setup
+    thresholds = json.loads((export / PHRASES_DIR / PHRASES_CONFIG).read_text())["thresholds"]
+    real = report["real_speech"]
+    assert real["folds"] == FOLDS and real["hours"] > 0
+    for phrase, measured in real["per_phrase"].items():
+        assert thresholds[phrase] == measured["threshold"] >= DEFAULT_THRESHOLD
+        assert measured["false_accepts_per_hour_held_out"] <= TARGET_FA_PER_HOUR or thresholds[phrase] == MAX_THRESHOLD
+    # The chooser on an hour of scores: a burst of hops fires once a refractory period; the threshold is the lowest
+    # of its grid with at most TARGET_FA_PER_HOUR (here: none in the hour).
+    scores = np.full(round(3600 * 16000 / HOP), -5.0)
+    scores[[100, 101, 102]], scores[5000] = 9.0, 12.0
+    assert false_accepts(scores, DEFAULT_THRESHOLD) == 2 and false_accepts(scores, 10.0) == 1
+    assert choose_threshold(scores, 1.0) == (12.25, 0.0)
+    assert choose_threshold(scores, 4.0) == (DEFAULT_THRESHOLD, 0.5)  # two in four hours
 
 
 def test_the_phrase_is_heard_in_a_voice_it_never_heard(phrase_export, commands_corpus, commands_keywords):

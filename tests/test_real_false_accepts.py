@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from asr.data import librispeech
 from asr.data.librispeech import LibriSpeech
 from asr.runtime.bundle import Thresholds, save_thresholds
 from asr.runtime.spotter import KeywordSpotter
@@ -26,10 +27,10 @@ def test_false_accepts_are_what_the_streaming_detector_fires(kws_export, sentenc
     # The same session played through the detector as `asr demo` runs it, at the same thresholds.
     speech = LibriSpeech(sentences_corpus, "test-clean")
     rng = np.random.default_rng(0)
-    pause = int(real_false_accepts.PAUSE_S * 16000)
+    pause = int(librispeech.PAUSE_S * 16000)
     chunks = []
     for i in range(len(speech)):
-        chunks += [10 ** (real_false_accepts.PAUSE_DBFS / 20) * rng.standard_normal(pause).astype(np.float32)]
+        chunks += [10 ** (librispeech.PAUSE_DBFS / 20) * rng.standard_normal(pause).astype(np.float32)]
         chunks += [speech[i][0]]
     fired = list(KeywordSpotter.from_export(export).detector.run(chunks))
     assert fired, "the test needs some detections to compare"

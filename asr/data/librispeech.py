@@ -11,6 +11,14 @@ from asr.audio import read_audio
 from asr.errors import InputError, MissingError
 from asr.features import DEFAULT_SPEC
 
+PAUSE_S = 0.5  # real speech is heard as a session: each utterance after a pause of faint noise
+PAUSE_DBFS = -70.0  # a real microphone is never digitally silent
+
+
+def session_pause(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """The faint noise a real-speech session plays before each utterance."""
+    return 10 ** (PAUSE_DBFS / 20) * rng.standard_normal(int(PAUSE_S * sample_rate)).astype(np.float32)
+
 
 class LibriSpeech:
     """Utterances of one split as (waveform float32, transcript, utterance id), sorted by id."""

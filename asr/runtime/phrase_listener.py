@@ -62,6 +62,47 @@ class PhrasesConfig:
         return self.labels[2:]
 
 
+def log_odds(logits: np.ndarray) -> np.ndarray:
+    """Each phrase's log-odds against every other label: head logits [n, labels] -> [n, phrases]."""
+    out = []
+    for i in range(2, logits.shape[1]):
+        others = np.delete(logits, i, axis=1)
+        top = others.max(axis=1, keepdims=True)
+        out.append(logits[:, i] - top[:, 0] - np.log(np.exp(others - top).sum(axis=1)))
+    return np.stack(out, axis=1)
+
+
+class EmbeddingStream:
+    """openWakeWord's streaming front end: `push(samples)` yields one embedding [96] per 80 ms hop it completes, of
+    the last 76 mel frames (exactly the whole recording's frames), from the 10th hop on."""
+
+    def __init__(self, embedding: SpeechEmbedding) -> None:
+        self.embedding = embedding
+        self.reset()
+
+    def reset(self) -> None:
+        self._pending = np.zeros(0, dtype=np.float32)  # samples of the next hop
+        self._context = np.zeros(0, dtype=np.float32)  # the last MEL_CONTEXT samples
+        self._mels = np.zeros((0, MEL_BINS), dtype=np.float32)  # the last EMBEDDING_FRAMES mel frames
+        self.hops = 0
+
+    @property
+    def samples_heard(self) -> int:
+        return self.hops * HOP + len(self._pending)
+
+    def push(self, samples: np.ndarray) -> Iterator[np.ndarray]:
+        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        while len(self._pending) >= HOP:
+            hop, self._pending = self._pending[:HOP], self._pending[HOP:]
+            audio = np.concatenate([self._context, hop])
+            self._context = audio[-MEL_CONTEXT:]
+            self.hops += 1
+            self._mels = np.concatenate([self._mels, self.embedding.mels(audio)[-EMBEDDING_STEP:]])
+            self._mels = self._mels[-EMBEDDING_FRAMES:]
+            if len(self._mels) == EMBEDDING_FRAMES:
+                yield self.embedding.embed_mels(self._mels)[0]
+
+
 class PhraseListener:
     """Phrases defined by text, heard in a stream, in three lines:
 
@@ -85,18 +126,15 @@ class PhraseListener:
         unknown = sorted(set(self.thresholds) - set(self.config.phrases))
         if unknown:
             raise PhraseSetupError(f"{self.home}: {unknown} not set up (it knows {self.config.phrases})")
-        self.embedding = SpeechEmbedding(self.home, backend=backend)
+        self.stream = EmbeddingStream(SpeechEmbedding(self.home, backend=backend))
         self.sample_rate = self.config.sample_rate
         self.listening = set(self.config.phrases)  # the phrases `predict` fires (from_export: those asked for)
         self.reset()
 
     def reset(self) -> None:
         """Forget the audio heard so far: the next sample starts a new stream."""
-        self._pending = np.zeros(0, dtype=np.float32)  # samples of the next hop
-        self._context = np.zeros(0, dtype=np.float32)  # the last MEL_CONTEXT samples
-        self._mels = np.zeros((0, MEL_BINS), dtype=np.float32)  # the last EMBEDDING_FRAMES mel frames
+        self.stream.reset()
         self._rows = np.zeros((0, EMBEDDING_DIM), dtype=np.float32)  # the last `rows` embeddings
-        self._hops = 0
         self._last = {p: -np.inf for p in self.config.phrases}
 
     @classmethod
@@ -120,33 +158,18 @@ class PhraseListener:
 
     @property
     def audio_seconds(self) -> float:
-        return (self._hops * HOP + len(self._pending)) / self.sample_rate
+        return self.stream.samples_heard / self.sample_rate
 
     def scores(self) -> np.ndarray:
         """Each phrase's log-odds against every other label, on the latest `rows` embeddings."""
-        logits = head_logits(self.head, self._rows[None])[0]
-        out = []
-        for i in range(2, len(logits)):
-            others = np.delete(logits, i)
-            top = others.max()
-            out.append(logits[i] - top - np.log(np.exp(others - top).sum()))
-        return np.array(out)
+        return log_odds(head_logits(self.head, self._rows[None]))[0]
 
     def listen(self, samples: np.ndarray) -> Iterator[tuple[float, np.ndarray]]:
         """(time in s, each phrase's score) at every hop `samples` completes, once the head has its rows."""
-        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
-        while len(self._pending) >= HOP:
-            hop, self._pending = self._pending[:HOP], self._pending[HOP:]
-            audio = np.concatenate([self._context, hop])
-            self._context = audio[-MEL_CONTEXT:]
-            self._hops += 1
-            self._mels = np.concatenate([self._mels, self.embedding.mels(audio)[-EMBEDDING_STEP:]])
-            self._mels = self._mels[-EMBEDDING_FRAMES:]
-            if len(self._mels) < EMBEDDING_FRAMES:
-                continue
-            self._rows = np.concatenate([self._rows, self.embedding.embed_mels(self._mels)])[-self.config.rows :]
+        for row in self.stream.push(samples):
+            self._rows = np.concatenate([self._rows, row[None]])[-self.config.rows :]
             if len(self._rows) == self.config.rows:
-                yield self._hops * HOP / self.sample_rate, self.scores()
+                yield self.stream.hops * HOP / self.sample_rate, self.scores()
 
     def predict(self, chunk: np.ndarray) -> list[Detection]:
         """The detections `chunk` (int16 PCM or float32 in [-1, 1], mono, at `sample_rate`) completes."""

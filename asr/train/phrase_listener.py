@@ -6,9 +6,13 @@ clean and in noise through Google's speech_embedding (it learnt from real speech
 phrases against everything else the corpora say: every training word (the phrase's own word excepted), crops of
 the training sentences and, with --speech, real human speech. The test voices never speak at set-up.
 
+With --speech each phrase also gets its own threshold: the lowest (from DEFAULT_THRESHOLD up) at which it fires at
+most TARGET_FA_PER_HOUR on real speakers its head never heard. The real speakers are split in FOLDS; a head learns
+all but one fold and scores that one, hop by hop, as the listener would hear it; the head written learns them all.
+
 The head and its settings go to EXPORT_DIR/phrases (asr.runtime.phrase_listener reads them), all of it or nothing.
-The negatives' embeddings are cached in --work per crop length (atomically): another phrase of a length set up
-before takes about 1.5 minutes (BENCHMARKS.md section 8).
+The negatives' embeddings are cached in --work per crop length, the real speech's once (atomically): another phrase
+of a length set up before takes about 1.5 minutes (BENCHMARKS.md section 8).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from tqdm import tqdm
 
 from asr.data import kokoro, render
 from asr.data.engines import EngineMissing, check_engine
-from asr.data.librispeech import LibriSpeech
+from asr.data.librispeech import LibriSpeech, session_pause
 from asr.data.recipe import Speaker, load_recipe
 from asr.data.speech_commands import SpeechCommands
 from asr.data.synth import KOKORO_CACHE, STAMP, rng_for, speak, utterance
@@ -35,16 +39,17 @@ from asr.runtime.phrase_listener import (
     HOP,
     PHRASES_CONFIG,
     PHRASES_DIR,
+    EmbeddingStream,
     PhrasesConfig,
+    log_odds,
 )
 from asr.runtime.phrases import phrase_key
-from asr.runtime.verifier import SpeechEmbedding
+from asr.runtime.verifier import SpeechEmbedding, head_logits
 from asr.train.verifier import (
     EMBEDDING_HOME,
     EMBEDDING_SOURCE,
     Examples,
     cached,
-    speech_examples,
     train_head,
     write_head_dir,
 )
@@ -55,6 +60,12 @@ MIN_CROP_S = 1.28  # 7 embeddings; a longer phrase gets a longer crop
 MARGIN_S = 0.3
 DEFAULT_THRESHOLD = 8.0  # log-odds, chosen on the validation stream (BENCHMARKS.md section 8)
 REFRACTORY_S = 1.0
+# With --speech each phrase's threshold is raised until it fires at most this often on real speakers its head never
+# heard (openWakeWord's goal): FOLDS heads, each learning the other folds' speakers, score the held-out ones.
+TARGET_FA_PER_HOUR = 0.5
+FOLDS = 3
+THRESHOLD_STEP, MAX_THRESHOLD = 0.25, 40.0
+SPEECH_SPLIT = "train-clean-100"  # `asr data real-speech`: other speakers than the test split
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
 
 
@@ -132,6 +143,66 @@ def negative_examples(
     return np.stack(examples.x).astype(np.float32), np.array(words)
 
 
+def speech_session(embedding: SpeechEmbedding, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The listener's embedding rows [hops, 96] of real speech heard as a session (each utterance after a pause of
+    faint noise, as bench.real_false_accepts plays it), and the speaker of each row [hops]."""
+    speech = LibriSpeech(root, SPEECH_SPLIT)
+    stream, rng = EmbeddingStream(embedding), np.random.default_rng(0)
+    rows, speakers, ids = [], [], {}
+    for i in tqdm(range(len(speech)), desc=f"phrases: {root}/{SPEECH_SPLIT}", unit="utt"):
+        audio, _, utt_id = speech[i]
+        speaker = ids.setdefault(LibriSpeech.speaker_of(utt_id), len(ids))
+        for piece in (session_pause(rng, speech.sample_rate), audio):
+            for row in stream.push(piece):
+                rows.append(row)
+                speakers.append(speaker)
+    return np.stack(rows).astype(np.float32), np.array(speakers)
+
+
+def windows(rows: np.ndarray, n: int) -> np.ndarray:
+    """What the head hears at every hop of a session: each run of `n` consecutive rows, [hops - n + 1, n, 96]."""
+    return np.lib.stride_tricks.sliding_window_view(rows, n, axis=0).transpose(0, 2, 1)
+
+
+def false_accepts(scores: np.ndarray, threshold: float) -> int:
+    """Times a phrase fires on a session whose score at each hop is `scores`, once per refractory period."""
+    count, last = 0, -np.inf
+    for i in np.flatnonzero(scores >= threshold):
+        if (i - last) * HOP / render.SAMPLE_RATE >= REFRACTORY_S:
+            count, last = count + 1, i
+    return count
+
+
+def held_out_scores(
+    x: np.ndarray, y: np.ndarray, heard: np.ndarray, fold: np.ndarray, stride: int, num_labels: int, seed: int
+) -> np.ndarray:
+    """Each phrase's score at every hop of the session `heard` ([hops, rows, 96]), from the head that learnt `x`,
+    `y` and every `stride`-th hop of the other folds' speakers (`fold`: each hop's)."""
+    scores = np.empty((len(heard), num_labels - 2), dtype=np.float32)
+    every = np.arange(len(heard)) % stride == 0
+    for k in range(FOLDS):
+        learnt = heard[every & (fold != k)]
+        head = train_head(
+            np.concatenate([x, learnt]),
+            np.concatenate([y, np.ones(len(learnt), dtype=np.int64)]),
+            num_labels,
+            seed,
+            f"phrases: head of fold {k + 1}/{FOLDS}",
+        )
+        for part in np.array_split(np.flatnonzero(fold == k), max(1, len(heard) // 4096)):
+            scores[part] = log_odds(head_logits(head, heard[part]))
+    return scores
+
+
+def choose_threshold(scores: np.ndarray, hours: float) -> tuple[float, float]:
+    """The lowest threshold from DEFAULT_THRESHOLD up with at most TARGET_FA_PER_HOUR, and its rate."""
+    for threshold in np.arange(DEFAULT_THRESHOLD, MAX_THRESHOLD + 1e-9, THRESHOLD_STEP):
+        rate = false_accepts(scores, threshold) / hours
+        if rate <= TARGET_FA_PER_HOUR:
+            break
+    return float(threshold), rate
+
+
 def set_up_phrases(
     export_dir: Path,
     phrases: list[str],
@@ -154,6 +225,7 @@ def set_up_phrases(
     said = {k: synthesize_phrase(k, voices, seed, commands.parent / KOKORO_CACHE) for k in keys}
     rate = render.SAMPLE_RATE
     crop = crop_samples([c for clips in said.values() for c in clips], rate)
+    rows = len(embedding.embed(np.zeros(crop, dtype=np.float32)))
     key = f"{commands.resolve()}|{sentences.resolve()}|{crop}"
     corpus = SpeechCommands(commands, "train", [])
     noises = [n for n in corpus.background_noise() if len(n) >= crop]
@@ -161,16 +233,6 @@ def set_up_phrases(
         work / f"negatives-{crop}.npz", key, lambda: negative_examples(embedding, corpus, noises, sentences, crop)
     )
     keep = ~np.isin(neg_words, keys)  # a corpus word that is a phrase is no negative of it
-    x = [neg_x[keep]]
-    y = [np.where(neg_words[keep] == SILENCE, 0, 1)]
-    if speech is not None:
-        sx, _ = cached(
-            work / f"speech-{crop}.npz",
-            f"{speech.resolve()}|{crop}",
-            lambda: speech_examples(embedding, speech, "train-clean-100", crop),
-        )
-        x.append(sx)
-        y.append(np.ones(len(sx), dtype=np.int64))
     variation = load_recipe().variation
     positives = Examples(embedding, crop, np.random.default_rng(seed))
     for label, k in enumerate(keys, start=2):
@@ -180,24 +242,44 @@ def set_up_phrases(
             for _ in range(NOISY_COPIES):
                 positives.add(clip, label, noises[int(positives.rng.integers(len(noises)))])
     px, py = positives.arrays()
-    head = train_head(np.concatenate([*x, px]), np.concatenate([*y, py]), 2 + len(keys), seed, "phrases: head")
+    x = np.concatenate([neg_x[keep], px])
+    y = np.concatenate([np.where(neg_words[keep] == SILENCE, 0, 1), py])
+    thresholds, measured = dict.fromkeys(keys, DEFAULT_THRESHOLD), {}
+    if speech is not None:  # real speech: negatives, and the judge of each phrase's threshold
+        session, speakers = cached(
+            work / "speech-session.npz", f"{speech.resolve()}|{SPEECH_SPLIT}", lambda: speech_session(embedding, speech)
+        )
+        heard, fold = windows(session, rows), speakers[rows - 1 :] % FOLDS
+        stride = max(1, crop // HOP // 2)  # a crop every half crop
+        scores = held_out_scores(x, y, heard, fold, stride, 2 + len(keys), seed)
+        hours = len(session) * HOP / rate / 3600
+        for j, k in enumerate(keys):
+            thresholds[k], fa = choose_threshold(scores[:, j], hours)
+            measured[k] = {"threshold": thresholds[k], "false_accepts_per_hour_held_out": round(fa, 2)}
+        learnt = heard[::stride]
+        x, y = np.concatenate([x, learnt]), np.concatenate([y, np.ones(len(learnt), dtype=np.int64)])
+    head = train_head(x, y, 2 + len(keys), seed, "phrases: head")
     config = PhrasesConfig(
         labels=[SILENCE, UNKNOWN, *keys],
-        rows=len(embedding.embed(np.zeros(crop, dtype=np.float32))),
-        thresholds=dict.fromkeys(keys, DEFAULT_THRESHOLD),
+        rows=rows,
+        thresholds=thresholds,
         refractory_s=REFRACTORY_S,
         sample_rate=rate,
         voices=len(voices),
         embedding_source=EMBEDDING_SOURCE,
     )
     write_head_dir(Path(export_dir) / PHRASES_DIR, embedding_home, head, PHRASES_CONFIG, config.__dict__)
-    return {
+    report = {
         "phrases": keys,
         "voices": len(voices),
         "clips": {k: len(v) for k, v in said.items()},
         "crop_s": crop / rate,
-        "negatives": int(sum(len(a) for a in y)),
+        "negatives": int((y < 2).sum()),
+        "thresholds": thresholds,
     }
+    if measured:
+        report["real_speech"] = {"hours": round(hours, 2), "folds": FOLDS, "per_phrase": measured}
+    return report
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -205,7 +287,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keyword", action="append", required=True, metavar="PHRASE", help="a phrase (repeatable)")
     parser.add_argument("--commands", type=Path, default=Path("data/generated/commands"), help="keyword corpus")
     parser.add_argument("--sentences", type=Path, default=Path("data/generated/sentences"), help="sentences corpus")
-    parser.add_argument("--speech", type=Path, help="real speech as negatives: a LibriSpeech-layout tree")
+    parser.add_argument(
+        "--speech",
+        type=Path,
+        help=f"real speech (a LibriSpeech-layout tree, its {SPEECH_SPLIT}): negatives, and each phrase's threshold",
+    )
     parser.add_argument("--work", type=Path, default=Path("runs/phrases"), help="the negatives' embeddings cache")
     parser.add_argument("--seed", type=int, default=0)
 
