@@ -3,6 +3,7 @@ on the real-speech embedding, heard in a stream."""
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -148,6 +149,34 @@ def test_the_demo_listens_for_phrases_set_up_and_names_what_is_missing(phrase_ex
     assert none.returncode == 2 and "no phrases set up" in none.stderr
     with pytest.raises(PhraseSetupError, match="not set up"):
         PhraseListener.from_export(phrase_export, [PHRASE], thresholds={"gopher": 1.0})
+
+
+def test_a_phrase_wakes_and_the_next_one_acts(phrase_export, tmp_path):
+    """`asr demo --keyword ... --wake-then-command --wake-word PHRASE --actions FILE`: a smart speaker defined by text.
+    At a threshold everything passes, both phrases fire once a refractory period, the wake phrase first."""
+    from asr.audio import write_audio
+
+    wav, log, actions = tmp_path / "noise.wav", tmp_path / "acted.txt", tmp_path / "actions.toml"
+    write_audio(wav, np.random.default_rng(0).standard_normal(5 * 16000).astype(np.float32) * 0.1, 16000)
+    actions.write_text(f'"hey window" = "echo $ASR_LABEL >> {log}"\n')
+    phrases = ["--keyword", PHRASE, "--keyword", "Hey Window", "--threshold=-1e9"]
+    heard = run_asr(
+        "demo", phrase_export, "--file", wav, *phrases, "--wake-then-command", "--wake-word", PHRASE,
+        "--actions", actions, "--json",
+    )  # fmt: skip
+    labels = [json.loads(line)["label"] for line in heard.stdout.splitlines()]
+    assert len(labels) >= 4 and labels == [PHRASE, "hey window"] * (len(labels) // 2)
+    for _ in range(100):  # the actions run in the background
+        if log.is_file() and log.read_text().count("\n") == len(labels) // 2:
+            break
+        time.sleep(0.05)
+    assert log.read_text().splitlines() == ["hey window"] * (len(labels) // 2)
+    # The other phrase as the wake word: the first PHRASE (before any wake) is dropped, then they alternate.
+    other = run_asr("demo", phrase_export, "--file", wav, *phrases, "--wake-then-command", "--wake-word", "hey window")
+    gated = [line.split()[1] for line in other.stdout.splitlines()]
+    assert gated[0] == "hey" and all(a != b for a, b in zip(gated, gated[1:], strict=False)) and PHRASE in gated
+    unnamed = run_asr("demo", phrase_export, "--file", wav, *phrases, "--wake-then-command", check=False)
+    assert unnamed.returncode == 2 and "needs --wake-word" in unnamed.stderr
 
 
 def test_set_up_refuses_what_it_cannot_use(phone_export, kws_export, tmp_path):

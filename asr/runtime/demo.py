@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from asr.errors import InputError
-from asr.runtime.actions import load_actions, run_action
 from asr.runtime.audio_source import NO_MICROPHONE_HINT, demo_chunks, list_devices
-from asr.runtime.detector import DEFAULT_THRESHOLD, format_detection
+from asr.runtime.detector import DEFAULT_THRESHOLD
 from asr.runtime.options import add_detector_arguments, spotter_from_args
-from asr.runtime.wake import WakeGate
+from asr.runtime.response import respond
 
 
 def label_threshold(text: str) -> tuple[str, float]:
@@ -62,7 +60,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="act on a command only within SECONDS (default 3) after the wake word",
     )
     parser.add_argument(
-        "--wake-word", default=None, help="default: the manifest's wake word (the config's data.wake_word)"
+        "--wake-word",
+        default=None,
+        help="default: the manifest's wake word (the config's data.wake_word); with --keyword, one of the phrases",
     )
     parser.add_argument("--actions", metavar="FILE.toml", help="label = 'shell command' per line")
     parser.add_argument(
@@ -90,31 +90,15 @@ def run(args: argparse.Namespace) -> int:
 
         return listen_for_phrases(args)
     spotter = spotter_from_args(args, threshold=args.threshold, label_thresholds=dict(args.label_threshold))
-    labels, rate = spotter.manifest.labels, spotter.sample_rate
-    gate = None
+    wake_word = None
     if args.wake_then_command is not None:
         wake_word = args.wake_word or spotter.wake_word
         if wake_word is None:
             raise InputError(f"{args.model_dir}: the manifest names no wake word; pass --wake-word")
-        gate = WakeGate(wake_word, labels, args.wake_then_command)
         spotter.checked_labels = {wake_word}
-    actions = load_actions(args.actions, labels) if args.actions else {}
-
-    chunks = demo_chunks(args, rate, spotter.keywords)
-
     if spotter.verifier is not None:
-        which = "each detection" if gate is None else f"each {gate.wake_word!r}"
+        which = "each detection" if wake_word is None else f"each {wake_word!r}"
         print(f"{which} is checked by {spotter.verifier.home} (--no-verify: not)", file=sys.stderr)
-    started, count = time.perf_counter(), 0
-    for detection in spotter.detections(chunks):
-        if gate is not None and not gate.accept(detection):
-            continue
-        count += 1
-        print(format_detection(detection, args.json), flush=True)
-        if detection.label in actions:
-            run_action(actions[detection.label], detection)
-    elapsed = time.perf_counter() - started
-    seconds = spotter.detector.audio_seconds
-    rtf = f", real-time factor {elapsed / seconds:.3f}" if seconds else ""
-    print(f"{count} detection(s) in {seconds:.1f} s of audio{rtf}", file=sys.stderr)
-    return 0
+    chunks = demo_chunks(args, spotter.sample_rate, spotter.keywords)
+    labels = spotter.manifest.labels
+    return respond(spotter.detections(chunks), args, labels, lambda: spotter.detector.audio_seconds, wake_word)

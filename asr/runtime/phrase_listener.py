@@ -193,16 +193,14 @@ def run_demo(args) -> int:
     import sys
 
     from asr.runtime.audio_source import demo_chunks
-    from asr.runtime.detector import format_detection
+    from asr.runtime.response import respond
 
     thresholds = dict(args.label_threshold)
     if args.threshold is not None:
         thresholds = {phrase_key(p): args.threshold for p in args.keyword} | thresholds
     listener = PhraseListener.from_export(args.model_dir, args.keyword, thresholds=thresholds, backend=args.backend)
     print(f"phrases heard through {listener.home} ({listener.config.voices} synthesized voices)", file=sys.stderr)
-    count = 0
-    for detection in listener.run(demo_chunks(args, listener.sample_rate, sorted(listener.listening))):
-        count += 1
-        print(format_detection(detection, args.json), flush=True)
-    print(f"{count} detection(s) in {listener.audio_seconds:.1f} s of audio", file=sys.stderr)
-    return 0
+    phrases = sorted(listener.listening)
+    chunks = demo_chunks(args, listener.sample_rate, phrases)
+    wake_word = phrase_key(args.wake_word) if args.wake_word else None
+    return respond(listener.run(chunks), args, phrases, lambda: listener.audio_seconds, wake_word)

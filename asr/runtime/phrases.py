@@ -166,7 +166,7 @@ def run_demo(args) -> int:
 
     from asr.runtime.audio_source import demo_chunks
     from asr.runtime.ctc_stream import load_ctc
-    from asr.runtime.detector import format_detection
+    from asr.runtime.response import respond
 
     model = load_ctc(args.model_dir, precision=args.precision, backend=args.backend)
     phrases = setup_phrases(args.model_dir, model, args.keyword)
@@ -176,9 +176,5 @@ def run_demo(args) -> int:
     thresholds = {p: default for p in phrases} | {phrase_key(k): v for k, v in args.label_threshold}
     spotter = PhraseSpotter(model, {p: e["units"] for p, e in phrases.items()}, thresholds)
     chunks = demo_chunks(args, model.spec.sample_rate, list(phrases))
-    count = 0
-    for detection in spotter.run(chunks):
-        count += 1
-        print(format_detection(detection, args.json), flush=True)
-    print(f"{count} detection(s) in {spotter.stream.audio_seconds:.1f} s of audio", file=sys.stderr)
-    return 0
+    wake_word = phrase_key(args.wake_word) if args.wake_word else None
+    return respond(spotter.run(chunks), args, list(phrases), lambda: spotter.stream.audio_seconds, wake_word)
