@@ -3,6 +3,8 @@ on the real-speech embedding, heard in a stream."""
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -177,6 +179,22 @@ def test_a_phrase_wakes_and_the_next_one_acts(phrase_export, tmp_path):
     assert gated[0] == "hey" and all(a != b for a, b in zip(gated, gated[1:], strict=False)) and PHRASE in gated
     unnamed = run_asr("demo", phrase_export, "--file", wav, *phrases, "--wake-then-command", check=False)
     assert unnamed.returncode == 2 and "needs --wake-word" in unnamed.stderr
+
+
+def test_the_benchmark_sweeps_thresholds_on_a_stream_and_on_real_speech(
+    phrase_export, commands_corpus, sentences_corpus, tmp_path
+):
+    run_asr(
+        "data", "stream", "--commands", commands_corpus, "--minutes", "1", "--keywords", PHRASE, "--out-dir", tmp_path
+    )  # fmt: skip
+    cmd = [sys.executable, "-m", "bench.phrases", str(phrase_export), str(tmp_path), "--keyword", PHRASE]
+    printed = subprocess.run([*cmd, "--speech", str(sentences_corpus)], check=True, capture_output=True, text=True)
+    sweep = np.array(json.loads((tmp_path / f"phrases_{phrase_export.name}.json").read_text())[PHRASE])
+    thresholds, recall, _, real = sweep.T
+    assert np.all(np.diff(thresholds) > 0) and recall[0] > 0 and recall[0] >= recall[-1]
+    # Fewer false accepts on the real speech as the threshold rises (once a refractory period: never more).
+    assert real[0] > 0 and np.all(np.diff(real) <= 0)
+    assert f"| {PHRASE} | " in printed.stdout and "FA/h of real speech" in printed.stdout
 
 
 def test_set_up_refuses_what_it_cannot_use(phone_export, kws_export, tmp_path):

@@ -199,8 +199,9 @@ def run_demo(args) -> int:
     if args.threshold is not None:
         thresholds = {phrase_key(p): args.threshold for p in args.keyword} | thresholds
     listener = PhraseListener.from_export(args.model_dir, args.keyword, thresholds=thresholds, backend=args.backend)
-    print(f"phrases heard through {listener.home} ({listener.config.voices} synthesized voices)", file=sys.stderr)
     phrases = sorted(listener.listening)
+    at = ", ".join(f"{p!r} at {listener.thresholds[p]:g}" for p in phrases)
+    print(f"phrases heard through {listener.home} ({listener.config.voices} synthesized voices): {at}", file=sys.stderr)
     chunks = demo_chunks(args, listener.sample_rate, phrases)
     wake_word = phrase_key(args.wake_word) if args.wake_word else None
     return respond(listener.run(chunks), args, phrases, lambda: listener.audio_seconds, wake_word)
