@@ -12,7 +12,7 @@ all but one fold and scores that one, hop by hop, as the listener would hear it;
 
 The head and its settings go to EXPORT_DIR/phrases (asr.runtime.phrase_listener reads them), all of it or nothing.
 The negatives' embeddings are cached in --work per crop length, the real speech's once (atomically): another phrase
-of a length set up before takes about 1.5 minutes (BENCHMARKS.md section 8).
+of a length set up before takes about 2.5 minutes with --speech (BENCHMARKS.md section 8).
 """
 
 from __future__ import annotations
