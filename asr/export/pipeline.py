@@ -28,7 +28,6 @@ from asr.export.loop import LoopExportError, stream_spec
 from asr.export.manifest import tensor_info, tool_versions
 from asr.export.mcu import micro_model, write_bundle
 from asr.export.routes import CONVERTERS, choose_route
-from asr.features import silence_features
 from asr.runtime.bundle import MCU_DIR, Manifest, StreamSteps
 from asr.runtime.host_interpreters import io_details
 from asr.runtime.interpreter import quantize
@@ -180,9 +179,7 @@ def export_model(
                 model, float_path, int8_path, windows.reshape(-1, spec.n_mels), steps, arena
             )
             accuracy = (
-                stream.stream_accuracy(
-                    model, float_path, int8_path, test_x, test_y, steps, silence_features(spec, steps.warmup_frames)
-                )
+                stream.stream_accuracy(model, float_path, int8_path, test_x, test_y, steps, spec)
                 if len(test_x)
                 else None
             )

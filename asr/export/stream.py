@@ -18,6 +18,7 @@ import torch
 from asr.evaluation.metrics import label_agreement
 from asr.export.parity import FLOAT_ATOL, FLOAT_RTOL, INT8_LABEL_AGREEMENT, ParityError, percent
 from asr.export.parity import torch_scores as torch_scores_of
+from asr.features import FeatureSpec, silence_features
 from asr.runtime.bundle import StreamSteps
 from asr.runtime.host_interpreters import micro_step
 from asr.runtime.interpreter import TFLiteStreamModel, play
@@ -106,11 +107,12 @@ def stream_accuracy(
     windows: np.ndarray,
     labels: np.ndarray,
     steps: StreamSteps,
-    silence: np.ndarray,
+    spec: FeatureSpec,
 ) -> dict:
-    """Accuracy (percent) on the held-out clips, each played as a stream after `silence` (the caches a
-    stream starts with) and read by the head (the mean of its last `head_frames` steps' logits); PyTorch reads each
-    clip whole."""
+    """Accuracy (percent) on the held-out clips, each played as a stream after `steps.warmup_frames` of silence (the
+    caches a stream starts with, as the firmware's clip mode plays them) and read by the head (the mean of its last
+    `head_frames` steps' logits); PyTorch reads each clip whole."""
+    silence = silence_features(spec, steps.warmup_frames)
     torch_scores = torch_scores_of(model, windows)
     scores = {}
     for name, path in (("tflite_float32", float_path), ("tflite_int8", int8_path)):
