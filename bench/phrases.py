@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.audio import read_audio
-from asr.data.librispeech import LibriSpeech, session_pause
+from asr.data.librispeech import LibriSpeech, play_utterances
 from asr.evaluation.metrics import match, read_events
 from asr.runtime.bundle import Manifest
 from asr.runtime.ctc import keyword_score
@@ -93,13 +93,11 @@ def real_speech_series(listener: PhraseListener, args: argparse.Namespace) -> tu
     """The listener's series over every utterance of --speech's split, played one after another with a pause of
     faint noise (as bench.real_false_accepts plays them) from a fresh stream, and the hours played."""
     listener.reset()
-    speech, rng = LibriSpeech(args.speech, args.speech_split), np.random.default_rng(0)
+    speech = LibriSpeech(args.speech, args.speech_split)
     played = [0]
 
     def chunks():
-        for i in tqdm(range(len(speech)), desc="real speech", unit="utt"):
-            audio = np.asarray(speech[i][0], dtype=np.float32)
-            pause = session_pause(rng, listener.sample_rate)
+        for pause, audio, _ in tqdm(play_utterances(speech), total=len(speech), desc="real speech", unit="utt"):
             played[0] += len(pause) + len(audio)
             yield pause
             yield audio
@@ -131,29 +129,27 @@ def main() -> None:
     thresholds = CTC_THRESHOLDS if ctc else LISTENER_THRESHOLDS
     saved = {} if ctc else listener.thresholds
     real, real_hours = real_speech_series(listener, args) if args.speech and not ctc else ({}, 0.0)
+
+    def point(phrase: str, thr: float) -> list[float]:
+        """[threshold, recall on the stream, its false accepts per hour(, those of the real speech)]."""
+        found = detections(series[phrase], phrase, thr, args.refractory_s)
+        result = match(found, [e for e in events if e.label == phrase], [phrase], len(audio) / rate, 1.0, 1.0)
+        out = [float(thr), result["overall"]["recall"] or 0.0, result["overall"]["false_accepts"] / hours]
+        if real:
+            out.append(len(detections(real[phrase], phrase, thr, args.refractory_s)) / real_hours)
+        return out
+
     curves, rows = {}, []
     for phrase in args.keyword:
-        sweep = []
-        for thr in thresholds:
-            found = detections(series[phrase], phrase, thr, args.refractory_s)
-            result = match(found, [e for e in events if e.label == phrase], [phrase], len(audio) / rate, 1.0, 1.0)
-            point = [float(thr), result["overall"]["recall"] or 0.0, result["overall"]["false_accepts"] / hours]
-            if real:  # and on the real speech
-                point.append(len(detections(real[phrase], phrase, thr, args.refractory_s)) / real_hours)
-            sweep.append(point)
-        curves[phrase] = sweep
+        sweep = curves[phrase] = [point(phrase, thr) for thr in thresholds]
         best = {fa: max((p[1] for p in sweep if p[2] <= fa), default=0.0) for fa in (2, 10, 60)}
         if real:  # the best recall on the stream at <= REAL_FA_PER_HOUR on this real speech (a threshold chosen on it)
             best["real"] = max((p[1] for p in sweep if p[3] <= REAL_FA_PER_HOUR), default=0.0)
         n = sum(e.label == phrase for e in events)
         at = ""
         if phrase_key(phrase) in saved:  # the listener's own threshold: the stream, and real speech if given
-            t = saved[phrase_key(phrase)]
-            found = detections(series[phrase], phrase, t, args.refractory_s)
-            result = match(found, [e for e in events if e.label == phrase], [phrase], len(audio) / rate, 1.0, 1.0)
-            at = f"{t:g}: {result['overall']['recall'] or 0:.1%}, {result['overall']['false_accepts'] / hours:.1f}/h"
-            if real:
-                at += f", real speech {len(detections(real[phrase], phrase, t, args.refractory_s)) / real_hours:.2f}/h"
+            t, recall, fa, *on_real = point(phrase, saved[phrase_key(phrase)])
+            at = f"{t:g}: {recall:.1%}, {fa:.1f}/h" + (f", real speech {on_real[0]:.2f}/h" if on_real else "")
         rows.append((phrase, units[phrase], n, best, at))
     route = f"CTC, {args.precision}" if ctc else "phrase listener"
     print(f"{args.export} ({route}) on {args.stream}/stream.wav ({hours * 60:.1f} min)", end="")

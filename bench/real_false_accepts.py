@@ -27,7 +27,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from asr.audio import read_audio
-from asr.data.librispeech import PAUSE_S, LibriSpeech, session_pause
+from asr.data.librispeech import PAUSE_S, LibriSpeech, play_utterances
 from asr.errors import InputError
 from asr.evaluation.metrics import decide, read_events
 from asr.evaluation.stream import evaluate_stream
@@ -38,16 +38,14 @@ from asr.runtime.options import add_detector_arguments, spotter_from_args
 def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0, keep_audio: bool = False):
     """(window times, smoothed posteriors, [(start_s, end_s, speaker)] of each utterance, seconds played, the
     session's audio if `keep_audio` else None) of the whole session."""
-    rng = np.random.default_rng(seed)
     rate = detector.spec.sample_rate
     times, posteriors, spans, clock, played = [], [], [], 0.0, []
     order = range(len(speech))
     if max_hours:  # every k-th utterance: all speakers, about max_hours of them
         total = sum(sf.info(str(path)).duration for path, _, _ in speech.items) + PAUSE_S * len(speech)
         order = order[:: max(1, int(total / (max_hours * 3600)))]
-    for i in tqdm(order, desc="real speech", unit="utt"):
-        audio, _, utt_id = speech[i]
-        floor = session_pause(rng, rate)
+    played_utterances = tqdm(play_utterances(speech, order, seed), total=len(order), desc="real speech", unit="utt")
+    for floor, audio, utt_id in played_utterances:
         for chunk in (floor, audio):
             if keep_audio:
                 played.append(chunk)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,16 @@ PAUSE_S = 0.5  # real speech is heard as a session: each utterance after a pause
 PAUSE_DBFS = -70.0  # a real microphone is never digitally silent
 
 
-def session_pause(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """The faint noise a real-speech session plays before each utterance."""
-    return 10 ** (PAUSE_DBFS / 20) * rng.standard_normal(int(PAUSE_S * sample_rate)).astype(np.float32)
+def play_utterances(
+    speech: LibriSpeech, order: Iterable[int] | None = None, seed: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray, str]]:
+    """The utterances (all, or those of `order`) played one after another as a real-speech session: (the pause of
+    faint noise before each, its audio, its id)."""
+    rng = np.random.default_rng(seed)
+    pause = int(PAUSE_S * speech.sample_rate)
+    for i in range(len(speech)) if order is None else order:
+        audio, _, utt_id = speech[i]
+        yield 10 ** (PAUSE_DBFS / 20) * rng.standard_normal(pause).astype(np.float32), audio, utt_id
 
 
 class LibriSpeech:

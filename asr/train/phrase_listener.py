@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from asr.data import kokoro, render
 from asr.data.engines import EngineMissing, check_engine
-from asr.data.librispeech import LibriSpeech, session_pause
+from asr.data.librispeech import LibriSpeech, play_utterances
 from asr.data.recipe import Speaker, load_recipe
 from asr.data.speech_commands import SpeechCommands
 from asr.data.synth import KOKORO_CACHE, STAMP, rng_for, speak, utterance
@@ -147,12 +147,12 @@ def speech_session(embedding: SpeechEmbedding, root: Path) -> tuple[np.ndarray, 
     """The listener's embedding rows [hops, 96] of real speech heard as a session (each utterance after a pause of
     faint noise, as bench.real_false_accepts plays it), and the speaker of each row [hops]."""
     speech = LibriSpeech(root, SPEECH_SPLIT)
-    stream, rng = EmbeddingStream(embedding), np.random.default_rng(0)
+    stream = EmbeddingStream(embedding)
     rows, speakers, ids = [], [], {}
-    for i in tqdm(range(len(speech)), desc=f"phrases: {root}/{SPEECH_SPLIT}", unit="utt"):
-        audio, _, utt_id = speech[i]
+    played = tqdm(play_utterances(speech), total=len(speech), desc=f"phrases: {root}/{SPEECH_SPLIT}", unit="utt")
+    for pause, audio, utt_id in played:
         speaker = ids.setdefault(LibriSpeech.speaker_of(utt_id), len(ids))
-        for piece in (session_pause(rng, speech.sample_rate), audio):
+        for piece in (pause, audio):
             for row in stream.push(piece):
                 rows.append(row)
                 speakers.append(speaker)
