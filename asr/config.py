@@ -37,6 +37,7 @@ class DataConfig:
     silence_fraction: float = 0.1  # share of `_silence_` examples, drawn from background noise
     unknown_fraction: float = 1.0  # share of each unknown word's training clips kept (1.0: all; eval keeps all)
     tokenizer_vocab: int = 128  # sentencepiece vocabulary size (ctc task)
+    units: str = "pieces"  # what a CTC model writes: "pieces" (sentencepiece) or "phones" (espeak-ng, asr.text.PHONES)
 
 
 @dataclass
@@ -141,6 +142,7 @@ class Config:
             _check(bool(self.data.speech_root), "train.speech_negatives needs data.speech_root (a sentences corpus)")
         _check(self.train.ctc_units in ("letters", "phones"), "train.ctc_units must be 'letters' or 'phones'")
         _check(self.train.silence_pad_s >= 0, "train.silence_pad_s must be >= 0")
+        _check(self.data.units in ("pieces", "phones"), "data.units must be 'pieces' or 'phones'")
         _check(self.train.steps > 0 and self.train.batch_size > 0, "train.steps and train.batch_size must be > 0")
         _check(self.export.calibration_samples > 0, "export.calibration_samples must be > 0")
 

@@ -78,6 +78,10 @@ class Tokenizer:
         """Text of `ids`; ids outside the vocabulary (the CTC blank) are skipped."""
         return self._sp.DecodeIds([int(i) for i in ids if 0 <= int(i) < self.vocab_size])
 
+    def reference(self, text: str) -> str:
+        """What a perfect transcript of `text` decodes to: the text itself."""
+        return text
+
 
 # The spelling alphabet of the keyword model's auxiliary CTC loss (train.spell_ctc); blank is index len(SPELLING).
 SPELLING = "abcdefghijklmnopqrstuvwxyz'"
@@ -120,3 +124,40 @@ def phonemes(words: list[str]) -> dict[str, list[int]]:
         phones = [_FOLD.get(p, p) for p in re.sub(r"[',;]", "", line).split()]
         ids[word] = [PHONES.index(p) for p in phones if p in PHONES]
     return ids
+
+
+class PhoneTokenizer:
+    """Sentences <-> espeak-ng phones (PHONES), the Tokenizer interface for a CTC model over phones (data.units =
+    "phones"): the model that spots wake words defined by text. Words are looked up once, then cached."""
+
+    def __init__(self, texts: list[str] = ()):
+        self._ids: dict[str, list[int]] = {}
+        self._learn(texts)
+
+    def _learn(self, texts) -> None:
+        new = {w for text in texts for w in text.lower().split()} - self._ids.keys()
+        self._ids |= phonemes(sorted(new))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(PHONES)
+
+    @property
+    def blank(self) -> int:
+        return len(PHONES)
+
+    def encode(self, text: str) -> list[int]:
+        self._learn([text])
+        return [i for word in text.lower().split() for i in self._ids.get(word, [])]
+
+    def decode(self, ids: list[int]) -> str:
+        return " ".join(PHONES[int(i)] for i in ids if 0 <= int(i) < len(PHONES))
+
+    def reference(self, text: str) -> str:
+        """The phones of `text`: error rates of a phone model are phone error rates."""
+        return self.decode(self.encode(text))
+
+
+def make_tokenizer(units: str, path: str | Path | None, texts: list[str] = ()) -> Tokenizer | PhoneTokenizer:
+    """The CTC model's units: a trained sentencepiece model at `path`, or phones (which `texts` warm up)."""
+    return PhoneTokenizer(texts) if units == "phones" else Tokenizer(path)

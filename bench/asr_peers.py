@@ -89,15 +89,18 @@ def score(result: dict, utts: list, matcher: IntentMatcher) -> dict:
     """The row of one system: WER, intent accuracies (held-out templates; trained ones beside), bytes, memory, RTF."""
     rows = {r["utt_id"]: r for r in result["utterances"]}
     heldout, trained = [u for u in utts if u.heldout], [u for u in utts if not u.heldout]
+    words = result.get("writes_words", True)  # raw results cached before phone models all wrote words
     held_intent, trained_intent = intent_accuracy(rows, heldout, matcher), intent_accuracy(rows, trained, matcher)
     return {
         "system": result["system"],
-        "wer": wer([u.reference for u in utts], [rows[u.utt_id]["text"] for u in utts]),
-        "wer_heldout_templates": wer([u.reference for u in heldout], [rows[u.utt_id]["text"] for u in heldout]),
+        "wer": wer([u.reference for u in utts], [rows[u.utt_id]["text"] for u in utts]) if words else None,
+        "wer_heldout_templates": (
+            wer([u.reference for u in heldout], [rows[u.utt_id]["text"] for u in heldout]) if words else None
+        ),
         "intent_constrained": held_intent["constrained"],
-        "intent_nearest": held_intent["nearest"],
+        "intent_nearest": held_intent["nearest"] if words else None,
         "intent_constrained_trained_templates": trained_intent["constrained"],
-        "intent_nearest_trained_templates": trained_intent["nearest"],
+        "intent_nearest_trained_templates": trained_intent["nearest"] if words else None,
         "stored_bytes": result["stored_bytes"],
         "arena_bytes": result["arena_bytes"],
         "rss_delta_bytes": result["rss_delta_bytes"],

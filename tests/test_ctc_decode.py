@@ -1,6 +1,9 @@
 """The device-side CTC decoders (asr.runtime.ctc, asr.runtime.intent) against references: torch's CTC loss,
 sentencepiece's own encoder, and log-probabilities that spell a known request of the default grammar."""
 
+from functools import partial
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +18,8 @@ from asr.runtime.ctc import (
     sequences_log_likelihood,
 )
 from asr.runtime.intent import IntentDecoder, load_grammar, requests
-from asr.text import Tokenizer
+from asr.runtime.phrases import phrase_units
+from asr.text import PHONES, Tokenizer
 
 GRAMMAR = DATA_DIR / "grammar.toml"
 
@@ -79,7 +83,7 @@ def test_forward_algorithm_matches_torch_ctc_loss():
 
 def test_grammar_decoding_recovers_intent_and_slots(tokenizer):
     pieces = _pieces(tokenizer)
-    decoder = IntentDecoder(load_grammar(GRAMMAR), pieces, len(pieces.pieces))
+    decoder = IntentDecoder(load_grammar(GRAMMAR), pieces.encode_text, len(pieces.pieces))
     rng = np.random.default_rng(2)
     for text, intent, slots in [
         ("SET THE THERMOSTAT TO TWENTY ONE DEGREES", "set the thermostat to {degrees} degrees", {"degrees": 21}),
@@ -97,6 +101,20 @@ def test_grammar_decoding_recovers_intent_and_slots(tokenizer):
         clean = _spell(pieces.encode_text(text), len(pieces.pieces), rng, noise=0.3)
         assert pieces.decode(greedy(clean, len(pieces.pieces))) == text
         assert lexicon_beam(clean, pieces, text.split() + ["KITCHEN"], len(pieces.pieces)) == text
+
+
+def test_grammar_decoding_over_phones_recovers_intent_and_slots():
+    """A phone model's requests are written in espeak-ng phones, as `asr transcribe --grammar` writes them: a
+    template's words need no pieces trained on them, only phones."""
+    phone_model = SimpleNamespace(pieces=None, units=PHONES)
+    decoder = IntentDecoder(load_grammar(GRAMMAR), partial(phrase_units, phone_model), len(PHONES))
+    rng = np.random.default_rng(4)
+    text = "dim the living room lights to forty percent"
+    lp = _spell(phrase_units(phone_model, text), len(PHONES), rng, noise=1.5)
+    request = decoder.decode(lp)
+    assert (request.text, request.intent) == (text, "dim the {room} lights to {percent} percent")
+    assert request.slots == {"room": "living room", "percent": 40}
+    assert greedy(lp, len(PHONES)) != phrase_units(phone_model, text)  # free decoding garbles it at this noise
 
 
 def test_keyword_score_finds_the_phrase_and_ranks_others_lower(tokenizer):

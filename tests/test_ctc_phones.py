@@ -1,17 +1,28 @@
-"""A keyword model's phone head exported as a CTC model (`asr export --phones`, loop route), and wake words defined
-by text spotted with it: the phrase becomes espeak-ng phones at set-up, stored beside the model."""
+"""Phone CTC models: a keyword model's phone head exported as a CTC model (`asr export --phones`, loop route), a
+sentence model trained on phones (data.units = "phones"), and wake words defined by text spotted with them: the
+phrase becomes espeak-ng phones at set-up, stored beside the model."""
 
 import json
 
 import numpy as np
+import pytest
 from fixtures_export import run_asr
+from fixtures_model import TINY_TIED_MODEL
 
 from asr.audio import read_audio, write_audio
+from asr.config import load_config
+from asr.data.librispeech import LibriSpeech
+from asr.data.recipe import DATA_DIR
+from asr.model.checkpoint import load_checkpoint
 from asr.runtime.bundle import Manifest
 from asr.runtime.ctc import keyword_score
 from asr.runtime.ctc_stream import load_ctc
+from asr.runtime.intent import load_grammar
 from asr.runtime.phrases import phrase_units
-from asr.text import PHONES
+from asr.text import PHONES, PhoneTokenizer
+from asr.train.loop import train
+
+GRAMMAR = DATA_DIR / "grammar.toml"
 
 
 def _clip(corpus, word: str):
@@ -58,3 +69,61 @@ def test_a_word_espeak_says_outside_the_phone_set_is_refused(phone_export, comma
     proc = run_asr("demo", phone_export, "--file", tmp_path / "clip.wav", "--keyword", "loch ness", check=False)
     assert proc.returncode == 2
     assert "espeak-ng made 'loch' into [l '0 x]" in proc.stderr and "'x'" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def phone_ctc_run(tmp_path_factory, sentences_corpus):
+    """A tiny tied CTC model trained on the tiny corpus's sentences written as phones."""
+    overrides = {
+        "data.root": str(sentences_corpus),
+        "data.units": "phones",
+        **TINY_TIED_MODEL,
+        "model.lora_rank": 0,
+        "train.batch_size": 8,
+        "train.lr": 5e-3,
+        "train.warmup_steps": 20,
+        "train.steps": 160,
+        "train.eval_every": 80,
+        "train.checkpoint_every": 160,
+        "train.num_workers": 0,
+        "train.spec_time_mask": 0,
+    }
+    run_dir = tmp_path_factory.mktemp("phone-ctc-run")
+    train(load_config("asr-tiny", overrides), run_dir, progress=False)
+    return run_dir
+
+
+def test_sentences_become_espeak_phones():
+    tokenizer = PhoneTokenizer(["turn on the light"])
+    assert tokenizer.decode(tokenizer.encode("Marvin")) == "m A@ v I n"
+    assert tokenizer.encode("turn on") == tokenizer.encode("turn") + tokenizer.encode("on")
+    assert tokenizer.blank == tokenizer.vocab_size == len(PHONES)
+
+
+def test_a_sentence_model_learns_phones_and_exports_them(phone_ctc_run, sentences_corpus, tmp_path):
+    """Trained on phones (its CTC loss falls), the model exports with the phone set, so a phrase by text needs no
+    other model, and `asr eval` reports its phone error rate."""
+    loaded = load_checkpoint(phone_ctc_run / "checkpoint.pt")
+    assert loaded.tokenizer is None and loaded.model.classifier.out_features == len(PHONES) + 1
+    steps = [json.loads(line) for line in (phone_ctc_run / "metrics.jsonl").read_text().splitlines()]
+    losses = [m["loss"] for m in steps if "loss" in m]
+    assert np.mean(losses[-20:]) < 0.7 * np.mean(losses[:20]), losses  # it learns the phones of the sentences
+    out = tmp_path / "phones"
+    run_asr("export", phone_ctc_run / "checkpoint.pt", out, "--calibration", 16, "--parity", 4,
+            "--data", sentences_corpus, "--window-seconds", 2, "--overlap-seconds", 0.8)  # fmt: skip
+    manifest = Manifest.read(out)
+    assert manifest.ctc.units == "phones" and manifest.ctc.phones == PHONES
+    parity = manifest.report["parity"]["transcripts"]
+    assert parity["tflite_float32_equal_transcripts_vs_torch"] == 1.0
+    assert phrase_units(load_ctc(out), "marvin") == [PHONES.index(p) for p in "m A@ v I n".split()]
+    audio, _, _ = LibriSpeech(sentences_corpus, "test-clean")[0]
+    write_audio(tmp_path / "utt.wav", audio, 16000)
+    intent = json.loads(run_asr("transcribe", out, tmp_path / "utt.wav", "--grammar", GRAMMAR).stdout)
+    templates = [t["text"] for t in load_grammar(GRAMMAR)["templates"]]
+    assert intent["intent"] in templates and intent["text"]  # a request of the grammar, written in phones to score
+    evaluated = run_asr("eval", phone_ctc_run / "checkpoint.pt", sentences_corpus, "--split", "test-clean",
+                        "--out", tmp_path / "eval.json")  # fmt: skip
+    assert "PER" in evaluated.stdout
+    refs = json.loads((tmp_path / "eval.json").read_text())
+    texts = LibriSpeech(sentences_corpus, "test-clean").transcripts()
+    assert refs["examples"] == len(texts)

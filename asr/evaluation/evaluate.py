@@ -139,7 +139,7 @@ def transcribe(model, source, tokenizer, spec: FeatureSpec, batch_size: int = 16
         log_probs = model(padded, lengths.to(device))
         out_lengths = model.output_lengths(lengths)
         hyps += [tokenizer.decode(ids) for ids in greedy_ctc(log_probs.cpu(), out_lengths, tokenizer.vocab_size)]
-        refs += [text for _, text, _ in items]
+        refs += [tokenizer.reference(text) for _, text, _ in items]
     return refs, hyps
 
 
@@ -228,11 +228,13 @@ def run(args: argparse.Namespace) -> int:
         )
         print_unseen(report)
     else:
-        from asr.text import Tokenizer
+        from asr.text import make_tokenizer
 
-        refs, hyps = transcribe(loaded.model, source, Tokenizer(loaded.tokenizer), config.features, progress=True)
+        tokenizer = make_tokenizer(config.data.units, loaded.tokenizer, source.transcripts())
+        refs, hyps = transcribe(loaded.model, source, tokenizer, config.features, progress=True)
         report = wer_report(refs, hyps)
-        print(f"{split}: WER {report['wer']:.2%}, CER {report['cer']:.2%} on {report['examples']} utterances")
+        rate = "PER (phone error rate)" if config.data.units == "phones" else "WER"
+        print(f"{split}: {rate} {report['wer']:.2%}, CER {report['cer']:.2%} on {report['examples']} utterances")
     report = {"checkpoint": str(args.checkpoint), "data_root": str(args.data_root), "split": split, **report}
     write_text_atomic(out, json.dumps(report, indent=2))
     print(f"report: {out}")

@@ -1,4 +1,4 @@
-"""Export a CTC (sentence) model to int8 TFLite through the loop route, with its tokenizer, and check it.
+"""Export a CTC (sentence) model to int8 TFLite through the loop route, with its units (pieces or phones), and check it.
 
 The model runs on a fixed window (static shapes for TFLite Micro) and outputs per-frame log-probabilities; the
 device slides it over longer audio with overlap (`asr.runtime.ctc_stream`). The manifest carries the tokenizer's
@@ -36,6 +36,7 @@ from asr.runtime.host_interpreters import io_details
 DEFAULT_WINDOW_SECONDS = 3.0  # sentences of the generated corpus run 2-5 s; attention cost grows with the square
 DEFAULT_OVERLAP_SECONDS = 1.0  # context shared by neighbouring windows (half on each side)
 FLOAT_LOG_PROB_ATOL = 2e-2  # TFLite float32 against PyTorch, on log-probabilities
+PHONE_SOURCE = "espeak-ng -v en-us -x, stress marks dropped (asr.text.PHONES)"
 
 
 def window_plan(config: Config, window_s: float, overlap_s: float) -> tuple[Config, WindowPlan]:
@@ -206,16 +207,26 @@ def export_ctc_checkpoint(
     checkpoint = Path(checkpoint)
     loaded = load_checkpoint(checkpoint)
     model = loaded.model.eval()
-    pieces, tokenizer_path = tokenizer_units(loaded.tokenizer, checkpoint)
+    phones = loaded.config.data.units == "phones"
+    if phones:
+        from asr.text import PHONES, PhoneTokenizer
+
+        unit_names, units_from = list(PHONES), "asr.text.PHONES"
+        tokenizer = PhoneTokenizer()
+        decode, reference = tokenizer.decode, tokenizer.reference
+    else:
+        pieces, tokenizer_path = tokenizer_units(loaded.tokenizer, checkpoint)
+        unit_names, units_from = pieces.pieces, f"its tokenizer {tokenizer_path}"
+        decode, reference = pieces.decode, str
     config, plan = window_plan(loaded.config, window_s, overlap_s)
     try:
         check_exportable(model, config)
     except LoopExportError as e:
         raise LoopExportError(f"{checkpoint}: {e}; CTC models export through the loop route only") from None
-    if model.classifier.out_features != len(pieces.pieces) + 1:
+    if model.classifier.out_features != len(unit_names) + 1:
         raise InputError(
-            f"{checkpoint}: the model has {model.classifier.out_features} outputs but its tokenizer "
-            f"{tokenizer_path} has {len(pieces.pieces)} pieces (+ blank)"
+            f"{checkpoint}: the model has {model.classifier.out_features} outputs but {units_from} has "
+            f"{len(unit_names)} units (+ blank)"
         )
     spec = config.features
     pad = silence_feature(spec)
@@ -234,7 +245,7 @@ def export_ctc_checkpoint(
     calib_x = np.stack(calib[:count]).astype(np.float32)
     n_parity = parity_utterances if parity_utterances is not None else config.export.parity_samples
     chosen = np.sort(rng.permutation(len(test_set))[:n_parity])
-    utterances = [(test_set[int(i)][0], test_set[int(i)][1]) for i in chosen]
+    utterances = [(test_set[int(i)][0], reference(test_set[int(i)][1])) for i in chosen]
     report = parameter_report(model)
     started = time.perf_counter()
     shape = (1, plan.window_frames, spec.n_mels)
@@ -246,20 +257,22 @@ def export_ctc_checkpoint(
         measured = micro.measure_arena(made.int8_path)
         margin = config.export.arena_margin
         arena = int(math.ceil(measured * (1 + margin) / micro.ARENA_ALIGN) * micro.ARENA_ALIGN)
-        units = len(pieces.pieces) + 1
         parity = transcript_parity(
-            model, pieces.decode, units, utterances, spec, plan, made.float_path, made.int8_path, measured
+            model, decode, len(unit_names) + 1, utterances, spec, plan, made.float_path, made.int8_path, measured
         )
         files = [made.float_path, made.int8_path]
         ctc = CTCUnits(
-            units="sentencepiece",
-            blank=len(pieces.pieces),
+            units="phones" if phones else "sentencepiece",
+            blank=len(unit_names),
             window_frames=plan.window_frames,
             hop_frames=plan.hop_frames,
             time_strides=plan.time_strides,
             encoder_frames_per_window=encoder_frames(plan.window_frames, plan.time_strides),
-            pieces=pieces.pieces,
-            piece_scores=pieces.scores,
+            **(
+                {"phones": unit_names, "phone_source": PHONE_SOURCE}
+                if phones
+                else {"pieces": pieces.pieces, "piece_scores": pieces.scores}
+            ),
         )
         io = _io(made.int8_path)
         report = {
@@ -273,7 +286,7 @@ def export_ctc_checkpoint(
             "versions": tool_versions(),
             "export_seconds": round(time.perf_counter() - started, 2),
         }
-        manifest = _manifest(pieces.pieces, spec, made, io, arena, ctc, report)
+        manifest = _manifest(unit_names, spec, made, io, arena, ctc, report)
         manifest.write(stage)
     return manifest
 
@@ -291,6 +304,7 @@ def summary(manifest: Manifest, out_dir: Path) -> str:
     r = manifest.report
     p, files = r["parity"]["transcripts"], r["files"]
     wer = ", ".join(f"{k} {v:.1%}" for k, v in p["wer"].items())
+    rate = "PER" if manifest.ctc.units == "phones" else "WER"
     return "\n".join(
         [
             f"wrote {out_dir} (loop route, CTC over {len(manifest.ctc.symbols)} {manifest.ctc.units} units, "
@@ -304,7 +318,7 @@ def summary(manifest: Manifest, out_dir: Path) -> str:
             f"{p['tflite_micro_int8_token_error_vs_torch']:.1%}), int8 ai-edge-litert "
             f"{p['ai_edge_litert_int8_equal_transcripts_vs_torch']:.1%}, float32 "
             f"{p['tflite_float32_equal_transcripts_vs_torch']:.1%}",
-            f"WER: {wer}",
+            f"{rate}: {wer}",
         ]
     )
 
@@ -383,7 +397,7 @@ def export_phone_checkpoint(
             time_strides=plan.time_strides,
             encoder_frames_per_window=encoder_frames(plan.window_frames, plan.time_strides),
             phones=list(PHONES),
-            phone_source="espeak-ng -v en-us -x, stress marks dropped (asr.text.PHONES)",
+            phone_source=PHONE_SOURCE,
         )
         io = _io(made.int8_path)
         report = {

@@ -29,5 +29,5 @@ def build_model(config: Config, num_outputs: int) -> nn.Module:
 def num_outputs(config: Config) -> int:
     """Output size implied by the config: keyword classes (+ silence, unknown) or tokenizer vocab + blank."""
     if config.task == "ctc":
-        return config.data.tokenizer_vocab + 1
+        return (len(PHONES) if config.data.units == "phones" else config.data.tokenizer_vocab) + 1
     return len(config.data.keywords) + 2

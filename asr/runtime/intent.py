@@ -1,7 +1,8 @@
 """Speech to intent on the device: decoding constrained to the requests of a grammar (the default: grammar.toml).
 
 Every request the grammar can make (each template with each slot filler and spoken number) is written in the model's
-pieces and scored by its CTC probability (asr.runtime.ctc.sequences_log_likelihood); the best one is the output, so
+units (pieces, or espeak-ng phones for a phone model: asr.runtime.phrases.phrase_units, as a wake phrase is) and scored
+by its CTC probability (asr.runtime.ctc.sequences_log_likelihood); the best one is the output, so
 it is always a request the grammar knows, and its template and slot values come with it. The intent is the
 template; the slots are its {name} values (numbers as integers).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import numpy as np
 from asr.errors import InputError
 from asr.files import read_toml
 from asr.numbers import spoken_number
-from asr.runtime.ctc import CTCError, Pieces, sequences_log_likelihood
+from asr.runtime.ctc import sequences_log_likelihood
 
 SLOT = re.compile(r"\{(\w+)\}")
 
@@ -68,11 +70,11 @@ class IntentDecoder:
     over the request trie lost most intents once one piece was misheard (6% against 67% of a trained model's
     requests, BENCHMARKS.md section 8), and a smart-speaker grammar is small enough to score whole."""
 
-    def __init__(self, grammar: dict, pieces: Pieces, blank: int):
+    def __init__(self, grammar: dict, encode: Callable[[str], list[int]], blank: int):
         self.requests = requests(grammar)
         try:
-            self.sequences = [pieces.encode_text(r.text) for r in self.requests]
-        except CTCError as e:
+            self.sequences = [encode(r.text) for r in self.requests]
+        except InputError as e:
             raise InputError(f"the grammar uses a word the model cannot write: {e}") from None
         self.blank = blank
 

@@ -9,6 +9,7 @@ of its best placement in the last few seconds (asr.runtime.ctc.keyword_score) an
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -36,6 +37,7 @@ def phrase_key(phrase: str) -> str:
     return " ".join(phrase.lower().split())
 
 
+@functools.cache
 def espeak_phones(word: str) -> str:
     """espeak-ng's US English phoneme mnemonics for one word (what asr.text.phonemes folds into the phone set)."""
     try:

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -149,10 +150,11 @@ def _intent(model: CTCModel, args: argparse.Namespace) -> int:
     """Decode FILE constrained to the grammar's requests and print {"text", "intent", "slots"} as JSON."""
     from asr.audio import read_audio
     from asr.runtime.intent import IntentDecoder, load_grammar
+    from asr.runtime.phrases import phrase_units
 
-    if model.pieces is None or args.audio in (None, "-"):
-        raise InputError("--grammar needs a text (sentencepiece) model and an audio FILE")
-    decoder = IntentDecoder(load_grammar(args.grammar), model.pieces, model.blank)
+    if args.audio in (None, "-"):
+        raise InputError("--grammar needs an audio FILE")
+    decoder = IntentDecoder(load_grammar(args.grammar), partial(phrase_units, model), model.blank)
     audio = read_audio(args.audio, model.spec.sample_rate, resample=args.resample)
     check_audio(audio, args.audio, model)
     request = decoder.decode(model.log_probs(audio))

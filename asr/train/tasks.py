@@ -58,22 +58,24 @@ class KeywordTask:
 
 
 class CTCTask:
-    """Transcribe sentences into sentencepiece tokens with CTC; the dev score is 1 - WER."""
+    """Transcribe sentences into sentencepiece tokens (or phones) with CTC; the dev score is 1 - WER (or PER)."""
 
     def __init__(self, config: Config, run_dir: Path, is_main: bool = True):
-        from asr.text import Tokenizer
+        from asr.text import Tokenizer, make_tokenizer
 
         self.config = config
         self.train_set = open_split(config, config.data.root, config.data.train_split)
         self.dev_set = open_split(config, config.data.root, config.data.dev_split)
         self.labels = []
-        self.tokenizer_file = "tokenizer.model"
-        path = run_dir / self.tokenizer_file
-        if not path.is_file() and is_main:  # trained once per run, from the training transcripts
+        phones = config.data.units == "phones"
+        self.tokenizer_file = None if phones else "tokenizer.model"
+        path = None if phones else run_dir / self.tokenizer_file
+        if not phones and not path.is_file() and is_main:  # trained once per run, from the training transcripts
             Tokenizer.train(self.train_set.transcripts(), run_dir / "tokenizer", config.data.tokenizer_vocab)
         if torch.distributed.is_initialized():
             torch.distributed.barrier()
-        self.tokenizer = Tokenizer(path)
+        texts = self.train_set.transcripts() + self.dev_set.transcripts() if phones else []
+        self.tokenizer = make_tokenizer(config.data.units, path, texts)
         self.num_outputs = self.tokenizer.vocab_size + 1  # blank last
 
     def batches(self, rank: int, world: int) -> SentenceBatches:

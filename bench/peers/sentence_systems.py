@@ -26,6 +26,7 @@ import os
 import resource
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,13 +47,15 @@ class Ours:
     def __init__(self, export_dir: Path, runtime: str, grammar: dict):
         from asr.runtime.ctc_stream import load_ctc
         from asr.runtime.intent import IntentDecoder
+        from asr.runtime.phrases import phrase_units
 
         self.export_dir = Path(export_dir)
         model = load_ctc(export_dir, backend="ai-edge-litert")
         self.arena = model.manifest.arena_bytes if runtime == "tflm" else None
+        self.writes_words = model.pieces is not None  # a phone model's free text is phones: no WER
         if runtime == "tflm":
             model = dataclasses.replace(model, model=_micro_window(self.export_dir, model.manifest))
-        self.model, self.intent = model, IntentDecoder(grammar, model.pieces, model.blank)
+        self.model, self.intent = model, IntentDecoder(grammar, partial(phrase_units, model), model.blank)
         self._log_probs = None
 
     def transcribe(self, audio: np.ndarray) -> str:
@@ -106,6 +109,7 @@ class Whisper:
 
         self.model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8", cpu_threads=1)
         self.arena = None
+        self.writes_words = True
 
     def transcribe(self, audio: np.ndarray) -> str:
         segments, _ = self.model.transcribe(
@@ -130,6 +134,7 @@ class Sphinx:
         self._add_missing_words(grammar)
         self.decoder.add_jsgf_string("requests", grammar_jsgf(grammar))
         self.arena = None
+        self.writes_words = True
 
     def _add_missing_words(self, grammar: dict) -> None:
         """CMUdict lacks a few plurals (podcasts): their singular's phones + S."""
@@ -224,6 +229,7 @@ def main() -> None:
         "system": args.system,
         "stored_bytes": system.stored_bytes(),
         "arena_bytes": system.arena,
+        "writes_words": system.writes_words,
         "rss_delta_bytes": peak - baseline,
         "audio_seconds": sum(len(a) for a in audio) / SAMPLE_RATE,
         "utterances": rows,
