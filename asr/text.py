@@ -103,6 +103,23 @@ _FOLD = {"I2": "I", "I#": "I", "t#": "t", "t2": "t", "?": "t", "a#": "a", "@2": 
 _FOLD |= {"i@3": "i@", "aI3": "aI@"}
 
 
+def espeak(words: list[str]) -> list[str]:
+    """espeak-ng's US English phoneme mnemonics of each word, one process for all; FileNotFoundError without it."""
+    out = subprocess.run(
+        ["espeak-ng", "-q", "-x", "--sep= ", "-v", "en-us"], input="".join(f"{w}.\n" for w in words),
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    if len(lines) != len(words):
+        raise RuntimeError(f"espeak-ng gave {len(lines)} phoneme lines for {len(words)} words")
+    return lines
+
+
+def fold(said: str) -> list[str]:
+    """espeak-ng's mnemonics of a word as PHONES names: stress and syllable marks dropped, rare allophones folded."""
+    return [_FOLD.get(p, p) for p in re.sub(r"[',;]", "", said).split()]
+
+
 def phonemes(words: list[str]) -> dict[str, list[int]]:
     """Phone ids of each word as espeak-ng says it in US English (one process for all words): a CTC target that
     names the sounds, shared by every voice, where a spelling names letters."""
@@ -110,20 +127,10 @@ def phonemes(words: list[str]) -> dict[str, list[int]]:
     if not words:
         return {}
     try:
-        out = subprocess.run(
-            ["espeak-ng", "-q", "-x", "--sep= ", "-v", "en-us"], input="".join(f"{w}.\n" for w in words),
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+        said = espeak(words)
     except FileNotFoundError as e:
         raise MissingError("train.ctc_units = 'phones' needs espeak-ng (apt-get install espeak-ng)") from e
-    lines = [line for line in out.splitlines() if line.strip()]
-    if len(lines) != len(words):
-        raise RuntimeError(f"espeak-ng gave {len(lines)} phoneme lines for {len(words)} words")
-    ids = {}
-    for word, line in zip(words, lines, strict=True):
-        phones = [_FOLD.get(p, p) for p in re.sub(r"[',;]", "", line).split()]
-        ids[word] = [PHONES.index(p) for p in phones if p in PHONES]
-    return ids
+    return {word: [PHONES.index(p) for p in fold(line) if p in PHONES] for word, line in zip(words, said, strict=True)}
 
 
 class PhoneTokenizer:

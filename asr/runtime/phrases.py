@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -39,12 +38,11 @@ def phrase_key(phrase: str) -> str:
 
 @functools.cache
 def espeak_phones(word: str) -> str:
-    """espeak-ng's US English phoneme mnemonics for one word (what asr.text.phonemes folds into the phone set)."""
+    """espeak-ng's US English phoneme mnemonics for one word (asr.text.fold makes them the phone set's names)."""
+    from asr.text import espeak  # PC side: set-up only
+
     try:
-        return subprocess.run(
-            ["espeak-ng", "-q", "-x", "--sep= ", "-v", "en-us"], input=f"{word}.\n", capture_output=True, text=True,
-            check=True,
-        ).stdout.strip()  # fmt: skip
+        return espeak([word])[0]
     except FileNotFoundError:
         raise PhraseError(
             f"phrase word {word!r}: a phone model needs espeak-ng to set a new phrase up (apt-get install espeak-ng); "
@@ -65,11 +63,11 @@ def phrase_units(model: CTCModel, phrase: str) -> list[int]:
             except CTCError as e:
                 raise PhraseError(f"phrase {phrase!r}: {e}") from None
         return units
-    from asr.text import _FOLD, PHONES  # the phone set the phone model was trained on (PC side: set-up only)
+    from asr.text import PHONES, fold  # the phone set the phone model was trained on (PC side: set-up only)
 
     for word in words:
         said = espeak_phones(word)
-        phones = [_FOLD.get(p, p) for p in re.sub(r"[',;]", "", said).split()]
+        phones = fold(said)
         unknown = [p for p in phones if p not in PHONES]
         if unknown or not phones:
             raise PhraseError(
