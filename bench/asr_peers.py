@@ -41,6 +41,7 @@ from pathlib import Path
 from asr.errors import InputError
 from asr.files import write_text_atomic
 from asr.runtime.intent import load_grammar
+from asr.runtime.words import LEXICON_FILE, LM_FILE
 from bench.peers.sentences import IntentMatcher, load_utterances, same_request, wer
 
 SYSTEMS = ["ours-tflm", "ours-litert", "whisper-tiny.en", "whisper-base", "pocketsphinx"]
@@ -67,8 +68,13 @@ def run_system(system: str, utterances: Path, out: Path, export: Path | None, gr
 
 
 def _export_tag(export: Path) -> str:
-    """A short hash of the export's manifest: transcripts of another export are never reused."""
-    return hashlib.sha256((export / "manifest.json").read_bytes()).hexdigest()[:10]
+    """A short hash of the export's manifest and word decoder files: transcripts of another export are never
+    reused."""
+    digest = hashlib.sha256()
+    for name in ("manifest.json", LEXICON_FILE, LM_FILE):
+        if (export / name).is_file():
+            digest.update((export / name).read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def intent_accuracy(rows: dict, utts: list, matcher: IntentMatcher) -> dict:

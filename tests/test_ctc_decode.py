@@ -1,5 +1,6 @@
-"""The device-side CTC decoders (asr.runtime.ctc, asr.runtime.intent) against references: torch's CTC loss,
-sentencepiece's own encoder, and log-probabilities that spell a known request of the default grammar."""
+"""The device-side CTC decoders (asr.runtime.ctc, asr.runtime.intent, asr.runtime.words) against references: torch's
+CTC loss, sentencepiece's own encoder, log-probabilities that spell a known request of the default grammar, and a
+word n-gram that must tell homophones apart."""
 
 from functools import partial
 from types import SimpleNamespace
@@ -9,17 +10,12 @@ import pytest
 import torch
 
 from asr.data.recipe import DATA_DIR
-from asr.runtime.ctc import (
-    Pieces,
-    greedy,
-    keyword_score,
-    lexicon_beam,
-    sequence_log_likelihood,
-    sequences_log_likelihood,
-)
+from asr.export.words import arpa, write_word_files
+from asr.runtime.ctc import Pieces, greedy, keyword_score, sequence_log_likelihood, sequences_log_likelihood
 from asr.runtime.intent import IntentDecoder, load_grammar, requests
 from asr.runtime.phrases import phrase_units
-from asr.text import PHONES, Tokenizer
+from asr.runtime.words import LEXICON_FILE, LM_FILE, WordDecoder, read_lexicon
+from asr.text import PHONES, Tokenizer, phonemes
 
 GRAMMAR = DATA_DIR / "grammar.toml"
 
@@ -100,13 +96,15 @@ def test_grammar_decoding_recovers_intent_and_slots(tokenizer):
         assert pieces.decode(greedy(lp, len(pieces.pieces))) != text
         clean = _spell(pieces.encode_text(text), len(pieces.pieces), rng, noise=0.3)
         assert pieces.decode(greedy(clean, len(pieces.pieces))) == text
-        assert lexicon_beam(clean, pieces, text.split() + ["KITCHEN"], len(pieces.pieces)) == text
+        lexicon = {w: pieces.encode_word(w) for w in [*text.split(), "KITCHEN"]}
+        peaky = _spell(pieces.encode_text(text), len(pieces.pieces), rng, frames_per_unit=1, noise=0.3)
+        assert WordDecoder(pieces.pieces, lexicon).decode(peaky) == text  # CTC's one frame a unit
 
 
 def test_grammar_decoding_over_phones_recovers_intent_and_slots():
     """A phone model's requests are written in espeak-ng phones, as `asr transcribe --grammar` writes them: a
     template's words need no pieces trained on them, only phones."""
-    phone_model = SimpleNamespace(pieces=None, units=PHONES)
+    phone_model = SimpleNamespace(pieces=None, units=PHONES, lexicon={})
     decoder = IntentDecoder(load_grammar(GRAMMAR), partial(phrase_units, phone_model), len(PHONES))
     rng = np.random.default_rng(4)
     text = "dim the living room lights to forty percent"
@@ -115,6 +113,55 @@ def test_grammar_decoding_over_phones_recovers_intent_and_slots():
     assert (request.text, request.intent) == (text, "dim the {room} lights to {percent} percent")
     assert request.slots == {"room": "living room", "percent": 40}
     assert greedy(lp, len(PHONES)) != phrase_units(phone_model, text)  # free decoding garbles it at this noise
+
+
+def _arpa_prob(entries: dict, context: tuple, word: str) -> float:
+    """p(word | context) by ARPA's backoff rule: the entry if present, else the context's backoff times the
+    probability given a shorter context."""
+    if (*context, word) in entries:
+        return 10 ** entries[(*context, word)][0]
+    return 10 ** entries.get(context, (0.0, 0.0))[1] * _arpa_prob(entries, context[1:], word)
+
+
+def test_word_ngram_is_a_distribution_in_arpa():
+    """The written n-gram, read back by ARPA's rule, gives every context a distribution over the vocabulary
+    (words never in a sentence included) and </s>."""
+    sentences = [s.split() for s in ["turn on the light", "turn off the light", "turn the light on", "play jazz"]]
+    vocab = ["turn", "on", "off", "the", "light", "play", "jazz", "blues"]
+    for order in (1, 2, 3):
+        entries = {}
+        for line in arpa(sentences, vocab, order=order).splitlines():
+            fields = line.split("\t")
+            if len(fields) >= 2:
+                entries[tuple(fields[1].split())] = (float(fields[0]), float(fields[2]) if len(fields) > 2 else 0.0)
+        for context in [(), ("<s>",), ("turn",), ("the",), ("blues",), ("turn", "the"), ("play", "jazz")]:
+            context = context[len(context) - order + 1 :] if order > 1 else ()
+            total = sum(_arpa_prob(entries, context, w) for w in [*vocab, "</s>", "<unk>"])
+            assert total == pytest.approx(1.0, abs=2e-3), (order, context, total)
+        assert _arpa_prob(entries, (), "blues") > 0  # in the lexicon, never in a sentence
+    with pytest.raises(ValueError, match="no sentences"):
+        arpa([], vocab)
+
+
+def test_the_word_ngram_tells_homophones_apart(tmp_path):
+    """ "right" and "write" are the same phones: only the word n-gram of the training sentences can choose, and the
+    export's files (asr.export.words) give the device that choice."""
+    assert phonemes(["right"])["right"] == phonemes(["write"])["write"]
+    sentences = ["turn right at the light", "please write a note", "write it down", "turn right now"]
+    spell = lambda words: {w: [PHONES[i] for i in ids] for w, ids in phonemes(words).items()}  # noqa: E731
+    write_word_files(tmp_path, sentences, ["please", "stop"], spell)
+    lexicon = read_lexicon(tmp_path / LEXICON_FILE, PHONES)
+    assert {"right", "write", "stop"} <= set(lexicon)
+    decoder = WordDecoder(PHONES, lexicon, tmp_path / LM_FILE)
+    rng = np.random.default_rng(5)
+    for text in ["please write a note", "turn right at the light", "write it down"]:
+        lp = _spell([u for w in text.split() for u in lexicon[w]], len(PHONES), rng, frames_per_unit=1, noise=0.5)
+        assert decoder.decode(lp) == text
+    # Without the n-gram the homophones are a coin toss: some reading says the other one.
+    flat = WordDecoder(PHONES, lexicon)
+    readings = [flat.decode(_spell(lexicon["please"] + lexicon["write"], len(PHONES), rng, 1, noise=0.5))
+                for _ in range(6)]  # fmt: skip
+    assert set(readings) == {"please write", "please right"}
 
 
 def test_keyword_score_finds_the_phrase_and_ranks_others_lower(tokenizer):

@@ -16,7 +16,7 @@ from asr.audio import read_audio, write_audio
 from asr.config import load_config
 from asr.data.librispeech import LibriSpeech
 from asr.runtime.bundle import Manifest
-from asr.runtime.ctc import greedy, keyword_score, lexicon_beam, sequence_log_likelihood
+from asr.runtime.ctc import greedy, keyword_score
 from asr.runtime.ctc_stream import encoder_frames, load_ctc
 from asr.train.loop import train
 
@@ -86,8 +86,9 @@ def test_transcribe_int8_matches_pytorch_greedy(ctc_export, ctc_run, sentences_c
         path = tmp_path / "clip.wav"
         write_audio(path, audio)
         torch_text, torch_ids = _torch_window_text(ctc_run, ctc_export, read_audio(path))
-        assert run_asr("transcribe", ctc_export, path, "--precision", "float32").stdout.strip() == torch_text
-        int8_text = run_asr("transcribe", ctc_export, path).stdout.strip()
+        float_text = run_asr("transcribe", ctc_export, path, "--precision", "float32", "--units").stdout.strip()
+        assert float_text == torch_text
+        int8_text = run_asr("transcribe", ctc_export, path, "--units").stdout.strip()
         # The device decoder (piece list, no sentencepiece) spells what the tokenizer would.
         int8_ids = greedy(model.log_probs(read_audio(path)), model.blank)
         assert model.decode(int8_ids) == int8_text
@@ -98,7 +99,7 @@ def test_transcribe_int8_matches_pytorch_greedy(ctc_export, ctc_run, sentences_c
     # Raw PCM on stdin gives the transcript of the file.
     pcm = np.round(read_audio(path) * 32768).clip(-32768, 32767).astype("<i2").tobytes()  # the file's samples
     proc = subprocess.run(
-        [sys.executable, "-m", "asr.cli", "transcribe", str(ctc_export), "-"], input=pcm, capture_output=True
+        [sys.executable, "-m", "asr.cli", "transcribe", str(ctc_export), "-", "--units"], input=pcm, capture_output=True
     )
     assert proc.returncode == 0 and proc.stdout.decode().strip() == int8_text
 
@@ -120,18 +121,25 @@ def test_stream_in_any_chunks_equals_one_pass(ctc_export, sentences_corpus):
     np.testing.assert_array_equal(np.concatenate(parts), whole)
 
 
-def test_lexicon_beam_outputs_only_lexicon_words(ctc_export, sentences_corpus):
-    model = load_ctc(ctc_export, precision="float32")
+def test_transcribe_writes_words_of_the_export_lexicon(ctc_export, sentences_corpus, tmp_path):
+    """The export carries a lexicon and a word n-gram of its training sentences; `asr transcribe` reads words with
+    them, never worse than the greedy pieces on the sentences they came from, and `--lexicon` swaps the words."""
+    import jiwer
+
+    lexicon = {line.split("\t")[0] for line in (ctc_export / "words.arpa").parent.joinpath("lexicon.txt").open()}
     corpus = LibriSpeech(sentences_corpus, "train-clean-100")
-    words = sorted({w for t in corpus.transcripts() for w in t.split()})
-    audio, text, _ = corpus[0]
-    lp = model.log_probs(audio)
-    out = lexicon_beam(lp, model.pieces, words, model.blank)
-    assert out and set(out.split()) <= set(words)
-    # The forward algorithm agrees with the beam: the decoded sentence is at least as likely as the reference
-    # or within a beam's reach of it.
-    ids = [u for w in out.split() for u in model.pieces.encode_word(w)]
-    assert np.isfinite(sequence_log_likelihood(lp, ids, model.blank))
+    assert {w.lower() for t in corpus.transcripts() for w in t.split()} <= lexicon
+    refs, words, units = [], [], []
+    for i, (audio, text, _) in enumerate(list(corpus)[:3]):
+        write_audio(tmp_path / f"{i}.wav", audio)
+        refs.append(text.lower())
+        words.append(run_asr("transcribe", ctc_export, tmp_path / f"{i}.wav").stdout.strip())
+        units.append(run_asr("transcribe", ctc_export, tmp_path / f"{i}.wav", "--units").stdout.strip().lower())
+    assert all(w and set(w.split()) <= lexicon for w in words), words
+    assert jiwer.wer(refs, words) <= jiwer.wer(refs, [u or "-" for u in units]), (refs, words, units)
+    (tmp_path / "few.txt").write_text("pause the\nmusic\n")
+    few = run_asr("transcribe", ctc_export, tmp_path / "0.wav", "--lexicon", tmp_path / "few.txt").stdout.split()
+    assert few and set(few) <= {"pause", "the", "music"}
 
 
 def test_phrase_by_text_is_spotted_in_a_generated_clip(ctc_export, sentences_corpus, tmp_path):

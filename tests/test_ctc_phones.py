@@ -3,6 +3,10 @@ sentence model trained on phones (data.units = "phones"), and wake words defined
 phrase becomes espeak-ng phones at set-up, stored beside the model."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +23,7 @@ from asr.runtime.ctc import keyword_score
 from asr.runtime.ctc_stream import load_ctc
 from asr.runtime.intent import load_grammar
 from asr.runtime.phrases import phrase_units
+from asr.runtime.words import LEXICON_FILE, read_lexicon
 from asr.text import PHONES, PhoneTokenizer
 from asr.train.loop import train
 
@@ -118,9 +123,22 @@ def test_a_sentence_model_learns_phones_and_exports_them(phone_ctc_run, sentence
     assert phrase_units(load_ctc(out), "marvin") == [PHONES.index(p) for p in "m A@ v I n".split()]
     audio, _, _ = LibriSpeech(sentences_corpus, "test-clean")[0]
     write_audio(tmp_path / "utt.wav", audio, 16000)
-    intent = json.loads(run_asr("transcribe", out, tmp_path / "utt.wav", "--grammar", GRAMMAR).stdout)
+    # Where espeak-ng is not installed (a Pi), the export's lexicon spells the grammar's requests.
+    no_espeak = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    proc = subprocess.run([sys.executable, "-m", "asr.cli", "transcribe", str(out), str(tmp_path / "utt.wav"),
+                           "--grammar", str(GRAMMAR)], capture_output=True, text=True, env=no_espeak)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    intent = json.loads(proc.stdout)
     templates = [t["text"] for t in load_grammar(GRAMMAR)["templates"]]
     assert intent["intent"] in templates and intent["text"]  # a request of the grammar, written in phones to score
+    # Free text is words of the export's lexicon (its training sentences' and the grammar's), not phones.
+    lexicon = read_lexicon(out / LEXICON_FILE, PHONES)
+    words = run_asr("transcribe", out, tmp_path / "utt.wav").stdout.split()
+    assert words and set(words) <= set(lexicon), words
+    assert set(run_asr("transcribe", out, tmp_path / "utt.wav", "--units").stdout.split()) <= set(PHONES)
+    (out / LEXICON_FILE).write_text("marvin\tm A@ v I n\nloch\tl 0 x\n")  # 'x' is no phone of the model
+    proc = run_asr("transcribe", out, tmp_path / "utt.wav", check=False)
+    assert proc.returncode == 2 and f"{LEXICON_FILE}:2" in proc.stderr and "'x'" in proc.stderr
     evaluated = run_asr("eval", phone_ctc_run / "checkpoint.pt", sentences_corpus, "--split", "test-clean",
                         "--out", tmp_path / "eval.json")  # fmt: skip
     assert "PER" in evaluated.stdout

@@ -8,8 +8,8 @@
 #
 # An EXPORT_DIR with phrases set up (`asr phrases`) also has them listened for there and on the host.
 # With CTC_EXPORT_DIR (an `asr export` of a CTC model, text or phones) it also runs the device's CTC commands there
-# on the same audio: `asr transcribe CTC_EXPORT_DIR AUDIO` and `asr demo CTC_EXPORT_DIR --keyword marvin --file
-# AUDIO`. The phrase is set up on the host first (espeak-ng for a phone model: the repository's .venv), in a copy of
+# on the same audio: `asr transcribe CTC_EXPORT_DIR AUDIO` (and `--grammar` of the default grammar where the export
+# carries a lexicon) and `asr demo CTC_EXPORT_DIR --keyword marvin --file AUDIO`. The phrase is set up on the host first (espeak-ng for a phone model: the repository's .venv), in a copy of
 # CTC_EXPORT_DIR, whose keywords.json the emulated Pi then only reads. Each is compared with the host's run.
 #
 # Environment:
@@ -285,20 +285,21 @@ CTC_DIR=$WORK/ctc-export
 cp -r "$CTC_EXPORT_DIR" "$CTC_DIR"
 PHRASE=marvin
 
-# (a) Greedy CTC transcript of the cut audio, emulated and on the host.
+# (a) The transcript of the cut audio (words where the export carries a lexicon, else greedy units), emulated and on
+# the host.
 run_pi transcribe "$CACHE/transcript-arm64.txt" -c "$ASR_CLI" transcribe "$CTC_DIR" "$AUDIO"
 PYTHONPATH=$REPO "$HOST_VENV" -c "$ASR_CLI" transcribe "$CTC_DIR" "$AUDIO" \
   >"$CACHE/transcript-host.txt" 2>"$WORK/host.err" \
   || { cat "$WORK/host.err" >&2; log "FAIL: transcribe on the host failed"; exit 1; }
 if cmp -s "$CACHE/transcript-host.txt" "$CACHE/transcript-arm64.txt"; then
-  log "host ($(uname -m)): the same transcript ($(wc -w <"$CACHE/transcript-host.txt") units)"
+  log "host ($(uname -m)): the same transcript ($(wc -w <"$CACHE/transcript-host.txt") words or units)"
 else  # XNNPACK's rounding (above) flips frames between two close units (phone head: 18 of 1498 frames)
   edits=$("$HOST_VENV" - "$CACHE/transcript-host.txt" "$CACHE/transcript-arm64.txt" <<'EOF'
 import difflib, sys
 host, arm = (open(f).read().split() for f in sys.argv[1:])
 ops = difflib.SequenceMatcher(None, host, arm, autojunk=False).get_opcodes()
 edits = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in ops if op != "equal")
-print(f"{edits} unit edits between {len(host)} units (host) and {len(arm)} (emulated arm64)")
+print(f"{edits} edits between {len(host)} words or units (host) and {len(arm)} (emulated arm64)")
 EOF
 )
   log "host ($(uname -m)) transcript differs: $edits"
@@ -319,3 +320,15 @@ run_pi "demo --keyword $PHRASE" "$CACHE/phrase-detections-arm64.txt" \
 [ "$(cksum <"$CTC_DIR/keywords.json")" = "$stored" ] \
   || { log "FAIL: the emulated demo rewrote keywords.json instead of reading the stored units"; exit 1; }
 compare_detections "$CACHE/phrase-detections-host.txt" "$CACHE/phrase-detections-arm64.txt"
+
+# (c) Intent by the default grammar: an export with a lexicon spells every request there, so the Pi, which has no
+# espeak-ng, decodes a phone model's intent too.
+if [ -f "$CTC_DIR/lexicon.txt" ]; then
+  GRAMMAR=$REPO/asr/data/default_recipe/grammar.toml
+  run_pi "transcribe --grammar" "$CACHE/intent-arm64.txt" -c "$ASR_CLI" transcribe "$CTC_DIR" "$AUDIO" --grammar "$GRAMMAR"
+  PYTHONPATH=$REPO "$HOST_VENV" -c "$ASR_CLI" transcribe "$CTC_DIR" "$AUDIO" --grammar "$GRAMMAR" \
+    >"$CACHE/intent-host.txt" 2>"$WORK/host.err" \
+    || { cat "$WORK/host.err" >&2; log "FAIL: transcribe --grammar on the host failed"; exit 1; }
+  cmp -s "$CACHE/intent-host.txt" "$CACHE/intent-arm64.txt" && log "host ($(uname -m)): the same request" \
+    || log "host ($(uname -m)) request differs: $(cat "$CACHE/intent-host.txt")"
+fi

@@ -10,10 +10,12 @@ against the references.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +29,15 @@ from asr.export.loop import LoopExportError, check_exportable
 from asr.export.manifest import tensor_info, tool_versions
 from asr.export.pipeline import check_weights, model_report, staging
 from asr.export.routes import convert_loop
+from asr.export.words import write_word_files
 from asr.features import log_mel
 from asr.runtime.bundle import CTCUnits, Manifest
-from asr.runtime.ctc import Pieces, greedy
+from asr.runtime.ctc import CTCError, Pieces, greedy
 from asr.runtime.ctc_stream import CTCStream, WindowPlan, encoder_frames, silence_feature
 from asr.runtime.host_interpreters import io_details
+from asr.runtime.intent import load_grammar, requests
+from asr.runtime.words import LEXICON_FILE, LM_FILE
+from asr.text import PHONES, phonemes
 
 DEFAULT_WINDOW_SECONDS = 3.0  # sentences of the generated corpus run 2-5 s; attention cost grows with the square
 DEFAULT_OVERLAP_SECONDS = 1.0  # context shared by neighbouring windows (half on each side)
@@ -209,15 +215,17 @@ def export_ctc_checkpoint(
     model = loaded.model.eval()
     phones = loaded.config.data.units == "phones"
     if phones:
-        from asr.text import PHONES, PhoneTokenizer
+        from asr.text import PhoneTokenizer
 
         unit_names, units_from = list(PHONES), "asr.text.PHONES"
         tokenizer = PhoneTokenizer()
         decode, reference = tokenizer.decode, tokenizer.reference
+        spell = spell_phones
     else:
         pieces, tokenizer_path = tokenizer_units(loaded.tokenizer, checkpoint)
         unit_names, units_from = pieces.pieces, f"its tokenizer {tokenizer_path}"
         decode, reference = pieces.decode, str
+        spell = partial(spell_pieces, pieces)
     config, plan = window_plan(loaded.config, window_s, overlap_s)
     try:
         check_exportable(model, config)
@@ -286,9 +294,29 @@ def export_ctc_checkpoint(
             "versions": tool_versions(),
             "export_seconds": round(time.perf_counter() - started, 2),
         }
+        report["words"] = write_word_files(stage, train_set.transcripts(), grammar_words(), spell)
         manifest = _manifest(unit_names, spec, made, io, arena, ctc, report)
         manifest.write(stage)
     return manifest
+
+
+def grammar_words() -> set[str]:
+    """Every word a request of the default recipe's grammar says: `asr transcribe --grammar` needs them spelled."""
+    from asr.data.recipe import DATA_DIR
+
+    return {w for r in requests(load_grammar(DATA_DIR / "grammar.toml")) for w in r.text.split()}
+
+
+def spell_phones(words: list[str]) -> dict[str, list[str]]:
+    return {w: [PHONES[i] for i in ids] for w, ids in phonemes(words).items()}
+
+
+def spell_pieces(pieces: Pieces, words: list[str]) -> dict[str, list[str]]:
+    out = {}
+    for word in words:
+        with contextlib.suppress(CTCError):  # a word its pieces cannot spell stays out of the lexicon
+            out[word] = [pieces.pieces[i] for i in pieces.encode_word(word)]
+    return out
 
 
 def _manifest(units: list[str], spec, made, io: dict, arena: int, ctc: CTCUnits, report: dict) -> Manifest:
@@ -302,7 +330,7 @@ def _manifest(units: list[str], spec, made, io: dict, arena: int, ctc: CTCUnits,
 def summary(manifest: Manifest, out_dir: Path) -> str:
     """What people want after a CTC export: sizes, arena, transcript parity, WER."""
     r = manifest.report
-    p, files = r["parity"]["transcripts"], r["files"]
+    p, files, w = r["parity"]["transcripts"], r["files"], r.get("words")
     wer = ", ".join(f"{k} {v:.1%}" for k, v in p["wer"].items())
     rate = "PER" if manifest.ctc.units == "phones" else "WER"
     return "\n".join(
@@ -320,6 +348,14 @@ def summary(manifest: Manifest, out_dir: Path) -> str:
             f"{p['tflite_float32_equal_transcripts_vs_torch']:.1%}",
             f"{rate}: {wer}",
         ]
+        + (
+            [
+                f"words: {w['lexicon_words']:,} in {LEXICON_FILE}, a {w['lm_order']}-gram of {w['lm_sentences']:,} "
+                f"training transcripts in {LM_FILE} (`asr transcribe` writes words with them)"
+            ]
+            if w
+            else []
+        )
     )
 
 
@@ -356,7 +392,6 @@ def export_phone_checkpoint(
     from asr.export.windows import corpus_windows
     from asr.model.checkpoint import load_checkpoint
     from asr.model.report import parameter_report
-    from asr.text import PHONES, phonemes
 
     checkpoint = Path(checkpoint)
     loaded = load_checkpoint(checkpoint)

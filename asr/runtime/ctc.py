@@ -72,15 +72,6 @@ class Pieces:
         return ids[::-1]
 
 
-def _logsumexp(a: float, b: float) -> float:
-    if a == -np.inf:
-        return b
-    if b == -np.inf:
-        return a
-    m = max(a, b)
-    return m + float(np.log1p(np.exp(-abs(a - b))))
-
-
 def sequence_log_likelihood(log_probs: np.ndarray, units: Sequence[int], blank: int) -> float:
     """log P(units | frames) summed over all CTC alignments (the forward algorithm)."""
     return float(sequences_log_likelihood(log_probs, [units], blank)[0])
@@ -112,78 +103,6 @@ def sequences_log_likelihood(log_probs: np.ndarray, sequences: Sequence[Sequence
         alpha[~valid] = -np.inf
     rows = np.arange(len(sequences))
     return np.logaddexp(alpha[rows, ends], np.where(ends > 0, alpha[rows, ends - 1], -np.inf))
-
-
-def lexicon_beam(
-    log_probs: np.ndarray, pieces: Pieces, words: Iterable[str], blank: int, beam: int = 8, prune: float = 12.0
-) -> str:
-    """CTC prefix beam search whose output may only be words of `words`: a new word may start only after a
-    complete one. Returns the best complete hypothesis as text ("" when none completes a word)."""
-    trie = build_trie({w: pieces.encode_word(w) for w in words if w})
-    if not trie:
-        raise CTCError("the lexicon is empty")
-    best = trie_beam(log_probs, trie, blank, beam, prune)
-    return " ".join(best[1]) if best else ""
-
-
-def build_trie(sequences: dict) -> dict:
-    """A trie of unit sequences: {unit: child, ..., None: key} where a sequence (of `key`) ends."""
-    trie: dict = {}
-    for key, units in sequences.items():
-        node = trie
-        for u in units:
-            node = node.setdefault(u, {})
-        node[None] = key
-    return trie
-
-
-def trie_beam(
-    log_probs: np.ndarray, trie: dict, blank: int, beam: int = 8, prune: float = 12.0
-) -> tuple[tuple[int, ...], list, float] | None:
-    """CTC prefix beam search constrained to the paths of `trie`, a sequence following another (a lexicon of words):
-    (units, keys of the sequences it completed, log probability) of the best hypothesis that ends at a complete
-    sequence; when none in the beam does, the best one's completed sequences with its unfinished last one dropped;
-    None for no hypothesis.
-
-    Why our own: the CTC decoders at hand (torchaudio's, pyctcdecode) need torch or KenLM; this is numpy only."""
-    lp = np.asarray(log_probs, dtype=np.float64)
-    # hypothesis: (units, trie node id) -> [log P ending in blank, log P ending in its last unit]; keys completed
-    nodes = {id(trie): trie}
-    done: dict[tuple, list] = {((), id(trie)): []}
-    beams: dict[tuple, list[float]] = {((), id(trie)): [0.0, -np.inf]}
-    for t in range(len(lp)):
-        frame = lp[t]
-        top = [int(u) for u in np.flatnonzero(frame > frame.max() - prune) if u != blank]
-        new: dict[tuple, list[float]] = {}
-
-        def add(key, b, nb, keys, new=new):
-            cur = new.setdefault(key, [-np.inf, -np.inf])
-            cur[0], cur[1] = _logsumexp(cur[0], b), _logsumexp(cur[1], nb)
-            done.setdefault(key, keys)
-
-        for key, (pb, pnb) in beams.items():
-            units, node_id = key
-            total = _logsumexp(pb, pnb)
-            add(key, total + frame[blank], -np.inf, done[key])  # a blank: the hypothesis stays
-            if units:
-                add(key, -np.inf, pnb + frame[units[-1]], done[key])  # the last unit repeated: merged
-            node = nodes[node_id]
-            steps = [(u, node[u], done[key]) for u in top if u in node]
-            if None in node and node is not trie:  # a sequence ends here: the next may begin
-                steps += [(u, trie[u], done[key] + [node[None]]) for u in top if u in trie]
-            for u, child, keys in steps:
-                nodes[id(child)] = child
-                score = (pb if units and units[-1] == u else total) + frame[u]  # a repeat needs a blank between
-                add((units + (u,), id(child)), -np.inf, score, keys)
-        beams = dict(sorted(new.items(), key=lambda kv: -_logsumexp(*kv[1]))[:beam])
-    complete = [(k, _logsumexp(*v)) for k, v in beams.items() if None in nodes[k[1]]]
-    if not complete:
-        if not beams:
-            return None
-        key, value = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))
-        return key[0], done[key], _logsumexp(*value)
-    (units, node_id), score = max(complete, key=lambda kv: kv[1])
-    return units, done[(units, node_id)] + [nodes[node_id][None]], score
 
 
 def keyword_score(log_probs: np.ndarray, units: Sequence[int], blank: int) -> tuple[float, int, int]:

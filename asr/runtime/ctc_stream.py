@@ -9,7 +9,7 @@ samples arrive (`StreamingFrontend`), so a microphone stream and a file give the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from asr.features import FeatureSpec
 from asr.runtime.bundle import BundleError, Manifest, load_exported
 from asr.runtime.ctc import Pieces
 from asr.runtime.detector import StreamingFrontend
+from asr.runtime.words import BEAM, LEXICON_FILE, LM_FILE, WordDecoder, read_lexicon
 
 
 def silence_feature(spec: FeatureSpec) -> float:
@@ -151,6 +152,8 @@ class CTCModel:
     manifest: Manifest
     units: list[str]  # pieces or phones, without the blank
     pieces: Pieces | None  # text models: the decoder of piece ids
+    lexicon: dict[str, list[int]] = field(default_factory=dict)  # the export's words in units (may be empty)
+    lm: Path | None = None  # the export's word n-gram
 
     @property
     def blank(self) -> int:
@@ -167,6 +170,10 @@ class CTCModel:
         """Stitched log-probabilities [encoder frames, units + 1] of a whole recording."""
         stream = self.stream()
         return np.concatenate([stream.push(audio), stream.finish()])
+
+    def word_decoder(self, beam: int = BEAM) -> WordDecoder | None:
+        """The export's own words and n-gram (asr.runtime.words); None for an export written without them."""
+        return WordDecoder(self.units, self.lexicon, self.lm, beam=beam) if self.lexicon else None
 
     def decode(self, ids: list[int]) -> str:
         if self.pieces is not None:
@@ -187,4 +194,14 @@ def load_ctc(export_dir: str | Path, *, precision: str = "int8", backend: str | 
     if len(units) + 1 != len(manifest.labels):
         raise BundleError(f"{path}: {len(units)} units + blank but the model has {len(manifest.labels)} outputs")
     pieces = Pieces(ctc.pieces, ctc.piece_scores or None) if ctc.pieces else None
-    return CTCModel(model, manifest.features, plan_from_manifest(manifest), manifest, list(units), pieces)
+    lexicon, lm = Path(export_dir) / LEXICON_FILE, Path(export_dir) / LM_FILE
+    return CTCModel(
+        model,
+        manifest.features,
+        plan_from_manifest(manifest),
+        manifest,
+        list(units),
+        pieces,
+        read_lexicon(lexicon, units) if lexicon.is_file() else {},
+        lm if lm.is_file() else None,
+    )

@@ -1,8 +1,9 @@
 """Wake words and commands defined by text: a CTC keyword score over the stream, a threshold per phrase.
 
 Set-up (`asr demo EXPORT_DIR --keyword "hey marvin"`) turns each phrase into the model's units once and stores them
-in EXPORT_DIR/keywords.json, so the device only reads them: sentencepiece pieces for a text model (from the piece
-list in the manifest), espeak-ng phones for a phone model (on the PC, where espeak-ng is installed). The stream is
+in EXPORT_DIR/keywords.json, so the device only reads them: the export's lexicon where it has every word
+(asr.export.words), else sentencepiece pieces for a text model (from the piece list in the manifest), espeak-ng
+phones for a phone model (on the PC, where espeak-ng is installed). The stream is
 decoded over overlapping windows (asr.runtime.ctc_stream); every new stretch of frames, each phrase gets the score
 of its best placement in the last few seconds (asr.runtime.ctc.keyword_score) and fires at its threshold.
 """
@@ -55,6 +56,8 @@ def phrase_units(model: CTCModel, phrase: str) -> list[int]:
     words = re.findall(r"[a-z']+", phrase.lower())
     if not words or len("".join(words)) < 2:
         raise PhraseError(f"phrase {phrase!r}: needs at least one word of two letters or more")
+    if all(w in model.lexicon for w in words):  # the export's own lexicon: no espeak-ng needed on the device
+        return [u for w in words for u in model.lexicon[w]]
     units: list[int] = []
     if model.pieces is not None:
         for word in words:

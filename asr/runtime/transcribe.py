@@ -2,9 +2,11 @@
 
 FILE is a mono WAV/FLAC at the model's rate; `-` reads raw S16_LE mono PCM from stdin (`arecord -f S16_LE -r 16000
 -c 1 | asr transcribe MODEL -`); `--mic` records. Audio is decoded over fixed windows with overlap as it arrives
-(asr.runtime.ctc_stream); streams print text as it becomes final. `--lexicon WORDS.txt` restricts the output to
-those words (beam search over a word trie); `--grammar GRAMMAR.toml` to the requests of a grammar, printed as
-JSON with intent and slots (asr.runtime.intent).
+(asr.runtime.ctc_stream); streams print the greedy units as they become final. The transcript is words: a beam
+search over the export's lexicon scored by its word n-gram (asr.runtime.words); `--lexicon WORDS.txt` puts other
+words in their place (no n-gram), `--units` prints the greedy units instead (an export without a lexicon gives
+nothing else). `--grammar GRAMMAR.toml` decodes to the requests of a grammar, printed as JSON with intent and
+slots (asr.runtime.intent).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import numpy as np
 
 from asr.errors import InputError, MissingError
 from asr.runtime.audio_source import microphone_chunks, stdin_chunks
-from asr.runtime.ctc import greedy, lexicon_beam
+from asr.runtime.ctc import greedy
 from asr.runtime.ctc_stream import CTCModel, load_ctc
 from asr.runtime.interpreter import BACKENDS
+from asr.runtime.phrases import PhraseError, phrase_units
+from asr.runtime.words import BEAM, WordDecoder
 
 SILENCE_PEAK = 1e-4  # a recording whose samples all stay below this (about -80 dBFS) holds no speech
 
@@ -50,25 +54,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="microphone: PortAudio device index or name")
     parser.add_argument("--resample", action="store_true", help="accept a FILE at another sample rate")
     parser.add_argument("--lexicon", type=Path, default=None, help="words allowed in the output, one per line")
+    parser.add_argument("--units", action="store_true", help="print the greedy units (phones or pieces), not words")
     parser.add_argument(
         "--grammar",
         type=Path,
         default=None,
         help="a grammar TOML (the default recipe ships grammar.toml): print the request as JSON",
     )
-    parser.add_argument("--beam", type=int, default=8, help="beam width of --lexicon decoding")
+    parser.add_argument("--beam", type=int, default=BEAM, help="beam width of word decoding")
     parser.add_argument("--json", action="store_true", help="print a JSON object (text, seconds, real-time factor)")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default=None, help="TFLite interpreter to use")
     parser.add_argument("--precision", default="int8", help="which exported model to run (int8 or float32)")
 
 
-def read_lexicon(path: Path) -> list[str]:
+def lexicon_decoder(model: CTCModel, path: Path, beam: int) -> WordDecoder:
+    """A decoder whose output may only be the words of `path` (one or more a line), spelled as phrases are."""
     if not path.is_file():
         raise MissingError(f"{path}: no such lexicon file")
-    words = [w for line in path.read_text().splitlines() for w in line.split()]
+    words = sorted({w.lower() for line in path.read_text().splitlines() for w in line.split()})
     if not words:
         raise InputError(f"{path}: the lexicon has no words")
-    return words
+    try:
+        return WordDecoder(model.units, {w: phrase_units(model, w) for w in words}, beam=beam)
+    except PhraseError as e:
+        raise InputError(f"{path}: {e}") from None
+
+
+def word_decoder(model: CTCModel, args: argparse.Namespace) -> WordDecoder | None:
+    """What turns frames into words: --lexicon's words, else the export's own; None for greedy units."""
+    if args.units:
+        return None
+    if args.lexicon:
+        return lexicon_decoder(model, args.lexicon, args.beam)
+    return model.word_decoder(beam=args.beam)
 
 
 def check_audio(audio: np.ndarray, name: str, model: CTCModel) -> None:
@@ -81,32 +99,31 @@ def check_audio(audio: np.ndarray, name: str, model: CTCModel) -> None:
         raise InputError(f"{name}: silent (peak amplitude {peak:.1e}); nothing to transcribe")
 
 
-def transcribe_audio(model: CTCModel, audio: np.ndarray, lexicon: list[str] | None = None, beam: int = 8) -> str:
-    """The transcript of a whole recording (greedy, or constrained to `lexicon`)."""
-    log_probs = model.log_probs(audio)
-    if lexicon is not None:
-        if model.pieces is None:
-            raise InputError("--lexicon needs a text (sentencepiece) model; this export outputs phones")
-        return lexicon_beam(log_probs, model.pieces, lexicon, model.blank, beam)
-    return model.decode(greedy(log_probs, model.blank))
+def transcribe_audio(model: CTCModel, audio: np.ndarray, words: WordDecoder | None = None) -> str:
+    """The transcript of a whole recording: words from `words`, else the greedy units."""
+    return decode(model, model.log_probs(audio), words)
+
+
+def decode(model: CTCModel, log_probs: np.ndarray, words: WordDecoder | None) -> str:
+    return words.decode(log_probs) if words is not None else model.decode(greedy(log_probs, model.blank))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.mic == (args.audio is not None):
         raise InputError("give exactly one audio source: FILE, - (stdin) or --mic")
     model = load_ctc(args.model_dir, precision=args.precision, backend=args.backend)
-    lexicon = read_lexicon(args.lexicon) if args.lexicon else None
     if args.grammar:
         return _intent(model, args)
+    words = word_decoder(model, args)
     started = time.perf_counter()
     if args.audio not in (None, "-"):
         from asr.audio import read_audio
 
         audio = read_audio(args.audio, model.spec.sample_rate, resample=args.resample)
         check_audio(audio, args.audio, model)
-        text, seconds = transcribe_audio(model, audio, lexicon, args.beam), len(audio) / model.spec.sample_rate
+        text, seconds = transcribe_audio(model, audio, words), len(audio) / model.spec.sample_rate
     else:
-        text, seconds = _stream(model, args, lexicon)
+        text, seconds = _stream(model, args, words)
     elapsed = time.perf_counter() - started
     if args.json:
         print(
@@ -119,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream(model: CTCModel, args: argparse.Namespace, lexicon: list[str] | None) -> tuple[str, float]:
-    """Transcribe stdin or the microphone as it arrives; partial greedy text goes to stderr as it becomes final."""
+def _stream(model: CTCModel, args: argparse.Namespace, words: WordDecoder | None) -> tuple[str, float]:
+    """Transcribe stdin or the microphone as it arrives; partial greedy units go to stderr as they become final."""
     chunk = model.spec.sample_rate // 10
     if args.mic:
         device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
@@ -141,16 +158,13 @@ def _stream(model: CTCModel, args: argparse.Namespace, lexicon: list[str] | None
     if stream.audio_seconds * model.spec.sample_rate < model.spec.n_fft:
         raise InputError("stdin: no audio received" if not args.mic else "microphone: no audio received")
     log_probs = np.concatenate(frames) if frames else np.zeros((0, model.blank + 1), np.float32)
-    if lexicon is not None:
-        return lexicon_beam(log_probs, model.pieces, lexicon, model.blank, args.beam), stream.audio_seconds
-    return model.decode(greedy(log_probs, model.blank)), stream.audio_seconds
+    return decode(model, log_probs, words), stream.audio_seconds
 
 
 def _intent(model: CTCModel, args: argparse.Namespace) -> int:
     """Decode FILE constrained to the grammar's requests and print {"text", "intent", "slots"} as JSON."""
     from asr.audio import read_audio
     from asr.runtime.intent import IntentDecoder, load_grammar
-    from asr.runtime.phrases import phrase_units
 
     if args.audio in (None, "-"):
         raise InputError("--grammar needs an audio FILE")

@@ -3,7 +3,8 @@
     python -m bench.peers.sentence_systems SYSTEM UTTS.json OUT.json --grammar GRAMMAR.toml [--export DIR]
 
 - `ours-tflm`, `ours-litert`: the project's int8 CTC export (asr.runtime.ctc_stream: fixed windows with overlap),
-  greedy CTC for free text; for intent, the grammar request of highest CTC probability
+  for free text the export's word decoder (its lexicon and word n-gram, asr.runtime.words, as `asr transcribe`),
+  greedy CTC for an export without them; for intent, the grammar request of highest CTC probability
   (asr.runtime.intent.IntentDecoder) over the same log-probabilities.
 - `whisper-tiny.en`, `whisper-base`: faster-whisper (CTranslate2) with `compute_type="int8"`, one CPU thread,
   language "en", the library's default beam of 5, no timestamps, no VAD, and no sampling fallback (temperature 0:
@@ -52,17 +53,18 @@ class Ours:
         self.export_dir = Path(export_dir)
         model = load_ctc(export_dir, backend="ai-edge-litert")
         self.arena = model.manifest.arena_bytes if runtime == "tflm" else None
-        self.writes_words = model.pieces is not None  # a phone model's free text is phones: no WER
+        self.words = model.word_decoder()
+        self.writes_words = self.words is not None or model.pieces is not None  # greedy phones are not words
         if runtime == "tflm":
             model = dataclasses.replace(model, model=_micro_window(self.export_dir, model.manifest))
         self.model, self.intent = model, IntentDecoder(grammar, partial(phrase_units, model), model.blank)
         self._log_probs = None
 
     def transcribe(self, audio: np.ndarray) -> str:
-        from asr.runtime.ctc import greedy
+        from asr.runtime.transcribe import decode
 
         self._log_probs = self.model.log_probs(audio)
-        return self.model.decode(greedy(self._log_probs, self.model.blank))
+        return decode(self.model, self._log_probs, self.words)
 
     def constrained(self, audio: np.ndarray) -> str:
         """The grammar request of the audio just transcribed (its log-probabilities are reused)."""
@@ -70,8 +72,12 @@ class Ours:
         return request.text if request else ""
 
     def stored_bytes(self) -> int:
-        """The int8 model and the manifest (which carries the tokenizer's pieces): what a device stores."""
-        return sum((self.export_dir / f).stat().st_size for f in (self.model.manifest.models["int8"], "manifest.json"))
+        """The int8 model, the manifest (which carries the tokenizer's pieces or phones) and the word decoder's
+        lexicon and n-gram where the export has them: what a device stores."""
+        from asr.runtime.words import LEXICON_FILE, LM_FILE
+
+        files = [self.model.manifest.models["int8"], "manifest.json", LEXICON_FILE, LM_FILE]
+        return sum((self.export_dir / f).stat().st_size for f in files if (self.export_dir / f).is_file())
 
 
 def _micro_window(export_dir: Path, manifest):
