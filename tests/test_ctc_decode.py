@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from asr.data.recipe import DATA_DIR
+from asr.errors import InputError
 from asr.export.words import arpa, write_word_files
 from asr.runtime.ctc import Pieces, greedy, keyword_score, sequence_log_likelihood, sequences_log_likelihood
 from asr.runtime.intent import IntentDecoder, load_grammar, requests
@@ -162,6 +163,9 @@ def test_the_word_ngram_tells_homophones_apart(tmp_path):
     readings = [flat.decode(_spell(lexicon["please"] + lexicon["write"], len(PHONES), rng, 1, noise=0.5))
                 for _ in range(6)]  # fmt: skip
     assert set(readings) == {"please write", "please right"}
+    (tmp_path / "bad.arpa").write_text("not an n-gram\n")
+    with pytest.raises(InputError, match=r"bad\.arpa: not a language model KenLM reads \(first non-empty line"):
+        WordDecoder(PHONES, lexicon, tmp_path / "bad.arpa")
 
 
 def test_keyword_score_finds_the_phrase_and_ranks_others_lower(tokenizer):

@@ -40,24 +40,22 @@ def arpa(
             for n in range(order):
                 if i - n >= 0:
                     follows[tuple(seq[i - n : i])][seq[i]] += 1
-    vocab = sorted(set(vocabulary) | set(follows[()]) | {EOS, UNK})
-    if not follows[()]:
+    if () not in follows:
         raise ValueError("no sentences to learn from")
+    vocab = sorted(set(vocabulary) | set(follows[()]) | {EOS, UNK})
+    totals = {context: sum(counts.values()) for context, counts in follows.items()}
 
     def prob(context: tuple, word: str) -> float:
+        """Interpolated: the discounted count, plus the discounted mass times the shorter context's probability."""
         counts = follows.get(context)
-        if not context:
-            total = sum(counts.values())
-            return (max(counts[word] - discount, 0) + discount * len(counts) / len(vocab)) / total
-        lower = prob(context[1:], word)
+        lower = 1 / len(vocab) if not context else prob(context[1:], word)
         if not counts:
             return lower
-        total = sum(counts.values())
-        return max(counts[word] - discount, 0) / total + discount * len(counts) / total * lower
+        return (max(counts[word] - discount, 0) + discount * len(counts) * lower) / totals[context]
 
     def backoff(context: tuple) -> float | None:
         counts = follows.get(context)
-        return math.log10(discount * len(counts) / sum(counts.values())) if counts else None
+        return math.log10(discount * len(counts) / totals[context]) if counts else None
 
     grams: list[list[str]] = [[] for _ in range(order)]
     for word in vocab:  # unigrams: every word of the vocabulary, and <s> as a context only
