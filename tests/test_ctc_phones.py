@@ -136,6 +136,11 @@ def test_a_sentence_model_learns_phones_and_exports_them(phone_ctc_run, sentence
     words = run_asr("transcribe", out, tmp_path / "utt.wav").stdout.split()
     assert words and set(words) <= set(lexicon), words
     assert set(run_asr("transcribe", out, tmp_path / "utt.wav", "--units").stdout.split()) <= set(PHONES)
+    # The same in an app, in three lines.
+    from asr import Recognizer
+
+    recognizer = Recognizer(out, grammar=GRAMMAR)
+    assert recognizer.transcribe(audio) == " ".join(words) and recognizer.request(audio).to_dict() == intent
     (out / LEXICON_FILE).write_text("marvin\tm A@ v I n\nloch\tl 0 x\n")  # 'x' is no phone of the model
     proc = run_asr("transcribe", out, tmp_path / "utt.wav", check=False)
     assert proc.returncode == 2 and f"{LEXICON_FILE}:2" in proc.stderr and "'x'" in proc.stderr

@@ -15,17 +15,16 @@ import argparse
 import json
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from asr.errors import InputError, MissingError
 from asr.runtime.audio_source import microphone_chunks, stdin_chunks
-from asr.runtime.ctc import greedy
 from asr.runtime.ctc_stream import CTCModel, load_ctc
 from asr.runtime.interpreter import BACKENDS
 from asr.runtime.phrases import PhraseError, phrase_units
+from asr.runtime.recognizer import Recognizer, decode
 from asr.runtime.words import BEAM, WordDecoder
 
 SILENCE_PEAK = 1e-4  # a recording whose samples all stay below this (about -80 dBFS) holds no speech
@@ -99,21 +98,12 @@ def check_audio(audio: np.ndarray, name: str, model: CTCModel) -> None:
         raise InputError(f"{name}: silent (peak amplitude {peak:.1e}); nothing to transcribe")
 
 
-def transcribe_audio(model: CTCModel, audio: np.ndarray, words: WordDecoder | None = None) -> str:
-    """The transcript of a whole recording: words from `words`, else the greedy units."""
-    return decode(model, model.log_probs(audio), words)
-
-
-def decode(model: CTCModel, log_probs: np.ndarray, words: WordDecoder | None) -> str:
-    return words.decode(log_probs) if words is not None else model.decode(greedy(log_probs, model.blank))
-
-
 def run(args: argparse.Namespace) -> int:
     if args.mic == (args.audio is not None):
         raise InputError("give exactly one audio source: FILE, - (stdin) or --mic")
-    model = load_ctc(args.model_dir, precision=args.precision, backend=args.backend)
     if args.grammar:
-        return _intent(model, args)
+        return _intent(args)
+    model = load_ctc(args.model_dir, precision=args.precision, backend=args.backend)
     words = word_decoder(model, args)
     started = time.perf_counter()
     if args.audio not in (None, "-"):
@@ -121,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
         audio = read_audio(args.audio, model.spec.sample_rate, resample=args.resample)
         check_audio(audio, args.audio, model)
-        text, seconds = transcribe_audio(model, audio, words), len(audio) / model.spec.sample_rate
+        text, seconds = decode(model, model.log_probs(audio), words), len(audio) / model.spec.sample_rate
     else:
         text, seconds = _stream(model, args, words)
     elapsed = time.perf_counter() - started
@@ -161,16 +151,15 @@ def _stream(model: CTCModel, args: argparse.Namespace, words: WordDecoder | None
     return decode(model, log_probs, words), stream.audio_seconds
 
 
-def _intent(model: CTCModel, args: argparse.Namespace) -> int:
+def _intent(args: argparse.Namespace) -> int:
     """Decode FILE constrained to the grammar's requests and print {"text", "intent", "slots"} as JSON."""
     from asr.audio import read_audio
-    from asr.runtime.intent import IntentDecoder, load_grammar
 
     if args.audio in (None, "-"):
         raise InputError("--grammar needs an audio FILE")
-    decoder = IntentDecoder(load_grammar(args.grammar), partial(phrase_units, model), model.blank)
-    audio = read_audio(args.audio, model.spec.sample_rate, resample=args.resample)
-    check_audio(audio, args.audio, model)
-    request = decoder.decode(model.log_probs(audio))
+    recognizer = Recognizer(args.model_dir, args.grammar, precision=args.precision, backend=args.backend)
+    audio = read_audio(args.audio, recognizer.model.spec.sample_rate, resample=args.resample)
+    check_audio(audio, args.audio, recognizer.model)
+    request = recognizer.request(audio)
     print(json.dumps(request.to_dict() if request else {"text": "", "intent": None, "slots": {}}))
     return 0

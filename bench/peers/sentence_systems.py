@@ -61,7 +61,7 @@ class Ours:
         self._log_probs = None
 
     def transcribe(self, audio: np.ndarray) -> str:
-        from asr.runtime.transcribe import decode
+        from asr.runtime.recognizer import decode
 
         self._log_probs = self.model.log_probs(audio)
         return decode(self.model, self._log_probs, self.words)
