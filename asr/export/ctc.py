@@ -37,7 +37,7 @@ from asr.runtime.ctc_stream import CTCStream, WindowPlan, encoder_frames, silenc
 from asr.runtime.host_interpreters import io_details
 from asr.runtime.intent import load_grammar, requests
 from asr.runtime.words import LEXICON_FILE, LM_FILE
-from asr.text import PHONES, phonemes
+from asr.text import PHONES, PhoneTokenizer, phonemes
 
 DEFAULT_WINDOW_SECONDS = 3.0  # sentences of the generated corpus run 2-5 s; attention cost grows with the square
 DEFAULT_OVERLAP_SECONDS = 1.0  # context shared by neighbouring windows (half on each side)
@@ -215,8 +215,6 @@ def export_ctc_checkpoint(
     model = loaded.model.eval()
     phones = loaded.config.data.units == "phones"
     if phones:
-        from asr.text import PhoneTokenizer
-
         unit_names, units_from = list(PHONES), "asr.text.PHONES"
         tokenizer = PhoneTokenizer()
         decode, reference = tokenizer.decode, tokenizer.reference

@@ -10,7 +10,7 @@ greedy units. Requests are scored whole against every request of the grammar (as
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 import numpy as np
@@ -31,25 +31,30 @@ def decode(model: CTCModel, log_probs: np.ndarray, words: WordDecoder | None) ->
 class Recognizer:
     """Args:
     export_dir: an `asr export` of a CTC model.
-    grammar: a grammar TOML whose requests `request` chooses from (the default recipe ships grammar.toml).
+    grammar: a grammar TOML (or one read by asr.runtime.intent.load_grammar) whose requests `request` chooses
+        from (the default recipe ships grammar.toml).
     precision, backend: which exported model runs, on which TFLite interpreter.
     """
 
     def __init__(
         self,
         export_dir: str | Path,
-        grammar: str | Path | None = None,
+        grammar: str | Path | dict | None = None,
         *,
         precision: str = "int8",
         backend: str | None = None,
     ):
         self.model = load_ctc(export_dir, precision=precision, backend=backend)
-        self.words = self.model.word_decoder()
+        if grammar is not None and not isinstance(grammar, dict):
+            grammar = load_grammar(grammar)
         self.grammar = (
-            IntentDecoder(load_grammar(grammar), partial(phrase_units, self.model), self.model.blank)
-            if grammar is not None
-            else None
+            IntentDecoder(grammar, partial(phrase_units, self.model), self.model.blank) if grammar is not None else None
         )
+
+    @cached_property
+    def words(self) -> WordDecoder | None:
+        """The export's word decoder, loaded on first use (`request` never needs its n-gram)."""
+        return self.model.word_decoder()
 
     def transcribe(self, audio: np.ndarray) -> str:
         return decode(self.model, self.model.log_probs(audio), self.words)

@@ -27,7 +27,6 @@ import os
 import resource
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,29 +45,27 @@ class Ours:
     """The project's int8 CTC export in TFLite Micro (`tflm`) or ai-edge-litert (`litert`)."""
 
     def __init__(self, export_dir: Path, runtime: str, grammar: dict):
-        from asr.runtime.ctc_stream import load_ctc
-        from asr.runtime.intent import IntentDecoder
-        from asr.runtime.phrases import phrase_units
+        from asr.runtime.recognizer import Recognizer
 
         self.export_dir = Path(export_dir)
-        model = load_ctc(export_dir, backend="ai-edge-litert")
+        self.recognizer = Recognizer(export_dir, grammar, backend="ai-edge-litert")  # as an app embeds it
+        model = self.recognizer.model
         self.arena = model.manifest.arena_bytes if runtime == "tflm" else None
-        self.words = model.word_decoder()
-        self.writes_words = self.words is not None or model.pieces is not None  # greedy phones are not words
+        self.writes_words = self.recognizer.words is not None or model.pieces is not None  # phones are not words
         if runtime == "tflm":
-            model = dataclasses.replace(model, model=_micro_window(self.export_dir, model.manifest))
-        self.model, self.intent = model, IntentDecoder(grammar, partial(phrase_units, model), model.blank)
+            self.recognizer.model = dataclasses.replace(model, model=_micro_window(self.export_dir, model.manifest))
+        self.model = self.recognizer.model
         self._log_probs = None
 
     def transcribe(self, audio: np.ndarray) -> str:
         from asr.runtime.recognizer import decode
 
         self._log_probs = self.model.log_probs(audio)
-        return decode(self.model, self._log_probs, self.words)
+        return decode(self.model, self._log_probs, self.recognizer.words)
 
     def constrained(self, audio: np.ndarray) -> str:
         """The grammar request of the audio just transcribed (its log-probabilities are reused)."""
-        request = self.intent.decode(self._log_probs)
+        request = self.recognizer.grammar.decode(self._log_probs)
         return request.text if request else ""
 
     def stored_bytes(self) -> int:
