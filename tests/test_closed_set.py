@@ -19,8 +19,9 @@ def test_every_keyword_clip_of_the_donor_is_scored_and_closed_set_is_never_below
 ):
     voices = {str(r["speaker"]): r["donor"] for r in json.loads((commands_corpus / "voices.json").read_text())}
     testing = (commands_corpus / "testing_list.txt").read_text().split()
-    donor = voices[testing[0].split("/")[1].split("_")[0]]
-    clips = [p for p in testing if p.split("/")[0] in commands_keywords and voices[p.split("/")[1][:8]] == donor]
+    speaker = {p: p.split("/")[1].split("_")[0] for p in testing}  # WORD/SPEAKER_nohash_N.wav
+    donor = voices[speaker[testing[0]]]
+    clips = [p for p in testing if p.split("/")[0] in commands_keywords and voices[speaker[p]] == donor]
     cmd = [sys.executable, "-m", "bench.closed_set", str(kws_checkpoint), "--data", str(commands_corpus)]
     printed = subprocess.run([*cmd, "--donors", donor], check=True, capture_output=True, text=True).stdout
     rows = [line.strip("| ").split(" | ") for line in printed.splitlines() if "%" in line]
