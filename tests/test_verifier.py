@@ -196,3 +196,44 @@ def test_a_missing_speech_embedding_says_how_to_set_it_up(kws_export, commands_c
     with pytest.raises(VerifierError, match=r"melspectrogram\.tflite: missing; run tools/setup\.sh"):
         train_verifier(kws_export, commands_corpus, work=tmp_path / "work", embedding_home=tmp_path / "nothing")
     assert not (kws_export / VERIFIER_DIR).exists()
+
+
+def test_the_check_curve_runs_from_the_model_alone_to_the_saved_check(
+    verified_export, commands_corpus, sentences_corpus, tmp_path
+):
+    """bench.verifier_curve: at check 0 every detection passes (the counts of --no-verify), at the head's saved
+    threshold the counts are bench.real_false_accepts' with the verifier, and a stricter check never passes more."""
+    import subprocess
+    import sys
+
+    from asr.audio import write_audio
+    from asr.data.stream import make_stream, write_events
+    from asr.runtime.bundle import Manifest, Thresholds, save_thresholds
+
+    export = tmp_path / "export"
+    shutil.copytree(verified_export, export)
+    save_thresholds(export, Thresholds(0.05, {}, "test: low, so the tiny model fires"))
+    stream = tmp_path / "stream"
+    stream.mkdir()
+    words = Manifest.read(export).keywords
+    audio, events = make_stream(commands_corpus, words, minutes=0.5, seed=1, split="train")
+    write_audio(stream / "stream.wav", audio, 16000)
+    write_events(stream / "events.csv", events)
+
+    def run(module: str, *args) -> dict:
+        out = tmp_path / f"{module}{len(args)}.json"
+        cmd = [sys.executable, "-m", f"bench.{module}", str(export), "--speech", str(sentences_corpus), *args]
+        subprocess.run([*cmd, "--out", str(out)], check=True, capture_output=True)
+        return json.loads(out.read_text())
+
+    plain, checked = run("real_false_accepts", "--no-verify"), run("real_false_accepts")
+    curve = run("verifier_curve", "--stream", str(stream), "--plot", str(tmp_path / "curve.png"))
+    rows = {r["check"]: r for r in curve["curves"][0]["rows"]}
+    assert plain["all_keywords_saved"]["false_accepts"] > 0, "the test needs detections to check"
+    assert rows[0.0]["false_accepts"] == plain["all_keywords_saved"]["false_accepts"]
+    assert rows[0.0]["wake_false_accepts"] == plain["wake_word"]["false_accepts"]
+    saved = Verifier.from_export(export).config.threshold
+    assert rows[saved]["false_accepts"] == checked["all_keywords_saved"]["false_accepts"]
+    fa = [r["false_accepts"] for r in curve["curves"][0]["rows"]]
+    assert fa == sorted(fa, reverse=True)
+    assert (tmp_path / "curve.png").stat().st_size > 0
