@@ -72,7 +72,8 @@ def measure(args: argparse.Namespace) -> dict:
         for t in CHECKS:
             kept = [d for d, p in zip(found, sp, strict=True) if p >= t]
             m = match(kept, events, labels, seconds, detector.spec.clip_seconds, MAX_DELAY_S)
-            wake_fa, fa = int(((rp >= t) & is_wake).sum()), int((rp >= t).sum())
+            passed = rp >= t
+            wake_fa, fa = int((passed & is_wake).sum()), int(passed.sum())
             rows.append(
                 {
                     "check": float(t),
