@@ -34,7 +34,8 @@ setup:
 	@bash tools/setup.sh
 
 corpus: setup
-	$(ASR) data synth --corpus all --out $(GEN)
+	$(ASR) data synth --corpus commands --out $(GEN)
+	$(ASR) data synth --corpus sentences --splits validation testing --out $(GEN)
 	$(ASR) data info $(GEN)/commands
 
 train: corpus

@@ -14,7 +14,9 @@ import soundfile as sf
 from asr.data import synth
 from asr.data.engines import EngineMissing, check_engine
 from asr.data.grammar import spoken_number, templates, vocabulary
+from asr.data.librispeech import LibriSpeech
 from asr.data.recipe import DATA_DIR, load_recipe
+from asr.errors import InputError
 
 NAME = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")
 
@@ -178,6 +180,31 @@ def test_killed_run_resumes_to_the_same_corpus(tmp_path, sentences_corpus, monke
     for rel in ours:
         assert (root / rel).read_bytes() == (sentences_corpus / rel).read_bytes(), rel
     assert (root / "SPEAKERS.TXT").read_text() == (sentences_corpus / "SPEAKERS.TXT").read_text()
+
+
+def test_held_out_sentences_alone_are_the_same_files_and_a_whole_corpus_is_kept(
+    tmp_path, sentences_corpus, generated_dir
+):
+    """`make demo` builds only the held-out sentences (its streams' background speech): the same files as in the
+    whole corpus, no training speaker; asked of a directory that holds the whole corpus, it keeps it."""
+    root = synth.build_corpus("sentences", tmp_path, scale="tiny", seed=0, jobs=2, splits=("validation", "testing"))
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["dev-clean", "test-clean"]
+    ours = sorted(p.relative_to(root) for p in root.rglob("*.flac"))
+    assert ours and ours == sorted(
+        p.relative_to(sentences_corpus) for p in sentences_corpus.rglob("*.flac") if "train" not in p.parts[-4]
+    )
+    for rel in ours:
+        assert (root / rel).read_bytes() == (sentences_corpus / rel).read_bytes(), rel
+    assert {row["split"] for row in json.loads((root / "voices.json").read_text())} == {"validation", "testing"}
+    with pytest.raises(FileNotFoundError, match="asr data synth --corpus sentences"):
+        LibriSpeech(root, "train-clean-100")
+    before = (sentences_corpus / "SYNTH.json").read_text()
+    assert synth.build_corpus("sentences", generated_dir, scale="tiny", splits=("testing",)) == sentences_corpus
+    assert (sentences_corpus / "SYNTH.json").read_text() == before
+    with pytest.raises(InputError, match="built whole"):
+        synth.build_corpus("commands", tmp_path, scale="tiny", splits=("testing",))
+    with pytest.raises(InputError, match="splits must be"):
+        synth.build_corpus("sentences", tmp_path, scale="tiny", splits=("test",))
 
 
 def test_rebuild_over_a_linked_corpus_leaves_the_linked_one(tmp_path, sentences_corpus):

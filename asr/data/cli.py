@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from asr.data.recipe import SPLITS
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -15,6 +17,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--scale", choices=["tiny", "default"], default="default")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--jobs", type=int, default=2, help="synthesis processes")
+    synth.add_argument(
+        "--splits", nargs="+", choices=SPLITS, default=list(SPLITS),
+        help="sentences: build only these splits (a whole corpus already there is kept)",
+    )  # fmt: skip
     from asr.data import stream
 
     stream.configure(sub.add_parser("stream", help="a long labelled recording of held-out voices for eval-stream"))
@@ -34,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
         corpora = CORPORA if args.corpus == "all" else (args.corpus,)
         for corpus in corpora:
-            root = build_corpus(corpus, args.out, args.scale, args.seed, args.jobs)
+            splits = tuple(args.splits) if corpus == "sentences" else SPLITS
+            root = build_corpus(corpus, args.out, args.scale, args.seed, args.jobs, splits)
             print(f"{corpus}: {root}")
         return 0
     if args.data_command in ("stream", "real-speech"):

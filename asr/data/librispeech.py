@@ -36,7 +36,10 @@ class LibriSpeech:
         folder = self.root / split
         if not folder.is_dir():
             found = sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
-            raise MissingError(f"{folder}: no such LibriSpeech split directory (found: {found})")
+            hint = ""
+            if (self.root / "SYNTH.json").is_file():  # `make demo` builds the generated sentences' held-out splits only
+                hint = "; `asr data synth --corpus sentences` builds every split of the generated corpus"
+            raise MissingError(f"{folder}: no such LibriSpeech split directory (found: {found}){hint}")
         self.split = split
         self.items: list[tuple[Path, str, str]] = []  # (audio path, transcript, utterance id)
         for chapter in sorted(p for p in folder.glob("*/*") if p.is_dir()):

@@ -142,13 +142,15 @@ def _spread(words: list[str], count: int) -> list[str]:
     return [words[int(i * step)] for i in range(min(count, len(words)))]
 
 
-def readers(scale: Scale) -> list[Speaker]:
-    """The speakers of the sentences corpus. Accented voices cannot read English text as written. Of Kokoro's
-    speakers, only the training ones read, and only with [scale.*] kokoro.sentences: its speech costs ~1.4 s of CPU
-    a second, and the test set stays the donors kal and slt."""
+def readers(scale: Scale, splits: tuple[str, ...] = SPLITS) -> list[Speaker]:
+    """The speakers of the sentences corpus (of `splits`). Accented voices cannot read English text as written. Of
+    Kokoro's speakers, only the training ones read, and only with [scale.*] kokoro.sentences: its speech costs ~1.4 s
+    of CPU a second, and the test set stays the donors kal and slt."""
     kokoro_reads = bool(scale.kokoro.get("sentences"))
     return [
-        s for s in scale.speakers if not s.accent and (s.engine != "kokoro" or (kokoro_reads and s.split == "train"))
+        s
+        for s in scale.speakers
+        if s.split in splits and not s.accent and (s.engine != "kokoro" or (kokoro_reads and s.split == "train"))
     ]
 
 
@@ -157,13 +159,14 @@ def librispeech_ids(scale: Scale) -> dict[str, tuple[int, int]]:
     return {s.key: (1000 + i, 100 + i) for i, s in enumerate(readers(scale))}
 
 
-def plan_sentences(recipe: Recipe, scale: Scale, seed: int) -> list[Job]:
+def plan_sentences(recipe: Recipe, scale: Scale, seed: int, splits: tuple[str, ...] = SPLITS) -> list[Job]:
     """Each speaker reads one chapter of grammar sentences; test-clean also gets the held-out templates. Training
-    speakers then read `reading` sentences of common and grammar words in random order (grammar.reading)."""
+    speakers then read `reading` sentences of common and grammar words in random order (grammar.reading). Each
+    utterance is a function of (seed, speaker, index) alone, so a build of some `splits` holds the same files."""
     jobs = []
     ids = librispeech_ids(scale)
     words = recipe.words["common"] + recipe.words["dictionary"] + grammar.vocabulary(recipe.grammar)
-    for speaker in readers(scale):
+    for speaker in readers(scale, splits):
         spk, chapter = ids[speaker.key]
         share = HELDOUT_TEMPLATE_SHARE if speaker.split == "testing" else 0.0
         if speaker.engine == "kokoro":  # training speakers only (readers)
@@ -274,7 +277,7 @@ def _finish_commands(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job], 
     write_text_atomic(root / "voices.json", _speaker_table(scale.speakers, {s.key: s.hash for s in scale.speakers}))
 
 
-def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job]) -> None:
+def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job], splits: tuple[str, ...]) -> None:
     ids = librispeech_ids(scale)
     chapters: dict[Path, list[str]] = defaultdict(list)
     samples: dict[str, int] = defaultdict(int)
@@ -292,7 +295,7 @@ def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job])
     ]
     rows = []
     female_donors = recipe.female_donors
-    for s in readers(scale):
+    for s in readers(scale, splits):
         female = (
             s.variant.startswith("f")
             or s.variant in ("Annie", "steph")
@@ -303,29 +306,45 @@ def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job])
         subset = LIBRISPEECH_SPLITS[s.split]
         rows.append(f"{ids[s.key][0]:<5}| {'F' if female else 'M'} | {subset:<17}| {minutes:5.2f} | {s.key}")
     write_text_atomic(root / "SPEAKERS.TXT", "\n".join(header + rows) + "\n")
-    write_text_atomic(root / "voices.json", _speaker_table(readers(scale), {k: v[0] for k, v in ids.items()}))
+    write_text_atomic(root / "voices.json", _speaker_table(readers(scale, splits), {k: v[0] for k, v in ids.items()}))
 
 
 def build_corpus(
-    corpus: str, out: str | Path = "data/generated", scale: str = "default", seed: int = 0, jobs: int = 2
+    corpus: str,
+    out: str | Path = "data/generated",
+    scale: str = "default",
+    seed: int = 0,
+    jobs: int = 2,
+    splits: tuple[str, ...] = SPLITS,
 ) -> Path:
-    """Synthesize `out/corpus` unless an identical one (same recipe, scale and seed) is already there.
+    """Synthesize `out/corpus` unless an identical one (same recipe, scale, seed and splits) is already there.
 
+    `splits` (sentences only) builds some splits: `make demo` needs the held-out ones only, for its streams' background
+    speech, and the training speakers' reading costs most of the corpus's time. A full build later replaces it.
     Work happens in `out/.corpus.partial` (resumed if a run was killed) and is renamed into place only when
     complete, so `out/corpus` is always either absent, the previous complete corpus, or the new one."""
     if corpus not in CORPORA:
         raise InputError(f"unknown corpus {corpus!r} (known: {', '.join(CORPORA)})")
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown or not splits:
+        raise InputError(f"splits must be some of {', '.join(SPLITS)}, not {list(splits)}")
+    splits = tuple(s for s in SPLITS if s in splits)
+    if corpus == "commands" and splits != SPLITS:
+        raise InputError("the commands corpus is built whole (its splits share the donors' word lists)")
     recipe = load_recipe()
     sc = recipe.scale(scale)
     key = {"corpus": corpus, "scale": scale, "seed": seed, "recipe": recipe.digest}
+    if splits != SPLITS:
+        key["splits"] = list(splits)
     out = Path(out)
     final, partial = out / corpus, out / f".{corpus}.partial"
-    if _stamp(final).get("key") == key:
+    whole = {k: v for k, v in key.items() if k != "splits"}
+    if _stamp(final).get("key") in (key, whole):  # a whole corpus holds every split a partial build asks for
         print(f"{final}: up to date (recipe {recipe.digest}, scale {scale}, seed {seed})")
         return final
     if final.exists() and not (final / STAMP).is_file():
         raise FileExistsError(f"{final}: exists but was not made by `asr data synth`; move it away first")
-    plan = plan_commands(recipe, sc, seed) if corpus == "commands" else plan_sentences(recipe, sc, seed)
+    plan = plan_commands(recipe, sc, seed) if corpus == "commands" else plan_sentences(recipe, sc, seed, splits)
     for engine in sorted({j.speaker.engine for j in plan}):
         check_engine(engine, recipe.apt_package(engine))
     if _stamp(partial, "PARTIAL.json").get("key") != key:
@@ -337,7 +356,7 @@ def build_corpus(
     if corpus == "commands":
         _finish_commands(recipe, sc, partial, plan, seed)
     else:
-        _finish_sentences(recipe, sc, partial, plan)
+        _finish_sentences(recipe, sc, partial, plan, splits)
     (partial / "PARTIAL.json").unlink()
     stamp = {"key": key, "clips": len(plan), "seconds_to_build": round(time.time() - start, 1)}
     screened = [j for j in plan if (partial / SCREENED_OUT / j.path).is_file()]
