@@ -8,6 +8,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from asr.data.recipe import STAMP
 from asr.data.speech_commands import NOISE_DIR
 from asr.errors import InputError, MissingError
 
@@ -54,7 +55,7 @@ def summarize(root: str | Path) -> dict:
             "MB": round(sum(p.stat().st_size for p in noise) / 1e6, 1),
         }
     report["total_MB"] = round(sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6, 1)
-    stamp = root / "SYNTH.json"
+    stamp = root / STAMP
     if stamp.is_file():
         report["synth"] = json.loads(stamp.read_text())
     return report

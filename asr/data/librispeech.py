@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import read_audio
+from asr.data.recipe import STAMP
 from asr.errors import InputError, MissingError
 from asr.features import DEFAULT_SPEC
 
@@ -37,7 +38,7 @@ class LibriSpeech:
         if not folder.is_dir():
             found = sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
             hint = ""
-            if (self.root / "SYNTH.json").is_file():  # `make demo` builds the generated sentences' held-out splits only
+            if (self.root / STAMP).is_file():  # `make demo` builds the generated sentences' held-out splits only
                 hint = "; `asr data synth --corpus sentences` builds every split of the generated corpus"
             raise MissingError(f"{folder}: no such LibriSpeech split directory (found: {found}){hint}")
         self.split = split

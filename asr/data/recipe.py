@@ -21,6 +21,7 @@ from asr.errors import InputError, MissingError
 
 DATA_DIR = Path(str(files("asr.data") / "default_recipe"))  # package data: works from a wheel too
 SPLITS = ("train", "validation", "testing")
+STAMP = "SYNTH.json"  # a generated corpus's record of its recipe, written last: without it the corpus is not complete
 # Bumped whenever the synthesis code changes its output, so cached corpora are rebuilt.
 SYNTH_VERSION = 2
 # A recorded voice whose typical f0 ([f0]) is at least this is a woman's: she gets no warped (higher) speakers.

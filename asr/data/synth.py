@@ -26,13 +26,12 @@ from tqdm import tqdm
 from asr.audio import resample_audio, write_audio
 from asr.data import grammar, kokoro, noise, render
 from asr.data.engines import Utterance, check_engine, synthesize
-from asr.data.recipe import SPLITS, Recipe, Scale, Speaker, load_recipe
+from asr.data.recipe import SPLITS, STAMP, Recipe, Scale, Speaker, load_recipe
 from asr.data.screen import Screen
 from asr.errors import InputError
 from asr.files import write_text_atomic
 
 CORPORA = ("commands", "sentences")
-STAMP = "SYNTH.json"  # written last: a corpus directory without it is not complete
 LIBRISPEECH_SPLITS = {"train": "train-clean-100", "validation": "dev-clean", "testing": "test-clean"}
 HELDOUT_TEMPLATE_SHARE = 0.4  # share of test-clean sentences from templates never trained on
 BATCH = 40  # clips per task: one festival process, one progress step
@@ -338,8 +337,9 @@ def build_corpus(
         key["splits"] = list(splits)
     out = Path(out)
     final, partial = out / corpus, out / f".{corpus}.partial"
-    whole = {k: v for k, v in key.items() if k != "splits"}
-    if _stamp(final).get("key") in (key, whole):  # a whole corpus holds every split a partial build asks for
+    held = _stamp(final).get("key", {})
+    same_corpus = {k: v for k, v in held.items() if k != "splits"} == {k: v for k, v in key.items() if k != "splits"}
+    if same_corpus and set(splits) <= set(held.get("splits", SPLITS)):  # it holds every split asked for
         print(f"{final}: up to date (recipe {recipe.digest}, scale {scale}, seed {seed})")
         return final
     if final.exists() and not (final / STAMP).is_file():

@@ -30,9 +30,9 @@ from tqdm import tqdm
 from asr.data import kokoro, render
 from asr.data.engines import EngineMissing, check_engine
 from asr.data.librispeech import LibriSpeech, play_utterances
-from asr.data.recipe import Speaker, load_recipe
+from asr.data.recipe import STAMP, Speaker, load_recipe
 from asr.data.speech_commands import SpeechCommands
-from asr.data.synth import KOKORO_CACHE, STAMP, rng_for, speak, utterance
+from asr.data.synth import KOKORO_CACHE, rng_for, speak, utterance
 from asr.errors import InputError
 from asr.runtime.bundle import Manifest
 from asr.runtime.phrase_listener import (
