@@ -12,6 +12,8 @@ from asr.runtime.spotter import KeywordSpotter
 from asr.runtime.verifier import CONFIG_FILE, HEAD_FILE, VERIFIER_DIR, Verifier, VerifierError
 from tests.fixtures_export import run_asr
 
+WAKE_CLIPS = ("--wake-clips", "12")  # Kokoro clips of "marvin" and its near-misses: few, as the corpus is tiny
+
 
 @pytest.fixture(scope="module")
 def verified_export(kws_export, commands_corpus, sentences_corpus, tmp_path_factory):
@@ -20,9 +22,31 @@ def verified_export(kws_export, commands_corpus, sentences_corpus, tmp_path_fact
     export = tmp_path_factory.mktemp("verified") / "kws"
     shutil.copytree(kws_export, export)
     work = export.parent / "work"
-    proc = run_asr("verifier", export, "--data", commands_corpus, "--speech", sentences_corpus, "--work", work)
-    assert "validation accuracy" in proc.stdout
+    speech = ("--speech", sentences_corpus, "--work", work)
+    proc = run_asr("verifier", export, "--data", commands_corpus, *speech, *WAKE_CLIPS)
+    assert "24 of the wake word and its near-misses" in proc.stdout and "validation accuracy" in proc.stdout
     return export
+
+
+def test_the_wake_word_is_learnt_against_its_near_misses(verified_export):
+    """12 Kokoro clips, 600 : 240 near-misses to readings of the word, each clean and in noise: 18 `_unknown_`
+    examples and 6 of "marvin", the embeddings cached beside the others."""
+    from asr.runtime.bundle import Manifest
+
+    labels = Manifest.read(verified_export).labels
+    with np.load(verified_export.parent / "work" / "wake.npz") as f:
+        y = f["y"]
+        assert f["x"].shape[0] == 24 and np.isfinite(f["x"]).all()
+    assert sorted(y.tolist()) == [1] * 18 + [labels.index("marvin")] * 6
+
+
+def test_near_misses_without_kokoro_say_how_to_set_it_up(commands_corpus, monkeypatch, tmp_path):
+    from asr.data import kokoro
+    from asr.train.verifier import wake_examples
+
+    monkeypatch.setattr(kokoro, "KOKORO_HOME", tmp_path / "nothing")
+    with pytest.raises(kokoro.KokoroSetupError, match=r"model\.onnx is missing; run tools/setup\.sh"):
+        wake_examples(None, commands_corpus, "marvin", ["_silence_", "_unknown_", "marvin"], 20480, 4)
 
 
 def with_threshold(export, tmp_path, threshold: float):
@@ -185,7 +209,8 @@ def test_training_again_gives_the_same_verifier(verified_export, commands_corpus
     again = tmp_path / "again"
     shutil.copytree(verified_export, again)
     shutil.rmtree(again / VERIFIER_DIR)
-    run_asr("verifier", again, "--data", commands_corpus, "--speech", sentences_corpus, "--work", tmp_path / "work")
+    speech = ("--speech", sentences_corpus, "--work", tmp_path / "work")
+    run_asr("verifier", again, "--data", commands_corpus, *speech, *WAKE_CLIPS)
     first, second = (np.load(e / VERIFIER_DIR / HEAD_FILE) for e in (verified_export, again))
     assert all(np.array_equal(first[k], second[k]) for k in first.files)
 

@@ -47,6 +47,7 @@ class Utterance:
     stretch: float = 1.0  # duration stretch (flite, festival, rhvoice)
     voice_f0: float = 0.0  # the recorded voice's own mean f0 in Hz ([f0]); rhvoice takes pitch as a factor of it
     style_shift: int = 0  # kokoro: style rows past the one for the text's length (asr/data/kokoro.py)
+    phonemes: bool = False  # kokoro: `text` is Kokoro's IPA phones, spoken as they are (asr/data/near_misses.py)
 
 
 def check_engine(engine: str, apt_package: str) -> None:

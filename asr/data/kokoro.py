@@ -186,6 +186,15 @@ def lang_of(voice: str) -> str:
     return "en-gb" if voice.startswith("b") else "en-us"
 
 
+def readings(word: str) -> list[str]:
+    """The word in Kokoro's phones as its US and its UK voices read it (one entry when they agree)."""
+    check_installed()
+    from kokoro_onnx.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer()
+    return list(dict.fromkeys(tokenizer.phonemize(word, lang).strip(" .") for lang in ("en-us", "en-gb")))
+
+
 def parse_voice(spec: str) -> list[tuple[str, float]]:
     """`af_bella` or a mix `af_bella*0.61+am_adam*0.39` -> [(stock voice, weight)]."""
     parts = []
@@ -227,12 +236,12 @@ class Engine:
         self.kokoro = Kokoro.from_session(session, str(home / "voices.npz"))
         self.voices = self.kokoro.voices
 
-    def say(self, spec: str, text: str, speed: float, shift: int) -> np.ndarray:
-        """16 kHz audio. `shift` picks a style row that many past the one Kokoro uses for the text's length: the
-        rows differ in prosody, so it varies the delivery of one voice."""
+    def say(self, spec: str, text: str, speed: float, shift: int, phonemes: bool = False) -> np.ndarray:
+        """16 kHz audio of `text` (or of phones in Kokoro's IPA). `shift` picks a style row that many past the one
+        Kokoro uses for the text's length: the rows differ in prosody, so it varies the delivery of one voice."""
         voice = style(self.voices, spec)[shift:]
         lang = lang_of(dominant_voice(spec))
-        audio, rate = self.kokoro.create(text, voice=voice, speed=speed, lang=lang)
+        audio, rate = self.kokoro.create(text, voice=voice, speed=speed, lang=lang, is_phonemes=phonemes)
         return resample_audio(np.asarray(audio, np.float32), rate, SAMPLE_RATE)
 
 
@@ -245,14 +254,15 @@ def synthesize(spec: str, utterances: list, cache: Path) -> list[np.ndarray]:
     global _ENGINE
     outs = []
     for u in utterances:
-        key = hashlib.sha256(repr((MODEL_SHA256, spec, u.text, u.stretch, u.style_shift)).encode()).hexdigest()[:20]
+        what = (MODEL_SHA256, spec, u.text, u.stretch, u.style_shift) + (("phonemes",) if u.phonemes else ())
+        key = hashlib.sha256(repr(what).encode()).hexdigest()[:20]
         path = cache / key[:2] / f"{key}.flac"
         if path.is_file():
             outs.append(read_audio(path, SAMPLE_RATE))
             continue
         if _ENGINE is None:
             _ENGINE = Engine()
-        audio = _ENGINE.say(spec, u.text, 1 / u.stretch, u.style_shift)
+        audio = _ENGINE.say(spec, u.text, 1 / u.stretch, u.style_shift, u.phonemes)
         write_audio(path, audio, SAMPLE_RATE)  # 16-bit: what the corpus stores anyway
         outs.append(read_audio(path, SAMPLE_RATE))
     return outs

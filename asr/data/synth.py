@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from asr.audio import resample_audio, write_audio
 from asr.data import grammar, kokoro, noise, render
-from asr.data.engines import Utterance, check_engine, synthesize
+from asr.data.engines import EngineMissing, Utterance, check_engine, synthesize
 from asr.data.recipe import SPLITS, STAMP, Recipe, Scale, Speaker, load_recipe
 from asr.data.screen import Screen
 from asr.errors import InputError
@@ -54,6 +55,27 @@ def rng_for(seed: int, *parts: object) -> np.random.Generator:
     """A generator that depends only on the seed and the parts (a clip's identity), never on run order."""
     digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def training_voices(commands: Path) -> list[Speaker]:
+    """The training voices of the recipe scale the keyword corpus `commands` was made with (its SYNTH.json;
+    "default" for a corpus made elsewhere) that are installed here (Kokoro's only when it is set up)."""
+    stamp = commands / STAMP
+    scale = json.loads(stamp.read_text())["key"]["scale"] if stamp.is_file() else "default"
+    recipe = load_recipe()
+    voices = []
+    for speaker in recipe.scale(scale).speakers:
+        if speaker.split != "train":
+            continue
+        try:
+            check_engine(speaker.engine, recipe.apt_package(speaker.engine))
+        except EngineMissing as e:
+            if speaker.engine != "kokoro":
+                raise
+            print(f"without Kokoro's voices ({e})", file=sys.stderr)
+            continue
+        voices.append(speaker)
+    return voices
 
 
 def utterance(recipe: Recipe, speaker: Speaker, text: str, rng: np.random.Generator) -> Utterance:

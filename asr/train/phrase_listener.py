@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -28,11 +27,10 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.data import kokoro, render
-from asr.data.engines import EngineMissing, check_engine
 from asr.data.librispeech import LibriSpeech, play_utterances
-from asr.data.recipe import STAMP, Speaker, load_recipe
+from asr.data.recipe import Speaker, load_recipe
 from asr.data.speech_commands import SpeechCommands
-from asr.data.synth import KOKORO_CACHE, rng_for, speak, utterance
+from asr.data.synth import KOKORO_CACHE, rng_for, speak, training_voices, utterance
 from asr.errors import InputError
 from asr.runtime.bundle import Manifest
 from asr.runtime.phrase_listener import (
@@ -67,27 +65,6 @@ FOLDS = 3
 THRESHOLD_STEP, MAX_THRESHOLD = 0.25, 40.0
 SPEECH_SPLIT = "train-clean-100"  # `asr data real-speech`: other speakers than the test split
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
-
-
-def training_voices(commands: Path) -> list[Speaker]:
-    """The training voices of the recipe scale the keyword corpus was made with (its SYNTH.json; "default" for a
-    corpus made elsewhere) that are installed here (Kokoro's only when it is set up)."""
-    stamp = commands / STAMP
-    scale = json.loads(stamp.read_text())["key"]["scale"] if stamp.is_file() else "default"
-    recipe = load_recipe()
-    voices = []
-    for speaker in recipe.scale(scale).speakers:
-        if speaker.split != "train":
-            continue
-        try:
-            check_engine(speaker.engine, recipe.apt_package(speaker.engine))
-        except EngineMissing as e:
-            if speaker.engine != "kokoro":
-                raise
-            print(f"asr phrases: without Kokoro's voices ({e})", file=sys.stderr)
-            continue
-        voices.append(speaker)
-    return voices
 
 
 def _speak(args: tuple[Speaker, str, int, int, Path]) -> list[np.ndarray]:

@@ -4,7 +4,10 @@ The verifier (asr.runtime.verifier) hears a detection through Google's speech_em
 speech, and a small head trained here. The head learns the export's labels from the keyword corpus (each keyword
 clip clean and once in noise, as training mixes it) and, with --speech, learns real human speech as `_unknown_`:
 crops of a LibriSpeech-layout split (`asr data real-speech`: other speakers than the test split). Those real
-negatives are what the spotter's own training lacks (BENCHMARKS.md 3c).
+negatives are what the spotter's own training lacks (BENCHMARKS.md 3c). For the wake word it also learns the
+word's near-misses (asr.data.near_misses: a consonant away, "marvis", "barvin") as `_unknown_` against the word's
+own readings, both said by the corpus's Kokoro training voices: the false wakes that pass a head without them are
+words that sound like the wake word.
 
 The embeddings are computed once and cached in --work (atomically; a killed run starts again from the cache).
 The verifier is written into EXPORT_DIR/verifier at the end, all of it or nothing.
@@ -19,14 +22,20 @@ import random
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from asr.data import kokoro, render
 from asr.data.librispeech import LibriSpeech
+from asr.data.near_misses import near_misses, variants
+from asr.data.recipe import Speaker, load_recipe
 from asr.data.speech_commands import SpeechCommands
+from asr.data.synth import KOKORO_CACHE, rng_for, training_voices, utterance
 from asr.errors import InputError
 from asr.files import write_text_atomic
 from asr.runtime.bundle import Manifest
@@ -52,6 +61,8 @@ THRESHOLD = 0.5
 FLOOR_DBFS = -70.0  # a real microphone is never digitally silent
 NOISE_SNR_DB = (5.0, 20.0)
 HIDDEN, EPOCHS, BATCH = 256, 30, 256
+NEAR_MISS_CLIPS = 600  # of 300 near-miss phone strings of the wake word, each said twice
+WAKE_CLIPS = 240  # the wake word's own readings, said by the same voices
 
 
 class Examples:
@@ -111,6 +122,51 @@ def speech_examples(
     return examples.arrays()
 
 
+def _say(args: tuple[Speaker, list[str], Path]) -> list[np.ndarray]:
+    """Worker: one Kokoro voice saying each phone string, with the recipe's prosody for that voice and string."""
+    speaker, phones, cache = args
+    recipe = load_recipe()
+    said = []
+    for n, p in enumerate(phones):
+        drawn = utterance(recipe, speaker, p, rng_for(0, "near-miss", speaker.voice, p, n))
+        said.append(replace(drawn, text=p, phonemes=True))  # Kokoro's prosody draws, the phones as they are
+    return kokoro.synthesize(speaker.voice, said, cache)
+
+
+def wake_examples(
+    embedding: SpeechEmbedding, data: Path, wake_word: str, labels: list[str], crop_samples: int, clips: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The wake word's near-misses (`_unknown_`) and its own readings (the wake word), `clips` of them together in
+    the ratio NEAR_MISS_CLIPS : WAKE_CLIPS, said in turn by the corpus's Kokoro training voices (the default
+    recipe's for a corpus without them); each heard clean and once in the corpus's background noise."""
+    kokoro.check_installed()  # only Kokoro speaks phones as they are written
+    voices = [v for v in training_voices(data) if v.engine == "kokoro"]
+    default = load_recipe().scale("default").speakers
+    voices = voices or [v for v in default if v.engine == "kokoro" and v.split == "train"]
+    readings = kokoro.readings(wake_word)
+    misses = round(clips * NEAR_MISS_CLIPS / (NEAR_MISS_CLIPS + WAKE_CLIPS))
+    strings = near_misses(readings, max(1, misses // 2), np.random.default_rng(0))
+    own = [v for r in readings for v in variants(r)]
+    jobs = [(strings[i % len(strings)], 1) for i in range(misses)]
+    jobs += [(own[i % len(own)], labels.index(wake_word)) for i in range(clips - misses)]
+    jobs = [jobs[i] for i in np.random.default_rng(1).permutation(len(jobs))]  # a string's clips: other voices
+    turns = [jobs[k :: len(voices)] for k in range(len(voices))]  # voice k says jobs k, k + voices, ...
+    work = [(v, [p for p, _ in t], data.parent / KOKORO_CACHE) for v, t in zip(voices, turns, strict=True)]
+    with ProcessPoolExecutor(2) as pool:
+        said = list(tqdm(pool.map(_say, work), total=len(work), desc=f"verifier: {wake_word!r} and near-misses"))
+    corpus = SpeechCommands(data, "train", [label for label in labels if not label.startswith("_")])
+    noises = [n for n in corpus.background_noise() if len(n) >= crop_samples]
+    examples = Examples(embedding, crop_samples, np.random.default_rng(11))
+    variation = load_recipe().variation
+    for k, (turn, audio) in enumerate(zip(turns, said, strict=True)):
+        for n, ((_, label), raw) in enumerate(zip(turn, audio, strict=True)):
+            clip = render.level(render.trim(raw)[:crop_samples], rng_for(0, "near-miss level", k, n), variation)
+            examples.add(clip, label)
+            if noises:
+                examples.add(clip, label, noises[int(examples.rng.integers(len(noises)))])
+    return examples.arrays()
+
+
 def cached(path: Path, key: str, make) -> tuple[np.ndarray, np.ndarray]:
     """`make()`'s (x, y), kept in `path` under `key`: a rerun (after a kill, or for another seed) reuses it."""
     if path.is_file():
@@ -165,6 +221,7 @@ def train_verifier(
     work: Path = Path("runs/verifier"),
     embedding_home: Path = EMBEDDING_HOME,
     seed: int = 0,
+    wake_clips: int = NEAR_MISS_CLIPS + WAKE_CLIPS,
 ) -> dict:
     """Train the head and write EXPORT_DIR/verifier; returns what it measured. The embeddings do not depend on
     `seed` (the head's), so a second seed reuses the cache."""
@@ -188,12 +245,22 @@ def train_verifier(
         key = f"{speech.resolve()}|{speech_split}|{crop}"
         sx, sy = cached(work / "speech.npz", key, lambda: speech_examples(embedding, speech, speech_split, crop))
         x, y, real = np.concatenate([x, sx]), np.concatenate([y, sy]), len(sy)
+    near = 0
+    if manifest.wake_word is not None and wake_clips > 0:
+        key = f"{data.resolve()}|{manifest.wake_word}|{wake_clips}|{digest}"
+
+        def said() -> tuple[np.ndarray, np.ndarray]:
+            return wake_examples(embedding, data, manifest.wake_word, manifest.labels, crop, wake_clips)
+
+        wx, wy = cached(work / "wake.npz", key, said)
+        x, y, near = np.concatenate([x, wx]), np.concatenate([y, wy]), len(wy)
     head = train_head(x, y, len(manifest.labels), seed)
     vx, vy = corpus("validation")
     config = VerifierConfig(manifest.labels, crop, DELAY_S, THRESHOLD, rate, EMBEDDING_SOURCE)
     report = {
         "training_examples": len(y),
         "real_speech_examples": real,
+        "wake_word_examples": near,
         "validation_accuracy": float((head_logits(head, vx).argmax(1) == vy).mean()),
     }
     write_verifier(export_dir, embedding_home, head, config)
@@ -229,17 +296,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech-split", default="train-clean-100", help="its split to use (never the test one)")
     parser.add_argument("--work", type=Path, default=Path("runs/verifier"), help="the embeddings' cache")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--wake-clips",
+        type=int,
+        default=NEAR_MISS_CLIPS + WAKE_CLIPS,
+        help="Kokoro clips of the wake word's near-misses and of the word itself (0: none)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if not (EMBEDDING_HOME / EMBEDDING_FILES[0]).is_file():
         raise VerifierError(f"{EMBEDDING_HOME}: the speech embedding is not set up; run tools/setup.sh")
     report = train_verifier(
-        args.export_dir, args.data, speech=args.speech, speech_split=args.speech_split, work=args.work, seed=args.seed
+        args.export_dir,
+        args.data,
+        speech=args.speech,
+        speech_split=args.speech_split,
+        work=args.work,
+        seed=args.seed,
+        wake_clips=args.wake_clips,
     )
     print(
         f"verifier: {report['training_examples']} training examples ({report['real_speech_examples']} of real "
-        f"speech), validation accuracy {report['validation_accuracy']:.3f}; written to "
+        f"speech, {report['wake_word_examples']} of the wake word and its near-misses), validation accuracy "
+        f"{report['validation_accuracy']:.3f}; written to "
         f"{args.export_dir / VERIFIER_DIR} (asr demo and asr eval-stream use it; --no-verify to leave it out)"
     )
     return 0
