@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 VOWELS = set("aeiouæɑɒɔəɚɛɜɪʊʌɐᵻ")
-MARKS = set("ˈˌː")  # stress (before a vowel) and length (after it)
+STRESS = set("ˈˌ")  # before a vowel; its length mark ː follows it
 CONSONANTS = ["b", "d", "f", "ɡ", "h", "k", "l", "m", "n", "p", "s", "t", "v", "w", "z", "ð", "ʃ", "ŋ", "ɹ"]
 REDUCED = ["ɪ", "ə", "ɛ"]  # the unstressed vowels accents trade
 OTHER_VOWELS = ["ɪ", "ə", "i", "ɛ", "oʊ"]  # an unstressed vowel of a near-miss: anything, it is not the word anyway
@@ -27,7 +27,7 @@ def segments(phones: str) -> list[str]:
     out: list[str] = []
     pending = ""
     for ch in phones:
-        if ch in "ˈˌ":
+        if ch in STRESS:
             pending += ch
         elif ch in VOWELS or ch == "ː":
             if out and is_vowel(out[-1]) and not pending:
@@ -48,6 +48,11 @@ def is_vowel(segment: str) -> bool:
     return any(ch in VOWELS for ch in segment)
 
 
+def unstressed(segs: list[str]) -> list[int]:
+    """Positions of the short vowels without stress: the ones an accent reduces."""
+    return [i for i, s in enumerate(segs) if is_vowel(s) and "ˈ" not in s and "ː" not in s]
+
+
 def skeleton(segs: list[str]) -> tuple[str, ...]:
     """The consonants, without an r after a vowel (the one non-rhotic accents drop)."""
     return tuple(
@@ -61,9 +66,8 @@ def variants(phones: str) -> list[str]:
     """The word's readings with each unstressed vowel swapped among the reduced vowels (the reading first)."""
     segs = segments(phones)
     out = [segs]
-    for i, s in enumerate(segs):
-        if is_vowel(s) and "ˈ" not in s and "ː" not in s:
-            out += [o[:i] + [v] + o[i + 1 :] for o in out for v in REDUCED if v != s]
+    for i in unstressed(segs):
+        out += [o[:i] + [v] + o[i + 1 :] for o in out for v in REDUCED if v != segs[i]]
     return list(dict.fromkeys("".join(o) for o in out))
 
 
@@ -94,9 +98,9 @@ def near_misses(readings: list[str], count: int, rng: np.random.Generator) -> li
         segs = _edit(segs, rng)
         if rng.random() < SECOND_EDIT:
             segs = _edit(segs, rng)
-        unstressed = [i for i, s in enumerate(segs) if is_vowel(s) and "ˈ" not in s and "ː" not in s]
-        if unstressed and rng.random() < 0.5:
-            i = int(rng.choice(unstressed))
+        reducible = unstressed(segs)
+        if reducible and rng.random() < 0.5:
+            i = int(rng.choice(reducible))
             segs = segs[:i] + [str(rng.choice(OTHER_VOWELS))] + segs[i + 1 :]
         text = "".join(segs)
         doubled = any(a == b for a, b in zip(segs, segs[1:], strict=False))

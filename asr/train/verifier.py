@@ -140,9 +140,9 @@ def wake_examples(
     the ratio NEAR_MISS_CLIPS : WAKE_CLIPS, said in turn by the corpus's Kokoro training voices (the default
     recipe's for a corpus without them); each heard clean and once in the corpus's background noise."""
     kokoro.check_installed()  # only Kokoro speaks phones as they are written
+    recipe = load_recipe()
     voices = [v for v in training_voices(data) if v.engine == "kokoro"]
-    default = load_recipe().scale("default").speakers
-    voices = voices or [v for v in default if v.engine == "kokoro" and v.split == "train"]
+    voices = voices or [v for v in recipe.scale("default").speakers if v.engine == "kokoro" and v.split == "train"]
     readings = kokoro.readings(wake_word)
     misses = round(clips * NEAR_MISS_CLIPS / (NEAR_MISS_CLIPS + WAKE_CLIPS))
     strings = near_misses(readings, max(1, misses // 2), np.random.default_rng(0))
@@ -157,10 +157,9 @@ def wake_examples(
     corpus = SpeechCommands(data, "train", [label for label in labels if not label.startswith("_")])
     noises = [n for n in corpus.background_noise() if len(n) >= crop_samples]
     examples = Examples(embedding, crop_samples, np.random.default_rng(11))
-    variation = load_recipe().variation
     for k, (turn, audio) in enumerate(zip(turns, said, strict=True)):
         for n, ((_, label), raw) in enumerate(zip(turn, audio, strict=True)):
-            clip = render.level(render.trim(raw)[:crop_samples], rng_for(0, "near-miss level", k, n), variation)
+            clip = render.level(render.trim(raw)[:crop_samples], rng_for(0, "near-miss level", k, n), recipe.variation)
             examples.add(clip, label)
             if noises:
                 examples.add(clip, label, noises[int(examples.rng.integers(len(noises)))])
