@@ -109,9 +109,10 @@ class SpeechCommands:
             return []
         return [read_audio(p, self.spec.sample_rate) for p in sorted(folder.glob("*.wav"))]
 
-    def background_noise(self) -> list[np.ndarray]:
-        """The `_background_noise_` clips (for noise mixing in training and `_silence_` examples)."""
-        return self._noises
+    def background_noise(self, at_least: int = 0) -> list[np.ndarray]:
+        """The `_background_noise_` clips (for noise mixing in training and `_silence_` examples) of at least
+        `at_least` samples: those a crop that long can be cut from."""
+        return [n for n in self._noises if len(n) >= at_least]
 
     @staticmethod
     def speaker_of(path: str | Path) -> str:

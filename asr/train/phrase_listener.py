@@ -205,7 +205,7 @@ def set_up_phrases(
     rows = len(embedding.embed(np.zeros(crop, dtype=np.float32)))
     key = f"{commands.resolve()}|{sentences.resolve()}|{crop}"
     corpus = SpeechCommands(commands, "train", [])
-    noises = [n for n in corpus.background_noise() if len(n) >= crop]
+    noises = corpus.background_noise(crop)
     neg_x, neg_words = cached(
         work / f"negatives-{crop}.npz", key, lambda: negative_examples(embedding, corpus, noises, sentences, crop)
     )

@@ -98,7 +98,7 @@ def corpus_examples(
     """The keyword corpus's `split`: every clip once, and (training) every keyword clip again in noise."""
     corpus = SpeechCommands(data, split, keywords)
     random.seed(0)  # SpeechCommands draws its training `_silence_` crops from Python's random: the same ones each run
-    noises = [n for n in corpus.background_noise() if len(n) >= crop_samples]
+    noises = corpus.background_noise(crop_samples)
     examples = Examples(embedding, crop_samples, np.random.default_rng(len(split)))
     for i in tqdm(range(len(corpus)), desc=f"verifier: {split} clips", unit="clip"):
         clip, label = corpus[i]
@@ -155,7 +155,7 @@ def wake_examples(
     with ProcessPoolExecutor(2) as pool:
         said = list(tqdm(pool.map(_say, work), total=len(work), desc=f"verifier: {wake_word!r} and near-misses"))
     corpus = SpeechCommands(data, "train", [label for label in labels if not label.startswith("_")])
-    noises = [n for n in corpus.background_noise() if len(n) >= crop_samples]
+    noises = corpus.background_noise(crop_samples)
     examples = Examples(embedding, crop_samples, np.random.default_rng(11))
     for k, (turn, audio) in enumerate(zip(turns, said, strict=True)):
         for n, ((_, label), raw) in enumerate(zip(turn, audio, strict=True)):
