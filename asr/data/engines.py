@@ -1,8 +1,7 @@
 """The synthesizers behind one call: texts in, 16 kHz mono float32 audio out.
 
 espeak-ng, flite and festival are in Debian main. RHVoice (recorded CMU ARCTIC voices) comes from PyPI as a
-Windows build and runs under wine (tools/rhvoice/install.sh says why). Piper's voices (asr.data.piper) are PyPI
-packages run by piper-tts.
+Windows build and runs under wine (tools/rhvoice/install.sh says why).
 espeak-ng and flite start fast, so they run once per text; festival takes ~0.3 s to start and wine about 1 s,
 so one `festival -b` or one `say.exe` process speaks a whole batch (80x faster than text2wave per word).
 """
@@ -51,21 +50,13 @@ class Utterance:
     phonemes: bool = False  # kokoro: `text` is Kokoro's IPA phones, spoken as they are (asr/data/near_misses.py)
 
 
-def check_engine(engine: str, apt_package: str, voice: str = "") -> None:
+def check_engine(engine: str, apt_package: str) -> None:
     if engine == "kokoro":
         from asr.data.kokoro import KokoroSetupError, check_installed
 
         try:
             check_installed()
         except KokoroSetupError as e:
-            raise EngineMissing(str(e)) from None
-        return
-    if engine == "piper":
-        from asr.data.piper import PiperSetupError, check_installed
-
-        try:
-            check_installed(voice)
-        except PiperSetupError as e:
             raise EngineMissing(str(e)) from None
         return
     if engine == "rhvoice":
@@ -80,12 +71,7 @@ def check_engine(engine: str, apt_package: str, voice: str = "") -> None:
 
 
 def synthesize(speaker: Speaker, utterances: list[Utterance], apt_package: str) -> list[np.ndarray]:
-    check_engine(speaker.engine, apt_package, speaker.voice)
-    if speaker.engine == "piper":
-        from asr.data import piper
-
-        voice = piper.voice(speaker.voice)
-        return [voice.say(u.text, u.stretch, piper.seed_of(speaker.key, u)) for u in utterances]
+    check_engine(speaker.engine, apt_package)
     with tempfile.TemporaryDirectory(prefix="asr-synth-") as tmp:
         if speaker.engine == "festival":
             return _festival(speaker, utterances, Path(tmp), apt_package)

@@ -68,7 +68,7 @@ def training_voices(commands: Path) -> list[Speaker]:
         if speaker.split != "train":
             continue
         try:
-            check_engine(speaker.engine, recipe.apt_package(speaker.engine), speaker.voice)
+            check_engine(speaker.engine, recipe.apt_package(speaker.engine))
         except EngineMissing as e:
             if speaker.engine != "kokoro":
                 raise
@@ -84,7 +84,7 @@ def utterance(recipe: Recipe, speaker: Speaker, text: str, rng: np.random.Genera
     if speaker.engine == "kokoro":
         k = recipe.raw["kokoro"]
         return Utterance(
-            text + str(rng.choice(recipe.variation["endings"])),
+            text + str(rng.choice(k["endings"])),
             stretch=round(1 / float(rng.uniform(*k["speed"])), 3),
             style_shift=int(rng.integers(k["style_shift"][0], k["style_shift"][1] + 1)),
         )
@@ -98,8 +98,6 @@ def utterance(recipe: Recipe, speaker: Speaker, text: str, rng: np.random.Genera
             speed=round(speed / speaker.formant),
             range=str(rng.choice(v["espeak_range"])),
         )
-    if speaker.engine == "piper":  # a neural voice: its intonation follows the closing mark
-        text += str(rng.choice(v["endings"]))
     f0 = speaker.f0 * (1 + rng.uniform(-v["f0_jitter"], v["f0_jitter"])) / speaker.formant if speaker.f0 else 0.0
     stretch = round(float(rng.uniform(*v["stretch"])) * speaker.formant, 3)
     return Utterance(text, f0=round(f0, 1), stretch=stretch, voice_f0=float(recipe.raw["f0"].get(speaker.voice_id, 0)))
@@ -306,7 +304,7 @@ def _finish_sentences(recipe: Recipe, scale: Scale, root: Path, jobs: list[Job],
     samples: dict[str, int] = defaultdict(int)
     for job in jobs:
         path = root / job.path
-        text = job.utterance.text.rstrip("".join(recipe.variation["endings"]))  # a neural voice's closing mark
+        text = job.utterance.text.rstrip("".join(recipe.raw["kokoro"]["endings"]))  # Kokoro's closing mark
         chapters[path.parent].append(f"{path.stem} {text.upper()}")
         samples[job.speaker.key] += sf.info(str(path)).frames
     for folder, lines in chapters.items():
@@ -369,8 +367,8 @@ def build_corpus(
     if final.exists() and not (final / STAMP).is_file():
         raise FileExistsError(f"{final}: exists but was not made by `asr data synth`; move it away first")
     plan = plan_commands(recipe, sc, seed) if corpus == "commands" else plan_sentences(recipe, sc, seed, splits)
-    for engine, voice in sorted({(j.speaker.engine, j.speaker.voice) for j in plan}):
-        check_engine(engine, recipe.apt_package(engine), voice)
+    for engine in sorted({j.speaker.engine for j in plan}):
+        check_engine(engine, recipe.apt_package(engine))
     if _stamp(partial, "PARTIAL.json").get("key") != key:
         shutil.rmtree(partial, ignore_errors=True)  # another recipe's leftovers
     partial.mkdir(parents=True, exist_ok=True)
