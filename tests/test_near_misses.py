@@ -1,4 +1,5 @@
-"""Near-misses of a wake word (asr.data.near_misses): a consonant away from every reading, never the word itself."""
+"""Near-misses of a keyword (asr.data.near_misses): a consonant away from every reading, never the word itself nor
+another keyword."""
 
 import numpy as np
 import pytest
@@ -36,6 +37,15 @@ def test_near_misses_are_distinct_never_the_word_and_reproducible():
         assert not any(r in miss for r in MARVIN), f"{miss} says the wake word whole"
     assert near_misses(MARVIN, 300, np.random.default_rng(0)) == found
     assert near_misses(MARVIN, 300, np.random.default_rng(1)) != found
+
+
+def test_a_near_miss_never_sounds_like_another_keyword():
+    """"go" is a consonant from "no": a spotter of both must not learn it as "not a keyword"."""
+    no = ["nˈoʊ", "nˈəʊ"]
+    others = frozenset({("ɡ",), ("p",)})  # "go", "up"
+    assert ("ɡ",) in {skeleton(segments(m)) for m in near_misses(no, 60, np.random.default_rng(0))}
+    found = near_misses(no, 60, np.random.default_rng(0), avoid=others)
+    assert len(found) == 60 and not {skeleton(segments(m)) for m in found} & (others | {("n",)})
 
 
 def test_a_phrase_keeps_its_word_boundary():

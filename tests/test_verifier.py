@@ -12,7 +12,8 @@ from asr.runtime.spotter import KeywordSpotter
 from asr.runtime.verifier import CONFIG_FILE, HEAD_FILE, VERIFIER_DIR, Verifier, VerifierError
 from tests.fixtures_export import run_asr
 
-WAKE_CLIPS = ("--wake-clips", "12")  # Kokoro clips of "marvin" and its near-misses: few, as the corpus is tiny
+# Kokoro clips of "marvin" and of each other keyword with their near-misses: few, as the corpus is tiny
+NEAR_MISS_CLIPS = ("--wake-clips", "12", "--keyword-clips", "4")
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +24,8 @@ def verified_export(kws_export, commands_corpus, sentences_corpus, tmp_path_fact
     shutil.copytree(kws_export, export)
     work = export.parent / "work"
     speech = ("--speech", sentences_corpus, "--work", work)
-    proc = run_asr("verifier", export, "--data", commands_corpus, *speech, *WAKE_CLIPS)
-    assert "24 of the wake word and its near-misses" in proc.stdout and "validation accuracy" in proc.stdout
+    proc = run_asr("verifier", export, "--data", commands_corpus, *speech, *NEAR_MISS_CLIPS)
+    assert "48 of the keywords and their near-misses" in proc.stdout and "validation accuracy" in proc.stdout
     return export
 
 
@@ -40,13 +41,24 @@ def test_the_wake_word_is_learnt_against_its_near_misses(verified_export):
     assert sorted(y.tolist()) == [1] * 18 + [labels.index("marvin")] * 6
 
 
+def test_every_other_keyword_is_learnt_against_its_near_misses(verified_export):
+    """4 clips of each of yes, no and stop: 3 near-misses and 1 reading, each clean and in noise."""
+    from asr.runtime.bundle import Manifest
+
+    labels = Manifest.read(verified_export).labels
+    with np.load(verified_export.parent / "work" / "keywords.npz") as f:
+        y = f["y"]
+        assert f["x"].shape[0] == 24 and np.isfinite(f["x"]).all()
+    assert sorted(y.tolist()) == [1] * 18 + sorted([labels.index(k) for k in ("yes", "no", "stop")] * 2)
+
+
 def test_near_misses_without_kokoro_say_how_to_set_it_up(commands_corpus, monkeypatch, tmp_path):
     from asr.data import kokoro
-    from asr.train.verifier import wake_examples
+    from asr.train.verifier import word_examples
 
     monkeypatch.setattr(kokoro, "KOKORO_HOME", tmp_path / "nothing")
     with pytest.raises(kokoro.KokoroSetupError, match=r"model\.onnx is missing; run tools/setup\.sh"):
-        wake_examples(None, commands_corpus, "marvin", ["_silence_", "_unknown_", "marvin"], 20480, 4)
+        word_examples(None, commands_corpus, "marvin", ["_silence_", "_unknown_", "marvin"], 20480, 4)
 
 
 def with_threshold(export, tmp_path, threshold: float):
@@ -210,7 +222,7 @@ def test_training_again_gives_the_same_verifier(verified_export, commands_corpus
     shutil.copytree(verified_export, again)
     shutil.rmtree(again / VERIFIER_DIR)
     speech = ("--speech", sentences_corpus, "--work", tmp_path / "work")
-    run_asr("verifier", again, "--data", commands_corpus, *speech, *WAKE_CLIPS)
+    run_asr("verifier", again, "--data", commands_corpus, *speech, *NEAR_MISS_CLIPS)
     first, second = (np.load(e / VERIFIER_DIR / HEAD_FILE) for e in (verified_export, again))
     assert all(np.array_equal(first[k], second[k]) for k in first.files)
 

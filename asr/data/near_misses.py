@@ -83,13 +83,16 @@ def _edit(segs: list[str], rng: np.random.Generator) -> list[str]:
     return segs[:i] + [str(rng.choice([c for c in CONSONANTS if c != segs[i]]))] + segs[i + 1 :]
 
 
-def near_misses(readings: list[str], count: int, rng: np.random.Generator) -> list[str]:
+def near_misses(
+    readings: list[str], count: int, rng: np.random.Generator, avoid: frozenset[tuple[str, ...]] = frozenset()
+) -> list[str]:
     """`count` distinct phone strings a consonant or two from the word (its `readings`, e.g. US and UK), none with
-    the skeleton of a reading, none holding a reading whole. Fewer when the word has fewer neighbours."""
+    the skeleton of a reading or one in `avoid` (other words it must not teach away: "go" is no near-miss of "no"
+    for a spotter of both), none holding a reading whole. Fewer when the word has fewer neighbours."""
     words = [segments(r) for r in readings]
     if not all(words):
         raise ValueError(f"no phones in the readings {readings!r}")
-    skeletons = {skeleton(w) for w in words}
+    skeletons = {skeleton(w) for w in words} | avoid
     found: dict[str, None] = {}
     for _ in range(50 * count):
         if len(found) == count:

@@ -4,10 +4,10 @@ The verifier (asr.runtime.verifier) hears a detection through Google's speech_em
 speech, and a small head trained here. The head learns the export's labels from the keyword corpus (each keyword
 clip clean and once in noise, as training mixes it) and, with --speech, learns real human speech as `_unknown_`:
 crops of a LibriSpeech-layout split (`asr data real-speech`: other speakers than the test split). Those real
-negatives are what the spotter's own training lacks (BENCHMARKS.md 3c). For the wake word it also learns the
-word's near-misses (asr.data.near_misses: a consonant away, "marvis", "barvin") as `_unknown_` against the word's
-own readings, both said by the corpus's Kokoro training voices: the false wakes that pass a head without them are
-words that sound like the wake word.
+negatives are what the spotter's own training lacks (BENCHMARKS.md 3c). For each keyword it also learns the
+word's near-misses (asr.data.near_misses: a consonant away, "marvis", "barvin"; none that sounds like another
+keyword) as `_unknown_` against the word's own readings, both said by the corpus's Kokoro training voices: the
+false accepts that pass a head without them are words that sound like a keyword.
 
 The embeddings are computed once and cached in --work (atomically; a killed run starts again from the cache).
 The verifier is written into EXPORT_DIR/verifier at the end, all of it or nothing.
@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from asr.data import kokoro, render
 from asr.data.librispeech import LibriSpeech
-from asr.data.near_misses import near_misses, variants
+from asr.data.near_misses import near_misses, segments, skeleton, variants
 from asr.data.recipe import Speaker, load_recipe
 from asr.data.speech_commands import SpeechCommands
 from asr.data.synth import KOKORO_CACHE, rng_for, training_voices, utterance
@@ -63,6 +63,7 @@ NOISE_SNR_DB = (5.0, 20.0)
 HIDDEN, EPOCHS, BATCH = 256, 30, 256
 NEAR_MISS_CLIPS = 600  # of 300 near-miss phone strings of the wake word, each said twice
 WAKE_CLIPS = 240  # the wake word's own readings, said by the same voices
+KEYWORD_CLIPS = 168  # of each other keyword, in the same ratio: 60 near-misses said twice, 48 of its readings
 
 
 class Examples:
@@ -133,27 +134,34 @@ def _say(args: tuple[Speaker, list[str], Path]) -> list[np.ndarray]:
     return kokoro.synthesize(speaker.voice, said, cache)
 
 
-def wake_examples(
-    embedding: SpeechEmbedding, data: Path, wake_word: str, labels: list[str], crop_samples: int, clips: int
+def keyword_skeletons(keywords: list[str]) -> dict[str, frozenset[tuple[str, ...]]]:
+    """Each keyword's skeletons in Kokoro's phones (US and UK readings)."""
+    return {k: frozenset(skeleton(segments(r)) for r in kokoro.readings(k)) for k in keywords}
+
+
+def word_examples(
+    embedding: SpeechEmbedding, data: Path, word: str, labels: list[str], crop_samples: int, clips: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The wake word's near-misses (`_unknown_`) and its own readings (the wake word), `clips` of them together in
-    the ratio NEAR_MISS_CLIPS : WAKE_CLIPS, said in turn by the corpus's Kokoro training voices (the default
-    recipe's for a corpus without them); each heard clean and once in the corpus's background noise."""
+    """A keyword's near-misses (`_unknown_`) and its own readings (the word), `clips` of them together in the ratio
+    NEAR_MISS_CLIPS : WAKE_CLIPS, said in turn by the corpus's Kokoro training voices (the default recipe's for a
+    corpus without them); each heard clean and once in the corpus's background noise. No near-miss sounds like
+    another keyword (its skeleton)."""
     kokoro.check_installed()  # only Kokoro speaks phones as they are written
     recipe = load_recipe()
     voices = [v for v in training_voices(data) if v.engine == "kokoro"]
     voices = voices or [v for v in recipe.scale("default").speakers if v.engine == "kokoro" and v.split == "train"]
-    readings = kokoro.readings(wake_word)
+    readings = kokoro.readings(word)
+    others = keyword_skeletons([k for k in labels if not k.startswith("_") and k != word])
     misses = round(clips * NEAR_MISS_CLIPS / (NEAR_MISS_CLIPS + WAKE_CLIPS))
-    strings = near_misses(readings, max(1, misses // 2), np.random.default_rng(0))
+    strings = near_misses(readings, max(1, misses // 2), np.random.default_rng(0), frozenset().union(*others.values()))
     own = [v for r in readings for v in variants(r)]
     jobs = [(strings[i % len(strings)], 1) for i in range(misses)]
-    jobs += [(own[i % len(own)], labels.index(wake_word)) for i in range(clips - misses)]
+    jobs += [(own[i % len(own)], labels.index(word)) for i in range(clips - misses)]
     jobs = [jobs[i] for i in np.random.default_rng(1).permutation(len(jobs))]  # a string's clips: other voices
     turns = [jobs[k :: len(voices)] for k in range(len(voices))]  # voice k says jobs k, k + voices, ...
     work = [(v, [p for p, _ in t], data.parent / KOKORO_CACHE) for v, t in zip(voices, turns, strict=True)]
     with ProcessPoolExecutor(2) as pool:
-        said = list(tqdm(pool.map(_say, work), total=len(work), desc=f"verifier: {wake_word!r} and near-misses"))
+        said = list(tqdm(pool.map(_say, work), total=len(work), desc=f"verifier: {word!r} and near-misses"))
     corpus = SpeechCommands(data, "train", [label for label in labels if not label.startswith("_")])
     noises = corpus.background_noise(crop_samples)
     examples = Examples(embedding, crop_samples, np.random.default_rng(11))
@@ -221,6 +229,7 @@ def train_verifier(
     embedding_home: Path = EMBEDDING_HOME,
     seed: int = 0,
     wake_clips: int = NEAR_MISS_CLIPS + WAKE_CLIPS,
+    keyword_clips: int = KEYWORD_CLIPS,
 ) -> dict:
     """Train the head and write EXPORT_DIR/verifier; returns what it measured. The embeddings do not depend on
     `seed` (the head's), so a second seed reuses the cache."""
@@ -249,17 +258,27 @@ def train_verifier(
         key = f"{data.resolve()}|{manifest.wake_word}|{wake_clips}|{digest}"
 
         def said() -> tuple[np.ndarray, np.ndarray]:
-            return wake_examples(embedding, data, manifest.wake_word, manifest.labels, crop, wake_clips)
+            return word_examples(embedding, data, manifest.wake_word, manifest.labels, crop, wake_clips)
 
         wx, wy = cached(work / "wake.npz", key, said)
         x, y, near = np.concatenate([x, wx]), np.concatenate([y, wy]), len(wy)
+    commands = [k for k in manifest.keywords if k != manifest.wake_word]
+    if commands and keyword_clips > 0:
+        key = f"{data.resolve()}|{commands}|{keyword_clips}|{digest}"
+
+        def each() -> tuple[np.ndarray, np.ndarray]:
+            parts = [word_examples(embedding, data, k, manifest.labels, crop, keyword_clips) for k in commands]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+        kx, ky = cached(work / "keywords.npz", key, each)
+        x, y, near = np.concatenate([x, kx]), np.concatenate([y, ky]), near + len(ky)
     head = train_head(x, y, len(manifest.labels), seed)
     vx, vy = corpus("validation")
     config = VerifierConfig(manifest.labels, crop, DELAY_S, THRESHOLD, rate, EMBEDDING_SOURCE)
     report = {
         "training_examples": len(y),
         "real_speech_examples": real,
-        "wake_word_examples": near,
+        "near_miss_examples": near,
         "validation_accuracy": float((head_logits(head, vx).argmax(1) == vy).mean()),
     }
     write_verifier(export_dir, embedding_home, head, config)
@@ -301,6 +320,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=NEAR_MISS_CLIPS + WAKE_CLIPS,
         help="Kokoro clips of the wake word's near-misses and of the word itself (0: none)",
     )
+    parser.add_argument(
+        "--keyword-clips",
+        type=int,
+        default=KEYWORD_CLIPS,
+        help="the same for each other keyword (0: none)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -314,10 +339,11 @@ def run(args: argparse.Namespace) -> int:
         work=args.work,
         seed=args.seed,
         wake_clips=args.wake_clips,
+        keyword_clips=args.keyword_clips,
     )
     print(
         f"verifier: {report['training_examples']} training examples ({report['real_speech_examples']} of real "
-        f"speech, {report['wake_word_examples']} of the wake word and its near-misses), validation accuracy "
+        f"speech, {report['near_miss_examples']} of the keywords and their near-misses), validation accuracy "
         f"{report['validation_accuracy']:.3f}; written to "
         f"{args.export_dir / VERIFIER_DIR} (asr demo and asr eval-stream use it; --no-verify to leave it out)"
     )
