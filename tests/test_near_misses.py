@@ -40,7 +40,7 @@ def test_near_misses_are_distinct_never_the_word_and_reproducible():
 
 
 def test_a_near_miss_never_sounds_like_another_keyword():
-    """"go" is a consonant from "no": a spotter of both must not learn it as "not a keyword"."""
+    """A spotter of "no" and "go" (a consonant apart) must not learn "go" as "not a keyword"."""
     no = ["nˈoʊ", "nˈəʊ"]
     others = frozenset({("ɡ",), ("p",)})  # "go", "up"
     assert ("ɡ",) in {skeleton(segments(m)) for m in near_misses(no, 60, np.random.default_rng(0))}
