@@ -60,7 +60,7 @@ summary:
 
 # The Pi's second opinion (`asr verifier`, asr.runtime.verifier): the export with a head on Google's real-speech
 # embedding, trained with real human speech (`asr data real-speech`, Debian packages) as negatives, then measured on
-# the test stream and on held-out real speech. Not part of `make demo` (about 15 more minutes on 2 cores), and in an
+# the test stream and on held-out real speech. Not part of `make demo` (about 30 more minutes on 2 cores), and in an
 # export directory of its own, so `make demo`'s figures stay the microcontroller model's.
 REAL := data/real
 PI_OUT := artifacts/kws-tiny-pi
