@@ -61,9 +61,6 @@ THRESHOLD = 0.5
 FLOOR_DBFS = -70.0  # a real microphone is never digitally silent
 NOISE_SNR_DB = (5.0, 20.0)
 HIDDEN, EPOCHS, BATCH = 256, 30, 256
-# Each training clip at two places in its crop: the head reads 7 embeddings as one vector, and a word one 80 ms
-# embedding later is another input to it; the check's crop falls wherever the spotter fired.
-PLACEMENTS = 2
 NEAR_MISS_CLIPS = 600  # of 300 near-miss phone strings of the wake word, each said twice
 WAKE_CLIPS = 240  # the wake word's own readings, said by the same voices
 KEYWORD_CLIPS = 168  # of each other keyword, in the same ratio: 60 near-misses said twice, 48 of its readings
@@ -106,8 +103,7 @@ def corpus_examples(
     examples = Examples(embedding, crop_samples, np.random.default_rng(len(split)))
     for i in tqdm(range(len(corpus)), desc=f"verifier: {split} clips", unit="clip"):
         clip, label = corpus[i]
-        for _ in range(PLACEMENTS if split == "train" else 1):
-            examples.add(clip, label)
+        examples.add(clip, label)
         if split == "train" and label >= 2 and noises:
             examples.add(clip, label, noises[int(examples.rng.integers(len(noises)))])
     return examples.arrays()
@@ -246,7 +242,7 @@ def train_verifier(
     digest = hashlib.sha256(json.dumps([manifest.labels, crop]).encode()).hexdigest()[:12]
 
     def corpus(split: str) -> tuple[np.ndarray, np.ndarray]:
-        key = f"{data.resolve()}|{split}|{digest}" + (f"|{PLACEMENTS}" if split == "train" else "")
+        key = f"{data.resolve()}|{split}|{digest}"
         return cached(
             work / f"{split}.npz", key, lambda: corpus_examples(embedding, data, split, manifest.keywords, crop)
         )
