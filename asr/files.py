@@ -30,7 +30,7 @@ def _temp_beside(path: Path) -> Path:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     path = Path(path)
     tmp = _temp_beside(path)
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
 

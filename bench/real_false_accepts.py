@@ -10,7 +10,8 @@ faint noise between them, and counts every detection as a false accept:
 - the wake word at its own saved threshold (`asr eval-stream --wake-fa-per-hour ... --save-threshold`);
 - all keywords at the saved thresholds (the shared one, the wake word's own for it), as `asr demo` fires;
 - all keywords at the shared threshold alone.
-Counts per hour of the audio played, overall and per source (asr data real-speech's sources.json). With
+Counts per hour of the audio played, overall and per source (asr data real-speech's sources.json), and each
+false accept as `asr demo` fires with its utterance and transcript (what was said, where the source gives it). With
 --stream-report, the recall on the generated stream at the same thresholds is printed beside them. An export
 with a verifier (`asr verifier`) has every detection checked by it, as `asr demo` does (--no-verify: not).
 """
@@ -36,8 +37,10 @@ from asr.runtime.options import add_detector_arguments, spotter_from_args
 
 
 def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0, keep_audio: bool = False):
-    """(window times, smoothed posteriors, [(start_s, end_s, speaker)] of each utterance, seconds played, the
-    session's audio if `keep_audio` else None) of the whole session."""
+    """(window times, smoothed posteriors, [(start_s, end_s, speaker, utterance id)] of each utterance, seconds
+    played, the session's audio if `keep_audio` else None) of the whole session, heard by a fresh detector (a
+    second session on the same one would start with the first's clock and smoothing)."""
+    detector = detector.fresh()
     rate = detector.spec.sample_rate
     times, posteriors, spans, clock, played = [], [], [], 0.0, []
     order = range(len(speech))
@@ -52,7 +55,7 @@ def play(detector, speech: LibriSpeech, max_hours: float | None, seed: int = 0, 
             for t, p in detector.score(chunk):
                 times.append(t)
                 posteriors.append(p)
-        spans.append((clock + PAUSE_S, clock + PAUSE_S + len(audio) / rate, LibriSpeech.speaker_of(utt_id)))
+        spans.append((clock + PAUSE_S, clock + PAUSE_S + len(audio) / rate, LibriSpeech.speaker_of(utt_id), utt_id))
         clock += PAUSE_S + len(audio) / rate
     session = np.concatenate(played) if keep_audio else None
     return np.array(times), np.array(posteriors).reshape(len(times), len(detector.labels)), spans, clock, session
@@ -63,11 +66,15 @@ def checker(verifier, audio):
     return (lambda found: found) if verifier is None else verifier.confirmer(audio)
 
 
+def heard_in(detections, spans) -> list[tuple]:
+    """The utterance span each detection belongs to: a window ends at most one window after its utterance, so the
+    one that started last before it."""
+    starts = np.array([span[0] for span in spans])
+    return [spans[max(0, int(np.searchsorted(starts, d.time_s)) - 1)] for d in detections]
+
+
 def count(detections, spans, source_of: dict[str, str], hours: float) -> dict:
-    starts = np.array([s for s, _, _ in spans])
-    per_source = Counter()
-    for d in detections:  # a window ends at most one window after its utterance: attribute to the latest start
-        per_source[source_of.get(spans[max(0, int(np.searchsorted(starts, d.time_s)) - 1)][2], "?")] += 1
+    per_source = Counter(source_of.get(span[2], "?") for span in heard_in(detections, spans))
     return {
         "false_accepts": len(detections),
         "per_hour": round(len(detections) / hours, 3),
@@ -75,6 +82,8 @@ def count(detections, spans, source_of: dict[str, str], hours: float) -> dict:
         "per_source": dict(per_source),
     }
 
+
+SHOWN = 20  # false accepts printed with what was said (all of them in the report)
 
 # Thresholds chosen on real speech (--choose-on): a fine grid near 1, where a wake word's threshold must sit.
 GRID = np.round(np.concatenate([np.arange(0.30, 0.95, 0.01), np.arange(0.95, 0.9995, 0.001)]), 4)
@@ -115,6 +124,7 @@ def measure(args: argparse.Namespace) -> dict:
     rows = json.loads(sources.read_text()) if sources.is_file() else []
     source_of = {str(r["id"]): r["package"] for r in rows}
     times, posteriors, spans, seconds, audio = play(detector, speech, args.max_hours, keep_audio=verifier is not None)
+    said = {utt_id: text for _, text, utt_id in speech.items}
     hours = seconds / 3600
     refractory, labels, check = args.refractory_s, detector.labels, checker(verifier, audio)
     as_demo = check(decide(times, posteriors, labels, shared, refractory, own))
@@ -123,7 +133,7 @@ def measure(args: argparse.Namespace) -> dict:
         "speech": f"{args.speech}/{args.split}",
         "utterances": len(spans),
         "hours": round(hours, 4),
-        "speakers": len({s for _, _, s in spans}),
+        "speakers": len({span[2] for span in spans}),
         "thresholds": {"shared": shared, "own": own, "chosen_on": args.choose_on or "saved in the manifest"},
         "verified": verifier is not None,
         "wake_word": count([d for d in as_demo if d.label == wake], spans, source_of, hours) | {"word": wake},
@@ -131,6 +141,10 @@ def measure(args: argparse.Namespace) -> dict:
         "all_keywords_shared": count(
             check(decide(times, posteriors, labels, shared, refractory)), spans, source_of, hours
         ),
+        "false_accepts": [
+            {"label": d.label, "time_s": round(d.time_s, 2), "utterance": span[3], "transcript": said[span[3]]}
+            for d, span in zip(as_demo, heard_in(as_demo, spans), strict=True)
+        ],
     }
     if args.stream:  # the generated test stream at these thresholds
         events = read_events(args.stream / "events.csv")
@@ -189,6 +203,10 @@ def main() -> None:
         print(
             f"| {name} | {r['false_accepts']} | {r['per_hour']:.2f} | {'-' if rec is None else f'{100 * rec:.1f}%'} |"
         )
+    for a in report["false_accepts"][:SHOWN]:
+        print(f"  {a['label']!r} at {a['time_s']:.1f} s, in {a['utterance']}: {a['transcript'][:80]}")
+    if len(report["false_accepts"]) > SHOWN:
+        print(f"  ... {len(report['false_accepts']) - SHOWN} more in {args.out}")
     print(f"written: {args.out}")
 
 

@@ -40,6 +40,11 @@ def test_false_accepts_are_what_the_streaming_detector_fires(kws_export, sentenc
     assert report["all_keywords_saved"]["per_hour"] == pytest.approx(len(fired) / report["hours"], rel=0.02)
     assert sum(report["all_keywords_saved"]["per_source"].values()) == len(fired)
     assert report["utterances"] == len(speech) and f"{len(fired)} |" in printed
+    # Each false accept named with the utterance it was heard in and what that utterance says.
+    said = {utt_id: text for _, text, utt_id in speech.items}
+    listed = report["false_accepts"]
+    assert [(a["label"], a["time_s"]) for a in listed] == [(d.label, round(d.time_s, 2)) for d in fired]
+    assert all(a["transcript"] == said[a["utterance"]] for a in listed)
 
     save_thresholds(export, Thresholds(1.01, {}, "test"))  # above any posterior: silent
     subprocess.run([*cmd, "--out", str(out)], check=True, capture_output=True)

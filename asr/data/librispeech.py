@@ -71,7 +71,7 @@ def _read_chapter(chapter: Path) -> list[tuple[Path, str, str]]:
     if not trans.is_file():
         raise MissingError(f"{trans}: missing transcript file for chapter {chapter}")
     texts = {}
-    for n, line in enumerate(trans.read_text().splitlines(), 1):
+    for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         utt_id, _, text = line.strip().partition(" ")

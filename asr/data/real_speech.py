@@ -9,8 +9,9 @@ licence, speaker, language, split, clips, hours). Split by package and speaker: 
 are the Tux Paint volunteers and the Czech Fish Fillets actors, never heard in training; train-clean-100 holds
 the others (usable as `_unknown_` negatives: `data.speech_root`). English clips are left out of both unless
 their words are known to hold no keyword (a real "no" is not a false accept, nor an unknown word).
-The recordings are GPL/GFDL: OUT is ignored by git, never commit it. Transcripts are not known for most clips:
-each .trans.txt line says UNTRANSCRIBED (the layout needs one).
+The recordings are GPL/GFDL: OUT is ignored by git, never commit it. Transcripts are Tux Paint's (each stamp's
+description in the speaker's language, from the stamp's .txt; the number of a number's name); the other packages
+give none, and their .trans.txt lines say UNTRANSCRIBED (the layout needs one). They say what a false accept heard.
 """
 
 from __future__ import annotations
@@ -39,9 +40,28 @@ MIN_SECONDS = 0.3
 KEYWORD_PART = re.compile("|".join(load_recipe().words["keywords"]), re.IGNORECASE)
 
 
+TUXPAINT_DESCRIPTION = re.compile(r"([^/]*)_desc_([a-z]{2,3})(?:\.ogg)+$")  # STAMP_desc_LANG.ogg
+TUXPAINT_NUMBER = re.compile(r"symbols/math/(\d+)_([A-Za-z_@]+)\.ogg$")  # a number's name: N_LANG.ogg
+
+
 def _tuxpaint(rel: str) -> str | None:
-    m = re.search(r"_desc_([a-z]{2,3})(?:\.ogg)+$", rel) or re.search(r"symbols/math/\d+_([A-Za-z_@]+)\.ogg$", rel)
-    return None if not m or m.group(1).startswith("en") else m.group(1)  # English descriptions may hold keywords
+    m = TUXPAINT_DESCRIPTION.search(rel) or TUXPAINT_NUMBER.search(rel)
+    return None if not m or m.group(2).startswith("en") else m.group(2)  # English descriptions may hold keywords
+
+
+def _tuxpaint_text(path: Path) -> str | None:
+    """What a Tux Paint recording says: its stamp's description in the recording's language (`STAMP.txt` holds a
+    line `LANG.utf8=TEXT` per language), or the number a number's name is."""
+    if m := TUXPAINT_NUMBER.search(path.as_posix()):
+        return m.group(1)
+    m = TUXPAINT_DESCRIPTION.search(path.name)
+    stamp = path.with_name(f"{m.group(1)}.txt") if m else None
+    if stamp is None or not stamp.is_file():
+        return None
+    for line in stamp.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith(f"{m.group(2)}.utf8="):
+            return " ".join(line.split("=", 1)[1].split()) or None
+    return None
 
 
 def _fillets(rel: str) -> str | None:
@@ -69,6 +89,7 @@ SOURCES = {
     "hedgewars-data": ("GFDL-1.3", "train-clean-100", _hedgewars),
 }
 AUDIO = (".ogg", ".wav", ".flac")
+TRANSCRIPTS = {"tuxpaint-stamps-default": _tuxpaint_text}  # package: what a recording of it says, if known
 
 
 def fetch(package: str, work: Path) -> Path:
@@ -133,10 +154,11 @@ def extract(out: Path, jobs: int) -> None:
             bar.update()
     table: dict[tuple, dict] = {}
     lines: dict[Path, list[str]] = defaultdict(list)
-    for dest, package, speaker, split, _ in targets:
+    for dest, package, speaker, split, source in targets:
         if not dest.is_file():
             continue  # too short or silent
-        lines[dest.parent].append(f"{dest.stem} UNTRANSCRIBED")
+        text = TRANSCRIPTS[package](source) if package in TRANSCRIPTS else None
+        lines[dest.parent].append(f"{dest.stem} {text or 'UNTRANSCRIBED'}")
         row = table.setdefault(
             (package, speaker),
             {"id": ids[package, speaker], "package": package, "speaker": speaker, "licence": SOURCES[package][0],
