@@ -54,11 +54,11 @@ def test_every_other_keyword_is_learnt_against_its_near_misses(verified_export):
 
 def test_near_misses_without_kokoro_say_how_to_set_it_up(commands_corpus, monkeypatch, tmp_path):
     from asr.data import kokoro
-    from asr.train.verifier import word_examples
+    from asr.train.verifier import near_miss_examples
 
     monkeypatch.setattr(kokoro, "KOKORO_HOME", tmp_path / "nothing")
     with pytest.raises(kokoro.KokoroSetupError, match=r"model\.onnx is missing; run tools/setup\.sh"):
-        word_examples(None, commands_corpus, "marvin", ["_silence_", "_unknown_", "marvin"], 20480, 4)
+        near_miss_examples(None, commands_corpus, ["marvin"], ["_silence_", "_unknown_", "marvin"], 20480, 4)
 
 
 def with_threshold(export, tmp_path, threshold: float):

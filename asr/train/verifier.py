@@ -134,44 +134,46 @@ def _say(args: tuple[Speaker, list[str], Path]) -> list[np.ndarray]:
     return kokoro.synthesize(speaker.voice, said, cache)
 
 
-def keyword_skeletons(keywords: list[str]) -> dict[str, frozenset[tuple[str, ...]]]:
-    """Each keyword's skeletons in Kokoro's phones (US and UK readings)."""
-    return {k: frozenset(skeleton(segments(r)) for r in kokoro.readings(k)) for k in keywords}
-
-
-def word_examples(
-    embedding: SpeechEmbedding, data: Path, word: str, labels: list[str], crop_samples: int, clips: int
+def near_miss_examples(
+    embedding: SpeechEmbedding, data: Path, words: list[str], labels: list[str], crop_samples: int, clips: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A keyword's near-misses (`_unknown_`) and its own readings (the word), `clips` of them together in the ratio
+    """Each of `words`' near-misses (`_unknown_`) and its own readings (the word), `clips` a word in the ratio
     NEAR_MISS_CLIPS : WAKE_CLIPS, said in turn by the corpus's Kokoro training voices (the default recipe's for a
-    corpus without them); each heard clean and once in the corpus's background noise. No near-miss sounds like
-    another keyword (its skeleton)."""
+    corpus without them); each heard clean and once in the corpus's background noise. No near-miss has the
+    skeleton of another keyword among `labels`."""
     kokoro.check_installed()  # only Kokoro speaks phones as they are written
     recipe = load_recipe()
     voices = [v for v in training_voices(data) if v.engine == "kokoro"]
     voices = voices or [v for v in recipe.scale("default").speakers if v.engine == "kokoro" and v.split == "train"]
-    readings = kokoro.readings(word)
-    others = keyword_skeletons([k for k in labels if not k.startswith("_") and k != word])
-    misses = round(clips * NEAR_MISS_CLIPS / (NEAR_MISS_CLIPS + WAKE_CLIPS))
-    strings = near_misses(readings, max(1, misses // 2), np.random.default_rng(0), frozenset().union(*others.values()))
-    own = [v for r in readings for v in variants(r)]
-    jobs = [(strings[i % len(strings)], 1) for i in range(misses)]
-    jobs += [(own[i % len(own)], labels.index(word)) for i in range(clips - misses)]
-    jobs = [jobs[i] for i in np.random.default_rng(1).permutation(len(jobs))]  # a string's clips: other voices
-    turns = [jobs[k :: len(voices)] for k in range(len(voices))]  # voice k says jobs k, k + voices, ...
-    work = [(v, [p for p, _ in t], data.parent / KOKORO_CACHE) for v, t in zip(voices, turns, strict=True)]
-    with ProcessPoolExecutor(2) as pool:
-        said = list(tqdm(pool.map(_say, work), total=len(work), desc=f"verifier: {word!r} and near-misses"))
-    corpus = SpeechCommands(data, "train", [label for label in labels if not label.startswith("_")])
-    noises = corpus.background_noise(crop_samples)
-    examples = Examples(embedding, crop_samples, np.random.default_rng(11))
-    for k, (turn, audio) in enumerate(zip(turns, said, strict=True)):
-        for n, ((_, label), raw) in enumerate(zip(turn, audio, strict=True)):
-            clip = render.level(render.trim(raw)[:crop_samples], rng_for(0, "near-miss level", k, n), recipe.variation)
-            examples.add(clip, label)
-            if noises:
-                examples.add(clip, label, noises[int(examples.rng.integers(len(noises)))])
-    return examples.arrays()
+    keywords = [label for label in labels if not label.startswith("_")]
+    noises = SpeechCommands(data, "train", keywords).background_noise(crop_samples)
+    skeletons = {k: {skeleton(segments(r)) for r in kokoro.readings(k)} for k in keywords}
+
+    def one(word: str) -> tuple[np.ndarray, np.ndarray]:
+        readings = kokoro.readings(word)
+        avoid = frozenset().union(*(s for k, s in skeletons.items() if k != word))
+        misses = round(clips * NEAR_MISS_CLIPS / (NEAR_MISS_CLIPS + WAKE_CLIPS))
+        strings = near_misses(readings, max(1, misses // 2), np.random.default_rng(0), avoid)
+        own = [v for r in readings for v in variants(r)]
+        jobs = [(strings[i % len(strings)], 1) for i in range(misses)]
+        jobs += [(own[i % len(own)], labels.index(word)) for i in range(clips - misses)]
+        jobs = [jobs[i] for i in np.random.default_rng(1).permutation(len(jobs))]  # a string's clips: other voices
+        turns = [jobs[k :: len(voices)] for k in range(len(voices))]  # voice k says jobs k, k + voices, ...
+        work = [(v, [p for p, _ in t], data.parent / KOKORO_CACHE) for v, t in zip(voices, turns, strict=True)]
+        with ProcessPoolExecutor(2) as pool:
+            said = list(tqdm(pool.map(_say, work), total=len(work), desc=f"verifier: {word!r} and near-misses"))
+        examples = Examples(embedding, crop_samples, np.random.default_rng(11))
+        for k, (turn, audio) in enumerate(zip(turns, said, strict=True)):
+            for n, ((_, label), raw) in enumerate(zip(turn, audio, strict=True)):
+                level = rng_for(0, "near-miss level", k, n)
+                clip = render.level(render.trim(raw)[:crop_samples], level, recipe.variation)
+                examples.add(clip, label)
+                if noises:
+                    examples.add(clip, label, noises[int(examples.rng.integers(len(noises)))])
+        return examples.arrays()
+
+    parts = [one(word) for word in words]
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
 
 
 def cached(path: Path, key: str, make) -> tuple[np.ndarray, np.ndarray]:
@@ -258,7 +260,7 @@ def train_verifier(
         key = f"{data.resolve()}|{manifest.wake_word}|{wake_clips}|{digest}"
 
         def said() -> tuple[np.ndarray, np.ndarray]:
-            return word_examples(embedding, data, manifest.wake_word, manifest.labels, crop, wake_clips)
+            return near_miss_examples(embedding, data, [manifest.wake_word], manifest.labels, crop, wake_clips)
 
         wx, wy = cached(work / "wake.npz", key, said)
         x, y, near = np.concatenate([x, wx]), np.concatenate([y, wy]), len(wy)
@@ -267,8 +269,7 @@ def train_verifier(
         key = f"{data.resolve()}|{commands}|{keyword_clips}|{digest}"
 
         def each() -> tuple[np.ndarray, np.ndarray]:
-            parts = [word_examples(embedding, data, k, manifest.labels, crop, keyword_clips) for k in commands]
-            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            return near_miss_examples(embedding, data, commands, manifest.labels, crop, keyword_clips)
 
         kx, ky = cached(work / "keywords.npz", key, each)
         x, y, near = np.concatenate([x, kx]), np.concatenate([y, ky]), near + len(ky)
